@@ -1,0 +1,208 @@
+"""Validated configuration: conf/base.yaml merged with conf/env/<AUTOLAKE_ENV>.yaml."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+ENV_VAR = "AUTOLAKE_ENV"
+CONF_DIR_VAR = "AUTOLAKE_CONF_DIR"
+DEFAULT_ENV = "local"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, unreadable or does not match the schema."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LakehouseSettings(_Strict):
+    root: str = "./lakehouse"
+    catalog: str | None = None
+    schemas: dict[Literal["bronze", "silver", "gold"], str] = Field(
+        default_factory=lambda: {"bronze": "bronze", "silver": "silver", "gold": "gold"}
+    )
+
+
+class EngineSettings(_Strict):
+    name: Literal["sail", "spark", "connect", "databricks"] = "sail"
+    master: str = "local[2]"
+    connect_url: str | None = None
+    spark_conf: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _connect_needs_url(self) -> "EngineSettings":
+        if self.name == "connect" and not self.connect_url:
+            raise ValueError("engine.name 'connect' requires engine.connect_url (sc://host:port)")
+        return self
+
+
+class DatasetPin(_Strict):
+    package: str
+    version: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    members: list[str] = Field(min_length=1)
+    license: str | None = None
+    path: str | None = None
+
+
+class DatasetSettings(_Strict):
+    cache_dir: str = "./.cache/datasets"
+    craigslist_ads: DatasetPin
+    reference_catalogue: DatasetPin
+
+
+class ReplaySettings(_Strict):
+    source: str = "craigslist"
+    start_date: dt.date
+    days: int = Field(ge=1, le=366)
+    seed: int
+
+    def window(self) -> list[dt.date]:
+        return [self.start_date + dt.timedelta(days=i) for i in range(self.days)]
+
+
+class PartitionSettings(_Strict):
+    start_date: dt.date
+
+
+class Range(_Strict):
+    min: float
+    max: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Range":
+        if self.min > self.max:
+            raise ValueError(f"min {self.min} is greater than max {self.max}")
+        return self
+
+
+class SilverSettings(_Strict):
+    make: str
+    price_usd: Range
+    odometer_mi: Range
+    model_year: Range
+
+
+class GoldSettings(_Strict):
+    listing_ttl_days: int = Field(ge=1)
+
+
+class Settings(_Strict):
+    env: str = DEFAULT_ENV
+    oem: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    lakehouse: LakehouseSettings
+    engine: EngineSettings
+    datasets: DatasetSettings
+    replay: ReplaySettings
+    partitions: PartitionSettings
+    silver: SilverSettings
+    gold: GoldSettings
+
+    @model_validator(mode="after")
+    def _window_inside_partitions(self) -> "Settings":
+        if self.replay.start_date < self.partitions.start_date:
+            raise ValueError(
+                f"replay.start_date {self.replay.start_date} is before partitions.start_date "
+                f"{self.partitions.start_date}"
+            )
+        return self
+
+    def resolve_path(self, value: str) -> Path:
+        """A path from the configuration; relative paths are relative to the project root."""
+        path = Path(value)
+        return path if path.is_absolute() else (PROJECT_ROOT / path).resolve()
+
+    @property
+    def lakehouse_root(self) -> Path:
+        return self.resolve_path(self.lakehouse.root)
+
+    @property
+    def landing_root(self) -> Path:
+        return self.lakehouse_root / "landing"
+
+
+def _deep_merge(base: dict, overlay: dict, origin: dict[tuple, str], source: str, prefix: tuple = ()) -> dict:
+    merged = dict(base)
+    for key, value in overlay.items():
+        path = prefix + (key,)
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value, origin, source, path)
+        else:
+            merged[key] = value
+            origin[path] = source
+    return merged
+
+
+def _record_origin(tree: Any, origin: dict[tuple, str], source: str, prefix: tuple = ()) -> None:
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            origin[prefix + (key,)] = source
+            _record_origin(value, origin, source, prefix + (key,))
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: configuration file not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def _origin_of(loc: tuple, origin: dict[tuple, str], fallback: str) -> str:
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in origin:
+            return origin[loc[:end]]
+    return fallback
+
+
+def load_settings(
+    env: str | None = None,
+    *,
+    conf_dir: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Load and validate settings for `env` (default: $AUTOLAKE_ENV, else 'local').
+
+    `overrides` is a nested mapping applied last (used by tests and CLI flags such as
+    --lakehouse-root); errors in it are reported against '<overrides>'.
+    """
+    env = env or os.environ.get(ENV_VAR) or DEFAULT_ENV
+    conf = Path(conf_dir or os.environ.get(CONF_DIR_VAR) or PROJECT_ROOT / "conf")
+    base_path = conf / "base.yaml"
+    env_path = conf / "env" / f"{env}.yaml"
+    if not env_path.exists():
+        known = sorted(p.stem for p in (conf / "env").glob("*.yaml"))
+        raise ConfigError(f"{env_path}: no overlay for environment '{env}' (known: {', '.join(known)})")
+
+    origin: dict[tuple, str] = {}
+    base = _read_yaml(base_path)
+    _record_origin(base, origin, str(base_path))
+    merged = _deep_merge(base, _read_yaml(env_path), origin, str(env_path))
+    if overrides:
+        merged = _deep_merge(merged, overrides, origin, "<overrides>")
+    merged["env"] = env
+
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            key = ".".join(str(part) for part in loc) or "<root>"
+            source = _origin_of(loc, origin, str(base_path))
+            kind = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+            problems.append(f"{source}: key '{key}': {kind} (got {error.get('input')!r})")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None

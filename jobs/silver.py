@@ -1,0 +1,79 @@
+"""Silver: the reference catalogue, and one day of bronze listings typed, cleaned and matched to it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+from pyspark.sql import SparkSession
+
+from jobs import quality
+from jobs.common import LayerResult, run_spark_job
+from jobs.datasets import fetch
+from jobs.settings import Settings
+from jobs.tables import BRONZE_LISTINGS, SILVER_CATALOGUE, SILVER_LISTINGS, Tables
+from spark_transforms.silver import (
+    clean_listings,
+    match_catalogue,
+    normalize_model_family,
+    reference_catalogue,
+)
+
+SUITE = "silver_listings"
+CATALOGUE_COLUMNS = ["Make", "Model", "Year", "Vehicle Style", "MSRP"]
+
+
+def load_catalogue(spark: SparkSession, settings: Settings):
+    members = fetch(settings.datasets.reference_catalogue, settings.resolve_path(settings.datasets.cache_dir))
+    frames = [pd.read_csv(path, usecols=CATALOGUE_COLUMNS) for path in members.values()]
+    raw = pd.concat(frames, ignore_index=True)
+    raw["Make"] = raw["Make"].astype(str)
+    raw["Model"] = raw["Model"].astype(str)
+    raw["Vehicle Style"] = raw["Vehicle Style"].astype(str)
+    raw["Year"] = raw["Year"].astype("int64")
+    raw["MSRP"] = raw["MSRP"].astype("float64")
+    return reference_catalogue(
+        spark.createDataFrame(raw, "Make string, Model string, Year long, `Vehicle Style` string, MSRP double")
+    )
+
+
+def run_catalogue(spark: SparkSession, settings: Settings) -> int:
+    """Reload the whole catalogue (it is a versioned reference snapshot, small enough to overwrite)."""
+    tables = Tables(settings)
+    tables.overwrite(load_catalogue(spark, settings), SILVER_CATALOGUE)
+    return tables.read(spark, SILVER_CATALOGUE).count()
+
+
+def run_listings(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
+    tables = Tables(settings)
+    bounds = settings.silver
+    listings = clean_listings(
+        tables.read_partition(spark, BRONZE_LISTINGS, day),
+        price_range=(bounds.price_usd.min, bounds.price_usd.max),
+        odometer_range=(bounds.odometer_mi.min, bounds.odometer_mi.max),
+        year_range=(bounds.model_year.min, bounds.model_year.max),
+    )
+    matched = match_catalogue(
+        normalize_model_family(listings), tables.read(spark, SILVER_CATALOGUE), make=bounds.make
+    )
+    tables.replace_partition(matched, SILVER_LISTINGS, day)
+    written = tables.read_partition(spark, SILVER_LISTINGS, day)
+    return LayerResult(
+        metrics={SILVER_LISTINGS.name: written.count()},
+        reports={SILVER_LISTINGS.name: quality.validate(written, SUITE, table=tables.location(SILVER_LISTINGS))},
+    )
+
+
+def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
+    catalogue_rows = run_catalogue(spark, settings)
+    result = run_listings(spark, settings, day)
+    result.metrics[SILVER_CATALOGUE.name] = catalogue_rows
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_spark_job("Normalize one day of bronze listings into silver.", run, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

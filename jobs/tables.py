@@ -1,0 +1,106 @@
+"""Table names, locations and the few write patterns every layer uses.
+
+Locally a table is a Delta directory ``<lakehouse root>/<layer>/<oem>/<name>``; with a catalog
+configured it is ``<catalog>.<schema of the layer>.<oem>_<name>``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+
+from jobs.settings import Settings
+
+PARTITION_COLUMN = "_partition_date"
+
+
+@dataclass(frozen=True)
+class TableRef:
+    layer: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+
+BRONZE_LISTINGS = TableRef("bronze", "listings")
+BRONZE_QUARANTINE = TableRef("bronze", "quarantine")
+SILVER_CATALOGUE = TableRef("silver", "reference_catalogue")
+SILVER_LISTINGS = TableRef("silver", "listings")
+GOLD_DIM_VEHICLE = TableRef("gold", "dim_vehicle")
+GOLD_FACT_INVENTORY = TableRef("gold", "fact_inventory_daily")
+GOLD_MART_INVENTORY = TableRef("gold", "mart_inventory_model_state")
+
+ALL_TABLES = (
+    BRONZE_LISTINGS,
+    BRONZE_QUARANTINE,
+    SILVER_CATALOGUE,
+    SILVER_LISTINGS,
+    GOLD_DIM_VEHICLE,
+    GOLD_FACT_INVENTORY,
+    GOLD_MART_INVENTORY,
+)
+
+
+class Tables:
+    """Resolves TableRefs for one configuration and reads/writes them."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @property
+    def uses_catalog(self) -> bool:
+        return self.settings.lakehouse.catalog is not None
+
+    def location(self, ref: TableRef) -> str:
+        if self.uses_catalog:
+            schema = self.settings.lakehouse.schemas[ref.layer]
+            return f"{self.settings.lakehouse.catalog}.{schema}.{self.settings.oem}_{ref.name}"
+        return str(self.settings.lakehouse_root / ref.layer / self.settings.oem / ref.name)
+
+    def exists(self, spark: SparkSession, ref: TableRef) -> bool:
+        if self.uses_catalog:
+            return spark.catalog.tableExists(self.location(ref))
+        return (Path(self.location(ref)) / "_delta_log").is_dir()
+
+    def read(self, spark: SparkSession, ref: TableRef) -> DataFrame:
+        if self.uses_catalog:
+            return spark.read.table(self.location(ref))
+        return spark.read.format("delta").load(self.location(ref))
+
+    def read_partition(self, spark: SparkSession, ref: TableRef, day: dt.date) -> DataFrame:
+        from pyspark.sql import functions as F
+
+        return self.read(spark, ref).where(F.col(PARTITION_COLUMN) == F.lit(day))
+
+    def _save(self, writer, ref: TableRef) -> None:
+        if self.uses_catalog:
+            writer.saveAsTable(self.location(ref))
+        else:
+            writer.save(self.location(ref))
+
+    def replace_partition(self, df: DataFrame, ref: TableRef, day: dt.date) -> None:
+        """Replace one `_partition_date` partition atomically; re-running the day changes nothing else.
+
+        `replaceWhere` rather than dynamic partition overwrite: Sail silently overwrites the whole
+        table with `partitionOverwriteMode=dynamic`. The table is created first (an empty append)
+        because `replaceWhere` on a missing table fails.
+        """
+        spark = df.sparkSession
+        if not self.exists(spark, ref):
+            self._save(
+                df.limit(0).write.format("delta").mode("append").partitionBy(PARTITION_COLUMN), ref
+            )
+        writer = (
+            df.write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", f"{PARTITION_COLUMN} = DATE'{day.isoformat()}'")
+        )
+        self._save(writer, ref)
+
+    def overwrite(self, df: DataFrame, ref: TableRef) -> None:
+        """Replace the whole table (small reference and dimension tables)."""
+        self._save(df.write.format("delta").mode("overwrite").option("overwriteSchema", "true"), ref)

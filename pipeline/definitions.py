@@ -1,0 +1,34 @@
+"""The Dagster code location: `dagster dev -m pipeline.definitions` (or plain `dagster dev`)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from jobs.settings import Settings, load_settings
+from pipeline.defs import bronze, extraction, gold_core, gold_mart, silver
+from pipeline.resources import AutolakeConfig, AutolakeSpark
+
+LAYERS = (extraction, bronze, silver, gold_core, gold_mart)
+FULL_PIPELINE_JOB = "full_pipeline_job"
+
+
+def build_definitions(settings: Settings, *, env: str | None = None, lakehouse_root: str | None = None) -> dg.Definitions:
+    assets = [asset for layer in LAYERS for asset in layer.build(settings)]
+    jobs = [
+        dg.define_asset_job(FULL_PIPELINE_JOB, selection=dg.AssetSelection.all(),
+                            description="Every layer, landing to gold marts, for one daily partition."),
+        *(
+            dg.define_asset_job(f"{layer.GROUP}_job", selection=dg.AssetSelection.groups(layer.GROUP),
+                                description=f"The {layer.GROUP} layer for one daily partition.")
+            for layer in LAYERS
+        ),
+    ]
+    autolake = AutolakeConfig(env=env or settings.env, lakehouse_root=lakehouse_root)
+    return dg.Definitions(
+        assets=assets,
+        jobs=jobs,
+        resources={"autolake": autolake, "spark": AutolakeSpark(autolake=autolake)},
+    )
+
+
+defs = build_definitions(load_settings())

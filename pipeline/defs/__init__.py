@@ -1,0 +1,1 @@
+"""One module per layer; each contributes its assets and checks through `build(settings)`."""

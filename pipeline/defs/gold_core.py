@@ -1,0 +1,49 @@
+"""Gold core: the vehicle dimension and the daily inventory fact."""
+
+
+import dagster as dg
+
+from jobs import gold_core
+from jobs.settings import Settings
+from jobs.tables import GOLD_DIM_VEHICLE, GOLD_FACT_INVENTORY, Tables
+from pipeline.defs.common import check_result, check_spec, daily_partitions, key, partition_day, table_metadata
+from pipeline.defs.silver import LISTINGS as SILVER_LISTINGS_ASSET
+from pipeline.resources import AutolakeSpark
+
+GROUP = "gold_core"
+DIM_VEHICLE = "dim_vehicle"
+FACT_INVENTORY = "fact_inventory_daily"
+
+
+def build(settings: Settings) -> list[dg.AssetsDefinition]:
+    upstream = [key(settings, SILVER_LISTINGS_ASSET)]
+
+    @dg.multi_asset(
+        name="gold_core_build",
+        group_name=GROUP,
+        partitions_def=daily_partitions(settings),
+        specs=[
+            dg.AssetSpec(key(settings, DIM_VEHICLE), deps=upstream, kinds={"spark", "delta"},
+                         description="One row per vehicle (VIN when well formed, else listing) with first/last seen."),
+            dg.AssetSpec(key(settings, FACT_INVENTORY), deps=upstream, kinds={"spark", "delta"},
+                         description="Vehicles on sale per day (posting lifetime from conf gold.listing_ttl_days)."),
+        ],
+        check_specs=[check_spec(settings, FACT_INVENTORY, gold_core.SUITE)],
+    )
+    def gold_core_build(context: dg.AssetExecutionContext, spark: AutolakeSpark):
+        day = partition_day(context)
+        settings_ = spark.autolake.settings()
+        result = gold_core.run(spark.spark_session, settings_, day)
+        context.log.info(f"gold core {day}: {result.metrics}")
+        tables = Tables(settings_)
+        yield dg.MaterializeResult(
+            asset_key=key(settings_, DIM_VEHICLE),
+            metadata=table_metadata(spark.spark_session, tables, GOLD_DIM_VEHICLE, None),
+        )
+        yield dg.MaterializeResult(
+            asset_key=key(settings_, FACT_INVENTORY),
+            metadata=table_metadata(spark.spark_session, tables, GOLD_FACT_INVENTORY, day),
+        )
+        yield check_result(settings_, FACT_INVENTORY, result.reports[GOLD_FACT_INVENTORY.name])
+
+    return [gold_core_build]

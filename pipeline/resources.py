@@ -1,0 +1,56 @@
+"""Dagster resources: the validated settings and a Spark session for the configured engine."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import dagster as dg
+from dagster_pyspark import PySparkResource
+from dagster_pyspark.resources import spark_session_from_config
+from pydantic import PrivateAttr
+
+from jobs.session import EngineHandle, start_engine
+from jobs.settings import Settings, load_settings
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_settings(env: str | None, lakehouse_root: str | None) -> Settings:
+    overrides = {"lakehouse": {"root": lakehouse_root}} if lakehouse_root else None
+    return load_settings(env, overrides=overrides)
+
+
+class AutolakeConfig(dg.ConfigurableResource):
+    """Which configuration environment to use (default: $AUTOLAKE_ENV, else 'local')."""
+
+    env: str | None = None
+    lakehouse_root: str | None = None
+
+    def settings(self) -> Settings:
+        return _cached_settings(self.env, self.lakehouse_root)
+
+
+class AutolakeSpark(PySparkResource):
+    """dagster-pyspark's resource, with the engine chosen by configuration.
+
+    For the embedded engine the resource starts a Sail server for the run and stops it after;
+    other engines get their builder configuration (master, remote URL) from `conf/`.
+    """
+
+    autolake: AutolakeConfig
+    spark_config: dict[str, Any] = {}
+    _handle: EngineHandle | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        engine = self.autolake.settings().engine
+        if self.spark_config:
+            engine = engine.model_copy(update={"spark_conf": {**engine.spark_conf, **self.spark_config}})
+        self._handle = start_engine(engine, build=spark_session_from_config)
+        self._spark_session = self._handle.spark
+        if context.log:
+            context.log.info(f"Spark engine '{engine.name}' ready ({self._handle.remote or engine.master})")
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._handle is not None:
+            self._handle.stop()
+            self._handle = None

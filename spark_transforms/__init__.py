@@ -1,0 +1,1 @@
+"""Pure DataFrame -> DataFrame transforms. No reads, writes or session lookups in here."""

@@ -1,0 +1,156 @@
+"""Silver: typed, cleaned listings with a normalized model family, matched to the reference catalogue."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+VIN_PATTERN = r"^[A-HJ-NPR-Z0-9]{17}$"
+
+# Model family tokens as ads write them: "E350", "GLE 43", "c-class", "ML 350".
+FAMILY_TOKEN_PATTERN = (
+    r"(?i)\b(cla|cls|clk|slk|slc|sls|gla|glb|glc|gle|glk|gls|gl|cl|sl|ml|a|b|c|e|g|m|r|s)"
+    r"\s?-?\s?(?:class|[0-9]{2,3})\b"
+)
+FAMILY_ALIASES = {"ml": "m"}
+
+
+def _numeric(raw: Column) -> Column:
+    """Text to double; thousands separators and a leading '$' are tolerated, anything else is NULL."""
+    cleaned = F.regexp_replace(F.trim(raw), r"^\$|,", "")
+    return F.when(cleaned.rlike(r"^-?[0-9]+(\.[0-9]+)?$"), cleaned.cast("double"))
+
+
+def _flag(name: str, raw: Column, value: Column, low: float, high: float) -> Column:
+    present = raw.isNotNull() & (F.trim(raw) != "")
+    return (
+        F.when(present & value.isNull(), F.lit(f"{name}:unparseable"))
+        .when(value.isNotNull() & ((value < low) | (value > high)), F.lit(f"{name}:out_of_range"))
+    )
+
+
+def clean_listings(
+    bronze: DataFrame,
+    *,
+    price_range: tuple[float, float],
+    odometer_range: tuple[float, float],
+    year_range: tuple[float, float],
+) -> DataFrame:
+    """Type price, odometer and year; junk becomes NULL and every problem is listed in `quality_flags`.
+
+    Values outside the plausible ranges are kept (they are what the ad said) but flagged, so
+    market statistics can leave them out.
+    """
+    price = _numeric(F.col("price_usd"))
+    odometer = _numeric(F.col("odometer_mi"))
+    year_value = _numeric(F.col("year"))
+    year = F.when(year_value == F.floor(year_value), year_value.cast("int"))
+    flags = F.array_compact(
+        F.array(
+            _flag("price_usd", F.col("price_usd"), price, *price_range),
+            _flag("odometer_mi", F.col("odometer_mi"), odometer, *odometer_range),
+            _flag("model_year", F.col("year"), year, *year_range),
+        )
+    )
+    blank_to_null = lambda name: F.when(F.trim(F.col(name)) != "", F.trim(F.col(name)))  # noqa: E731
+    vin = F.upper(blank_to_null("vin"))
+    return bronze.select(
+        F.concat_ws(":", F.col("source"), F.col("ad_id")).alias("listing_id"),
+        F.col("source"),
+        F.col("ad_id"),
+        F.to_date(F.col("posted_date")).alias("posted_date"),
+        price.alias("price_usd"),
+        odometer.alias("odometer_mi"),
+        year.alias("model_year"),
+        F.lower(blank_to_null("model")).alias("model_raw"),
+        F.lower(blank_to_null("condition")).alias("condition"),
+        F.lower(blank_to_null("paint_color")).alias("paint_color"),
+        F.lower(blank_to_null("fuel")).alias("fuel"),
+        F.lower(blank_to_null("transmission")).alias("transmission"),
+        F.lower(blank_to_null("drive")).alias("drive"),
+        F.lower(blank_to_null("type")).alias("body_type"),
+        F.upper(blank_to_null("state")).alias("state"),
+        vin.alias("vin"),
+        vin.rlike(VIN_PATTERN).alias("vin_well_formed"),
+        F.lower(blank_to_null("title_status")).alias("title_status"),
+        F.col("description"),
+        flags.alias("quality_flags"),
+        F.col("_source_file"),
+        F.col("_record_hash"),
+        F.col("_partition_date"),
+    )
+
+
+def family_from_token(token: Column) -> Column:
+    """'gle' -> 'gle-class'; aliases such as 'ml' map to their family ('m-class')."""
+    lowered = F.lower(token)
+    mapped = lowered
+    for alias, family in FAMILY_ALIASES.items():
+        mapped = F.when(lowered == alias, F.lit(family)).otherwise(mapped)
+    return F.concat(mapped, F.lit("-class"))
+
+
+def normalize_model_family(listings: DataFrame) -> DataFrame:
+    """Add `model_family` and `model_family_source` ('text', 'ad' or NULL).
+
+    Craigslist's coarse families ('gl-class' covers GLA/GLC/GLE/GLK/GLS) are refined from the
+    ad text when the text names a family consistent with the coarse one; 'other' and 'amg'
+    take whatever family the text names.
+    """
+    token = F.regexp_extract(F.coalesce(F.col("description"), F.lit("")), FAMILY_TOKEN_PATTERN, 1)
+    text_family = F.when(token != "", family_from_token(token))
+    coarse = F.col("model_raw")
+    coarse_prefix = F.regexp_extract(coarse, r"^([a-z]+)-class$", 1)
+    coarse_is_family = coarse_prefix != ""
+    consistent = text_family.isNotNull() & coarse_is_family & text_family.startswith(coarse_prefix)
+    undecided = coarse.isNull() | ~coarse_is_family
+    family = (
+        F.when(consistent, text_family)
+        .when(coarse_is_family, coarse)
+        .when(undecided & text_family.isNotNull(), text_family)
+    )
+    source = (
+        F.when(consistent & (text_family != coarse), F.lit("text"))
+        .when(coarse_is_family, F.lit("ad"))
+        .when(text_family.isNotNull(), F.lit("text"))
+    )
+    return listings.withColumn("model_family", family).withColumn("model_family_source", source)
+
+
+def reference_catalogue(raw: DataFrame) -> DataFrame:
+    """The official catalogue (make, model, year, style, MSRP) with a model family per model.
+
+    'GLE-Class Coupe' -> 'gle-class'; names without a class ('Metris', 'SLS AMG GT') keep their
+    lowercased, hyphenated name.
+    """
+    model = F.trim(F.col("Model"))
+    class_prefix = F.regexp_extract(model, r"^([A-Za-z]+)-Class\b", 1)
+    family = F.when(class_prefix != "", F.concat(F.lower(class_prefix), F.lit("-class"))).otherwise(
+        F.regexp_replace(F.lower(model), r"\s+", "-")
+    )
+    return raw.select(
+        F.trim(F.col("Make")).alias("make"),
+        model.alias("model"),
+        family.alias("model_family"),
+        F.col("Year").cast("int").alias("model_year"),
+        F.trim(F.col("Vehicle Style")).alias("body_style"),
+        F.col("MSRP").cast("double").alias("msrp_usd"),
+    ).dropDuplicates(["make", "model", "model_year", "body_style", "msrp_usd"])
+
+
+def catalogue_by_family_year(catalogue: DataFrame) -> DataFrame:
+    """One row per (make, model family, model year): styles offered and the MSRP span."""
+    return catalogue.groupBy("make", "model_family", "model_year").agg(
+        F.array_sort(F.collect_set("body_style")).alias("catalogue_body_styles"),
+        F.min("msrp_usd").alias("catalogue_msrp_min"),
+        F.max("msrp_usd").alias("catalogue_msrp_max"),
+    )
+
+
+def match_catalogue(listings: DataFrame, catalogue: DataFrame, *, make: str) -> DataFrame:
+    """Left-join listings to the catalogue on make, model family and year; `catalogue_match` says if it hit."""
+    families = catalogue_by_family_year(catalogue.where(F.col("make") == make)).drop("make")
+    matched = listings.withColumn("make", F.lit(make)).join(
+        families, on=["model_family", "model_year"], how="left"
+    )
+    return matched.withColumn("catalogue_match", F.col("catalogue_msrp_min").isNotNull())

@@ -1,0 +1,75 @@
+import datetime as dt
+
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from spark_transforms.bronze import (
+    LANDING_LINE_SCHEMA,
+    classify_landing_lines,
+    to_bronze_listings,
+    to_quarantine,
+)
+
+DAY = dt.date(2021, 5, 1)
+INGESTED = dt.datetime(2021, 5, 2, 3, 0, 0)
+GOOD = '{"ad_id": "7", "source": "craigslist", "posted_date": "2021-05-01", "price_usd": 12500, "model": "c-class"}'
+EXTRA = '{"ad_id": "8", "source": "craigslist", "posted_date": "2021-05-01", "dealer_note": "call now"}'
+
+
+def lines(spark, rows):
+    return spark.createDataFrame(rows, LANDING_LINE_SCHEMA)
+
+
+def test_each_line_gets_the_right_reason(spark):
+    raw = lines(
+        spark,
+        [
+            ("a.jsonl", 1, GOOD),
+            ("a.jsonl", 2, '{"ad_id": "9", "source": '),
+            ("a.jsonl", 3, "[1, 2, 3]"),
+            ("a.jsonl", 4, ""),
+            ("a.jsonl", 5, '{"ad_id": "", "source": "craigslist"}'),
+        ],
+    )
+    actual = classify_landing_lines(raw).select("line_number", "_reject_reason")
+    expected = spark.createDataFrame(
+        [
+            (1, None),
+            (2, "not a JSON object"),
+            (3, "not a JSON object"),
+            (4, "empty line"),
+            (5, "missing required field(s): ad_id, posted_date"),
+        ],
+        "line_number long, _reject_reason string",
+    )
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_good_lines_become_string_columns_with_lineage_and_rescued_fields(spark):
+    classified = classify_landing_lines(lines(spark, [("a.jsonl", 1, GOOD), ("a.jsonl", 2, EXTRA), ("a.jsonl", 3, "oops")]))
+    bronze = to_bronze_listings(classified, ingested_at=INGESTED, partition_date=DAY)
+    actual = bronze.select(
+        "ad_id", "price_usd", "model", "_rescued_data", "_source_file", "_line_number", "_ingested_at",
+        "_partition_date", (F.col("_record_hash") == F.sha2(F.lit(GOOD), 256)).alias("hash_is_line_sha256"),
+    )
+    expected = spark.createDataFrame(
+        [
+            ("7", "12500", "c-class", None, "a.jsonl", 1, INGESTED, DAY, True),
+            ("8", None, None, '{"dealer_note":"call now"}', "a.jsonl", 2, INGESTED, DAY, False),
+        ],
+        "ad_id string, price_usd string, model string, _rescued_data string, _source_file string, "
+        "_line_number long, _ingested_at timestamp, _partition_date date, hash_is_line_sha256 boolean",
+    )
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_quarantine_keeps_the_line_verbatim_with_file_line_and_reason(spark):
+    classified = classify_landing_lines(lines(spark, [("b.jsonl", 1, GOOD), ("b.jsonl", 2, "{broken")]))
+    actual = to_quarantine(classified, ingested_at=INGESTED, partition_date=DAY).select(
+        "raw_line", "reason", "_source_file", "_line_number", "_partition_date"
+    )
+    expected = spark.createDataFrame(
+        [("{broken", "not a JSON object", "b.jsonl", 2, DAY)],
+        "raw_line string, reason string, _source_file string, _line_number long, _partition_date date",
+    )
+    assert_df_equality(actual, expected, ignore_nullable=True)

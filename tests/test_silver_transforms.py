@@ -1,0 +1,122 @@
+import datetime as dt
+
+from chispa import assert_column_equality, assert_df_equality
+from pyspark.sql import functions as F
+
+from spark_transforms.silver import clean_listings, match_catalogue, normalize_model_family, reference_catalogue
+
+DAY = dt.date(2021, 5, 1)
+BRONZE_COLUMNS = (
+    "ad_id string, source string, posted_date string, price_usd string, odometer_mi string, year string, "
+    "model string, condition string, paint_color string, fuel string, transmission string, drive string, "
+    "type string, state string, vin string, title_status string, description string, _source_file string, "
+    "_record_hash string, _partition_date date"
+)
+RANGES = dict(price_range=(500, 500000), odometer_range=(0, 500000), year_range=(1950, 2022))
+
+
+def bronze_row(ad_id, price, odometer, year, *, model="c-class", vin=None, state="ca", description=""):
+    return (ad_id, "craigslist", "2021-05-01", price, odometer, year, model, "good", "black", "gas",
+            "automatic", "rwd", "sedan", state, vin, "clean", description, "f.jsonl", "h", DAY)
+
+
+def test_clean_types_values_and_flags_junk(spark):
+    bronze = spark.createDataFrame(
+        [
+            bronze_row("1", "12500", "35000.0", "2015", vin="wddgf4hb0ea000001"),
+            bronze_row("2", "0", "", "2015"),
+            bronze_row("3", "3000000000", "abc", "20x5"),
+            bronze_row("4", "$18,900", "1200000", "1890", vin=" "),
+        ],
+        BRONZE_COLUMNS,
+    )
+    actual = (
+        clean_listings(bronze, **RANGES)
+        .select("listing_id", "price_usd", "odometer_mi", "model_year", "state", "vin", "vin_well_formed", "quality_flags")
+        .orderBy("listing_id")
+    )
+    expected = spark.createDataFrame(
+        [
+            ("craigslist:1", 12500.0, 35000.0, 2015, "CA", "WDDGF4HB0EA000001", True, []),
+            ("craigslist:2", 0.0, None, 2015, "CA", None, None, ["price_usd:out_of_range"]),
+            ("craigslist:3", 3e9, None, None, "CA", None, None,
+             ["price_usd:out_of_range", "odometer_mi:unparseable", "model_year:unparseable"]),
+            ("craigslist:4", 18900.0, 1200000.0, 1890, "CA", None, None,
+             ["odometer_mi:out_of_range", "model_year:out_of_range"]),
+        ],
+        "listing_id string, price_usd double, odometer_mi double, model_year int, state string, vin string, "
+        "vin_well_formed boolean, quality_flags array<string>",
+    )
+    assert_df_equality(actual, expected, ignore_nullable=True)
+
+
+def test_model_family_refined_from_text_only_when_consistent(spark):
+    cases = spark.createDataFrame(
+        [
+            ("gl-class", "2017 Mercedes GLE 350 4MATIC, one owner", "gle-class", "text"),
+            ("gl-class", "clean GLK350 with navigation", "glk-class", "text"),
+            ("c-class", "C300 sport package", "c-class", "ad"),
+            ("c-class", "like an E 350 but smaller", "c-class", "ad"),
+            ("m-class", "ML350 4matic", "m-class", "ad"),
+            ("other", "Beautiful SL 500 roadster", "sl-class", "text"),
+            ("amg", "no family named here", None, None),
+            (None, "S-Class with every option", "s-class", "text"),
+            ("metris", "passenger van", None, None),
+        ],
+        "model_raw string, description string, expected_family string, expected_source string",
+    )
+    actual = normalize_model_family(cases)
+    assert_column_equality(actual, "model_family", "expected_family")
+    assert_column_equality(actual, "model_family_source", "expected_source")
+
+
+def catalogue_frame(spark):
+    raw = spark.createDataFrame(
+        [
+            ("Mercedes-Benz", "E-Class", 2015, "Sedan", 52650.0),
+            ("Mercedes-Benz", "E-Class", 2015, "Wagon", 61500.0),
+            ("Mercedes-Benz", "E-Class", 2015, "Sedan", 52650.0),
+            ("Mercedes-Benz", "GLE-Class Coupe", 2016, "4dr SUV", 65600.0),
+            ("Mercedes-Benz", "SLS AMG GT", 2014, "Coupe", 199500.0),
+            ("BMW", "E-Class", 2015, "Sedan", 1.0),
+        ],
+        "Make string, Model string, Year long, `Vehicle Style` string, MSRP double",
+    )
+    return reference_catalogue(raw)
+
+
+def test_reference_catalogue_assigns_families_and_drops_exact_duplicates(spark):
+    expected = spark.createDataFrame(
+        [
+            ("Mercedes-Benz", "E-Class", "e-class", 2015, "Sedan", 52650.0),
+            ("Mercedes-Benz", "E-Class", "e-class", 2015, "Wagon", 61500.0),
+            ("Mercedes-Benz", "GLE-Class Coupe", "gle-class", 2016, "4dr SUV", 65600.0),
+            ("Mercedes-Benz", "SLS AMG GT", "sls-amg-gt", 2014, "Coupe", 199500.0),
+            ("BMW", "E-Class", "e-class", 2015, "Sedan", 1.0),
+        ],
+        "make string, model string, model_family string, model_year int, body_style string, msrp_usd double",
+    )
+    assert_df_equality(catalogue_frame(spark), expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_match_catalogue_on_make_family_and_year(spark):
+    listings = spark.createDataFrame(
+        [("a", "e-class", 2015), ("b", "e-class", 2016), ("c", None, 2015), ("d", "gle-class", 2016)],
+        "listing_id string, model_family string, model_year int",
+    )
+    actual = (
+        match_catalogue(listings, catalogue_frame(spark), make="Mercedes-Benz")
+        .select("listing_id", "make", "catalogue_match", "catalogue_body_styles", "catalogue_msrp_min", "catalogue_msrp_max")
+        .orderBy("listing_id")
+    )
+    expected = spark.createDataFrame(
+        [
+            ("a", "Mercedes-Benz", True, ["Sedan", "Wagon"], 52650.0, 61500.0),
+            ("b", "Mercedes-Benz", False, None, None, None),
+            ("c", "Mercedes-Benz", False, None, None, None),
+            ("d", "Mercedes-Benz", True, ["4dr SUV"], 65600.0, 65600.0),
+        ],
+        "listing_id string, make string, catalogue_match boolean, catalogue_body_styles array<string>, "
+        "catalogue_msrp_min double, catalogue_msrp_max double",
+    )
+    assert_df_equality(actual, expected, ignore_nullable=True)
