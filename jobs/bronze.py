@@ -43,7 +43,7 @@ def read_lines(files: list[Path], landing_root: Path) -> list[tuple[str, int, st
     rows = []
     for path in files:
         relative = str(path.relative_to(landing_root))
-        with path.open("r", encoding="utf-8", errors="replace") as handle:
+        with path.open("r", encoding="utf-8", errors="replace", newline="\n") as handle:
             for number, line in enumerate(handle, start=1):
                 rows.append((relative, number, line.rstrip("\r\n")))
     return rows

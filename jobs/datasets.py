@@ -12,7 +12,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from jobs.settings import DatasetPin, Settings, load_settings
+from jobs.settings import PROJECT_ROOT, DatasetPin, Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def fetch(pin: DatasetPin, cache_dir: Path) -> dict[str, Path]:
     With `pin.path` set, the members are read from that folder instead (fixtures, air-gapped copies).
     """
     if pin.path:
-        root = Path(pin.path)
+        root = Path(pin.path) if Path(pin.path).is_absolute() else PROJECT_ROOT / pin.path
         found = {member: root / member for member in pin.members}
         missing = [str(p) for p in found.values() if not p.is_file()]
         if missing:

@@ -91,7 +91,7 @@ def write_landing_file(directory: Path, name: str, records: list[dict]) -> Path:
     temporary = directory / f".{name}.tmp-{os.getpid()}"
     with temporary.open("w", encoding="utf-8") as handle:
         for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+            handle.write(json.dumps(record, sort_keys=True) + "\n")
     os.replace(temporary, final)
     return final
 

@@ -84,10 +84,11 @@ def session_config(engine: EngineSettings, remote: str | None = None) -> dict[st
 
 
 def build_session(conf: dict[str, str]) -> SparkSession:
+    """A new session for Spark Connect URLs (several may live in one process); getOrCreate for JVM Spark."""
     builder = SparkSession.builder
     for key, value in conf.items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    return builder.create() if "spark.remote" in conf else builder.getOrCreate()
 
 
 def start_engine(engine: EngineSettings, build=build_session) -> EngineHandle:

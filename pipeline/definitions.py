@@ -31,4 +31,13 @@ def build_definitions(settings: Settings, *, env: str | None = None, lakehouse_r
     )
 
 
+def describe(definitions: dg.Definitions) -> str:
+    """'group: asset keys' lines, in layer order."""
+    groups: dict[str, list[str]] = {layer.GROUP: [] for layer in LAYERS}
+    for spec in definitions.resolve_all_asset_specs():
+        groups.setdefault(spec.group_name, []).append(spec.key.to_user_string())
+    return "\n".join(f"{group}: {', '.join(sorted(keys))}" for group, keys in groups.items())
+
+
 defs = build_definitions(load_settings())
+dg.get_dagster_logger("autolake").info("autolake asset groups:\n" + describe(defs))

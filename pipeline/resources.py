@@ -10,7 +10,7 @@ from dagster_pyspark import PySparkResource
 from dagster_pyspark.resources import spark_session_from_config
 from pydantic import PrivateAttr
 
-from jobs.session import EngineHandle, start_engine
+from jobs.session import EngineHandle, build_session, start_engine
 from jobs.settings import Settings, load_settings
 
 
@@ -34,7 +34,9 @@ class AutolakeSpark(PySparkResource):
     """dagster-pyspark's resource, with the engine chosen by configuration.
 
     For the embedded engine the resource starts a Sail server for the run and stops it after;
-    other engines get their builder configuration (master, remote URL) from `conf/`.
+    other engines get their builder configuration (master, remote URL) from `conf/`. JVM sessions
+    are built by dagster-pyspark; Spark Connect sessions are created fresh, so a run never
+    borrows (and later stops) another session of the same process.
     """
 
     autolake: AutolakeConfig
@@ -45,7 +47,8 @@ class AutolakeSpark(PySparkResource):
         engine = self.autolake.settings().engine
         if self.spark_config:
             engine = engine.model_copy(update={"spark_conf": {**engine.spark_conf, **self.spark_config}})
-        self._handle = start_engine(engine, build=spark_session_from_config)
+        build = build_session if engine.name in ("sail", "connect") else spark_session_from_config
+        self._handle = start_engine(engine, build=build)
         self._spark_session = self._handle.spark
         if context.log:
             context.log.info(f"Spark engine '{engine.name}' ready ({self._handle.remote or engine.master})")

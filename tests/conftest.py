@@ -22,20 +22,7 @@ def spark():
     handle.stop()
 
 
-def fixture_overrides(lakehouse: Path, **extra) -> dict:
-    """Settings overrides: a temporary lakehouse and the committed dataset samples (no download)."""
-    overrides = {
-        "lakehouse": {"root": str(lakehouse)},
-        "datasets": {
-            "craigslist_ads": {"path": str(FIXTURE_DATASETS)},
-            "reference_catalogue": {"path": str(FIXTURE_DATASETS)},
-        },
-    }
-    for section, values in extra.items():
-        overrides.setdefault(section, {}).update(values)
-    return overrides
-
-
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return load_settings("test", overrides=fixture_overrides(tmp_path / "lakehouse"))
+    """The 'test' environment (committed dataset samples) on a temporary lakehouse."""
+    return load_settings("test", overrides={"lakehouse": {"root": str(tmp_path / "lakehouse")}})

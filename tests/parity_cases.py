@@ -1,0 +1,72 @@
+"""Every transform applied to small fixed inputs; the same cases run on Sail and on JVM Spark."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from pyspark.sql import DataFrame, SparkSession
+
+from spark_transforms.bronze import LANDING_LINE_SCHEMA, classify_landing_lines, to_bronze_listings, to_quarantine
+from spark_transforms.gold import dim_vehicle, fact_inventory_daily, inventory_by_model_state
+from spark_transforms.silver import clean_listings, match_catalogue, normalize_model_family, reference_catalogue
+
+DAY = dt.date(2021, 5, 2)
+INGESTED = dt.datetime(2021, 5, 3, 2, 0, 0)
+RANGES = dict(price_range=(500, 500000), odometer_range=(0, 500000), year_range=(1950, 2022))
+
+
+def _line(ad_id, price, odometer, year, model, vin, state, description, posted="2021-05-02", **extra):
+    record = {"ad_id": ad_id, "source": "craigslist", "posted_date": posted, "price_usd": price,
+              "odometer_mi": odometer, "year": year, "model": model, "vin": vin, "state": state,
+              "description": description, "type": "sedan", "paint_color": "black", **extra}
+    return json.dumps(record)
+
+
+LINES = [
+    ("d/a.jsonl", 1, _line("1", 15000, 42000.0, 2014, "c-class", "WDDGF4HB0EA000001", "ca", "C300 4MATIC", posted="2021-05-01")),
+    ("d/a.jsonl", 2, _line("2", 14500, "", 2014, "c-class", "wddgf4hb0ea000001", "nv", "C 300 sport")),
+    ("d/a.jsonl", 3, _line("3", 0, 99000.0, 2016, "gl-class", None, "ca", "GLE350 loaded", dealer="x")),
+    ("d/a.jsonl", 4, _line("4", "3000000000", "abc", "20x5", "other", "", "tx", "SL 500 roadster")),
+    ("d/a.jsonl", 5, "{broken"),
+    ("d/a.jsonl", 6, '{"ad_id": "6"}'),
+    ("d/a.jsonl", 7, _line("7", 21000, 61000.0, 2015, "e-class", None, "ca", "E350 wagon")),
+]
+
+CATALOGUE = [
+    ("Mercedes-Benz", "C-Class", 2014, "Sedan", 39000.0),
+    ("Mercedes-Benz", "E-Class", 2015, "Wagon", 61500.0),
+    ("Mercedes-Benz", "E-Class", 2015, "Sedan", 52650.0),
+    ("Mercedes-Benz", "GLE-Class Coupe", 2016, "4dr SUV", 65600.0),
+    ("Mercedes-Benz", "SLS AMG GT", 2014, "Coupe", 199500.0),
+]
+
+
+def build_cases(spark: SparkSession) -> dict[str, DataFrame]:
+    lines = spark.createDataFrame(LINES, LANDING_LINE_SCHEMA)
+    classified = classify_landing_lines(lines)
+    bronze = to_bronze_listings(classified, ingested_at=INGESTED, partition_date=DAY)
+    catalogue = reference_catalogue(
+        spark.createDataFrame(CATALOGUE, "Make string, Model string, Year long, `Vehicle Style` string, MSRP double")
+    )
+    silver = match_catalogue(normalize_model_family(clean_listings(bronze, **RANGES)), catalogue, make="Mercedes-Benz")
+    fact = fact_inventory_daily(silver, day=DAY, ttl_days=30)
+    return {
+        "bronze_listings": bronze,
+        "quarantine": to_quarantine(classified, ingested_at=INGESTED, partition_date=DAY),
+        "reference_catalogue": catalogue,
+        "silver_listings": silver,
+        "dim_vehicle": dim_vehicle(silver),
+        "fact_inventory_daily": fact,
+        "mart_inventory_model_state": inventory_by_model_state(fact),
+    }
+
+
+def snapshot(df: DataFrame) -> dict:
+    """Column names and types (nullability aside) and the rows, order-free, as comparable JSON."""
+    rows = sorted(json.dumps(row.asDict(recursive=True), default=str, sort_keys=True) for row in df.collect())
+    return {"schema": [(f.name, f.dataType.simpleString()) for f in df.schema.fields], "rows": rows}
+
+
+def snapshots(spark: SparkSession) -> dict[str, dict]:
+    return {name: snapshot(df) for name, df in build_cases(spark).items()}

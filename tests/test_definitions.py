@@ -1,0 +1,77 @@
+import os
+import subprocess
+import sys
+
+import dagster as dg
+
+from jobs.settings import load_settings
+from pipeline.definitions import FULL_PIPELINE_JOB, build_definitions
+
+GROUPS = ["extraction", "bronze", "silver", "gold_core", "gold_mart"]
+GRAPH = {
+    "mb/landing_craigslist": set(),
+    "mb/bronze_listings": {"mb/landing_craigslist"},
+    "mb/bronze_quarantine": {"mb/landing_craigslist"},
+    "mb/reference_catalogue": set(),
+    "mb/silver_listings": {"mb/bronze_listings", "mb/reference_catalogue"},
+    "mb/dim_vehicle": {"mb/silver_listings"},
+    "mb/fact_inventory_daily": {"mb/silver_listings"},
+    "mb/mart_inventory_model_state": {"mb/fact_inventory_daily"},
+}
+
+
+def specs():
+    return {s.key.to_user_string(): s for s in build_definitions(load_settings("test")).resolve_all_asset_specs()}
+
+
+def test_asset_graph_snapshot():
+    graph = {key: {dep.asset_key.to_user_string() for dep in spec.deps} for key, spec in specs().items()}
+    assert graph == GRAPH
+
+
+def test_every_asset_is_in_one_of_the_five_groups_and_daily_partitioned():
+    all_specs = specs()
+    assert sorted({s.group_name for s in all_specs.values()}) == sorted(GROUPS)
+    for key, spec in all_specs.items():
+        assert key.startswith("mb/")
+        assert isinstance(spec.partitions_def, dg.DailyPartitionsDefinition), key
+        assert spec.partitions_def.end_offset == 1
+        assert spec.partitions_def.start.date() == load_settings("test").partitions.start_date
+
+
+def test_jobs_full_pipeline_and_one_per_layer():
+    defs = build_definitions(load_settings("test"))
+    for name in [FULL_PIPELINE_JOB, *(f"{group}_job" for group in GROUPS)]:
+        assert defs.resolve_job_def(name).name == name
+
+
+def test_quality_gates_are_blocking_checks_on_every_table_layer():
+    defs = build_definitions(load_settings("test"))
+    checks = {
+        (key.asset_key.to_user_string(), key.name)
+        for assets_def in defs.resolve_asset_graph().assets_defs
+        for key in assets_def.check_keys
+    }
+    assert checks == {
+        ("mb/bronze_listings", "bronze_listings_suite"),
+        ("mb/silver_listings", "silver_listings_suite"),
+        ("mb/fact_inventory_daily", "gold_core_fact_inventory_daily_suite"),
+        ("mb/mart_inventory_model_state", "gold_mart_inventory_model_state_suite"),
+    }
+    for assets_def in defs.resolve_asset_graph().assets_defs:
+        for spec in assets_def.check_specs:
+            assert spec.blocking, spec.key
+
+
+def test_dagster_definitions_validate_passes_and_lists_the_groups():
+    env = {**os.environ, "AUTOLAKE_ENV": "test"}
+    env.pop("DAGSTER_HOME", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "pipeline.definitions"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "All code locations passed validation" in output
+    for group in GROUPS:
+        assert f"\n{group}: mb/" in output

@@ -1,0 +1,91 @@
+"""Materialize real partitions with Dagster on a temporary lakehouse and read the results with delta-rs."""
+
+import json
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from deltalake import DeltaTable
+
+from jobs.quality import EXPECTATIONS_DIR
+from jobs.settings import load_settings
+from jobs.tables import ALL_TABLES, BRONZE_LISTINGS, GOLD_FACT_INVENTORY, GOLD_MART_INVENTORY, Tables
+from pipeline.definitions import FULL_PIPELINE_JOB, build_definitions
+from tests.conftest import TEST_DAY
+
+pytestmark = pytest.mark.e2e
+
+ASSETS = [
+    "mb/landing_craigslist", "mb/bronze_listings", "mb/bronze_quarantine", "mb/reference_catalogue",
+    "mb/silver_listings", "mb/dim_vehicle", "mb/fact_inventory_daily", "mb/mart_inventory_model_state",
+]
+
+
+def materialize(settings, instance, day=TEST_DAY):
+    defs = build_definitions(settings, env="test", lakehouse_root=str(settings.lakehouse_root))
+    return defs.resolve_job_def(FULL_PIPELINE_JOB).execute_in_process(
+        partition_key=day.isoformat(), instance=instance, raise_on_error=False
+    )
+
+
+def counts(settings):
+    tables = Tables(settings)
+    return {str(ref): DeltaTable(tables.location(ref)).to_pyarrow_dataset().count_rows() for ref in ALL_TABLES}
+
+
+def test_one_partition_through_gold_read_back_with_delta_rs(settings):
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = materialize(settings, instance)
+        assert result.success
+        for key in ASSETS:
+            event = instance.get_latest_materialization_event(dg.AssetKey.from_user_string(key))
+            assert event is not None and event.dagster_event.partition == TEST_DAY.isoformat(), key
+        bronze_meta = instance.get_latest_materialization_event(dg.AssetKey(["mb", "bronze_listings"]))
+        metadata = bronze_meta.asset_materialization.metadata
+        assert metadata["dagster/row_count"].value > 0 and "delta_version" in metadata
+        checks = [e for e in result.get_asset_check_evaluations()]
+        assert len(checks) == 4 and all(e.passed for e in checks)
+
+    tables = Tables(settings)
+    mart = DeltaTable(tables.location(GOLD_MART_INVENTORY)).to_pandas()
+    fact = DeltaTable(tables.location(GOLD_FACT_INVENTORY)).to_pandas()
+    bronze = DeltaTable(tables.location(BRONZE_LISTINGS)).to_pandas()
+    assert len(mart) > 0 and len(fact) > 0
+    assert set(mart["_partition_date"].astype(str)) == {TEST_DAY.isoformat()}
+    assert mart["inventory_count"].sum() == len(fact)
+    assert fact["vehicle_id"].is_unique
+    assert len(fact) <= len(bronze)
+    priced = fact.dropna(subset=["price_usd"])
+    assert mart["priced_count"].sum() == len(priced)
+
+
+def test_rerunning_a_partition_changes_no_row_count(settings):
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert materialize(settings, instance).success
+        first = counts(settings)
+        assert materialize(settings, instance).success
+    assert counts(settings) == first
+    assert first["gold.mart_inventory_model_state"] > 0
+
+
+def test_failed_gate_blocks_downstream_and_names_the_failure(settings, tmp_path, monkeypatch):
+    suites = tmp_path / "expectations"
+    shutil.copytree(EXPECTATIONS_DIR, suites)
+    silver = json.loads((suites / "silver_listings.json").read_text())
+    silver["expectations"].append(
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "price_usd", "max_value": 1}}
+    )
+    (suites / "silver_listings.json").write_text(json.dumps(silver))
+    monkeypatch.setenv("AUTOLAKE_EXPECTATIONS_DIR", str(suites))
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = materialize(settings, instance)
+        assert not result.success
+        failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+        assert [e.asset_check_key.name for e in failed] == ["silver_listings_suite"]
+        failures = failed[0].metadata["failures"].value
+        assert "expect_column_values_to_be_between on column price_usd: failing share" in failures
+        for blocked in ["mb/dim_vehicle", "mb/fact_inventory_daily", "mb/mart_inventory_model_state"]:
+            assert instance.get_latest_materialization_event(dg.AssetKey.from_user_string(blocked)) is None
+    assert not (Path(Tables(settings).location(GOLD_MART_INVENTORY)) / "_delta_log").exists()

@@ -1,0 +1,73 @@
+import collections
+import datetime as dt
+import json
+
+import pandas as pd
+
+from jobs import extraction
+from jobs.settings import ReplaySettings
+
+REPLAY = ReplaySettings(source="craigslist", start_date=dt.date(2021, 5, 1), days=7, seed=42)
+
+
+def test_list_day_is_deterministic_inside_the_window_and_seeded():
+    days = [extraction.list_day(str(i), REPLAY) for i in range(2000)]
+    assert days == [extraction.list_day(str(i), REPLAY) for i in range(2000)]
+    assert set(days) == set(REPLAY.window())
+    counts = collections.Counter(days)
+    assert max(counts.values()) - min(counts.values()) < 120
+    reseeded = REPLAY.model_copy(update={"seed": 43})
+    assert days != [extraction.list_day(str(i), reseeded) for i in range(2000)]
+
+
+def test_each_ad_lands_on_exactly_one_day_with_its_fields():
+    ads = pd.DataFrame(
+        {
+            "Unnamed: 0": [0, 1, 2, 3],
+            "price_USD": [1300, 4000, 0, 25999],
+            "condition": ["used", None, "good", "excellent"],
+            "paint_color": [None, "silver", "black", "white"],
+            "model": ["other", "other", "c-class", "e-class"],
+            "odometer_mi": [12774.0, None, 100.0, 35000.0],
+            "year": [1969, 1972, 2014, 2017],
+            "num_cylinders": [None, "6", "4", "4"],
+            "fuel": ["gas"] * 4,
+            "transmission": ["automatic"] * 4,
+            "drive": [None, "rwd", "rwd", "rwd"],
+            "size": [None] * 4,
+            "type": [None, "coupe", "sedan", "sedan"],
+            "state": ["al", "al", "ca", "ny"],
+            "VIN": pd.array([None, "11402312009097", None, "WDDZF4JB0HA000001"], dtype="string"),
+            "title_status": ["clean"] * 4,
+            "description": ["a", "b", "c", "d"],
+        }
+    )
+    per_day = {day: extraction.replay_records(ads, REPLAY, day) for day in REPLAY.window()}
+    landed = sorted(record["ad_id"] for records in per_day.values() for record in records)
+    assert landed == ["0", "1", "2", "3"]
+    record = next(r for records in per_day.values() for r in records if r["ad_id"] == "1")
+    assert record["posted_date"] == extraction.list_day("1", REPLAY).isoformat()
+    assert record["price_usd"] == 4000 and record["condition"] is None and record["odometer_mi"] is None
+    assert record["vin"] == "11402312009097"
+    json.dumps(record)
+
+
+def test_landing_file_appears_whole_under_its_final_name(tmp_path):
+    path = extraction.write_landing_file(tmp_path / "d", "x.jsonl", [{"a": 1}, {"a": 2}])
+    assert path == tmp_path / "d" / "x.jsonl"
+    assert [json.loads(line) for line in path.read_text().splitlines()] == [{"a": 1}, {"a": 2}]
+    assert [p.name for p in (tmp_path / "d").iterdir()] == ["x.jsonl"]
+
+
+def test_outside_the_window_writes_nothing(settings):
+    result = extraction.run(settings, settings.replay.start_date - dt.timedelta(days=1))
+    assert (result.records, result.path, result.in_window) == (0, None, False)
+    assert not settings.landing_root.exists()
+
+
+def test_run_replays_the_fixture_ads_for_the_day(settings):
+    day = settings.replay.start_date
+    result = extraction.run(settings, day)
+    lines = result.path.read_text().splitlines()
+    assert len(lines) == result.records > 0
+    assert {json.loads(line)["posted_date"] for line in lines} == {day.isoformat()}

@@ -1,0 +1,41 @@
+import datetime as dt
+
+from deltalake import DeltaTable
+
+from jobs.settings import load_settings
+from jobs.tables import GOLD_MART_INVENTORY, SILVER_LISTINGS, TableRef, Tables
+
+D1, D2 = dt.date(2021, 5, 1), dt.date(2021, 5, 2)
+REF = TableRef("silver", "probe")
+
+
+def test_local_tables_live_under_the_lakehouse_root(settings):
+    assert Tables(settings).location(SILVER_LISTINGS) == str(settings.lakehouse_root / "silver" / "mb" / "listings")
+
+
+def test_catalog_tables_resolve_to_three_part_names():
+    tables = Tables(load_settings("prod"))
+    assert tables.location(GOLD_MART_INVENTORY) == "autolake.gold.mb_mart_inventory_model_state"
+    assert tables.location(SILVER_LISTINGS) == "autolake.silver.mb_listings"
+
+
+def test_replace_partition_is_idempotent_and_leaves_other_days_alone(spark, settings):
+    tables = Tables(settings)
+    day1 = spark.createDataFrame([(1, D1), (2, D1)], "x long, _partition_date date")
+    day2 = spark.createDataFrame([(3, D2)], "x long, _partition_date date")
+    tables.replace_partition(day1, REF, D1)
+    tables.replace_partition(day2, REF, D2)
+    tables.replace_partition(day1, REF, D1)
+    rows = sorted((r.x, r._partition_date) for r in tables.read(spark, REF).collect())
+    assert rows == [(1, D1), (2, D1), (3, D2)]
+    delta = DeltaTable(tables.location(REF))
+    assert delta.metadata().partition_columns == ["_partition_date"]
+    assert delta.to_pyarrow_dataset().count_rows() == 3
+
+
+def test_replace_partition_with_an_empty_frame_empties_only_that_day(spark, settings):
+    tables = Tables(settings)
+    tables.replace_partition(spark.createDataFrame([(1, D1), (3, D2)], "x long, _partition_date date").where("x = 1"), REF, D1)
+    tables.replace_partition(spark.createDataFrame([(3, D2)], "x long, _partition_date date"), REF, D2)
+    tables.replace_partition(spark.createDataFrame([], "x long, _partition_date date"), REF, D1)
+    assert [(r.x, r._partition_date) for r in tables.read(spark, REF).collect()] == [(3, D2)]
