@@ -59,6 +59,7 @@ def run_spark_job(
     Exits non-zero (QualityGateError) when a gated table fails its suite, unless --no-gate.
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     args = parser(description).parse_args(argv)
     settings = settings_from_args(args)
     with spark_session(settings.engine) as spark:

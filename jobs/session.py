@@ -1,7 +1,8 @@
 """One factory for Spark sessions, whatever the engine.
 
 - ``sail``: an embedded Sail Spark Connect server started in this process (default locally).
-- ``spark``: classic JVM Spark with the configured master (``local[2]``, ``yarn``, ``spark://``...).
+- ``spark``: classic JVM Spark with the configured master (``local[2]``, ``yarn``, ``spark://``...);
+  under spark-submit (which sets PYSPARK_GATEWAY_PORT) the master given to spark-submit wins.
 - ``connect``: any Spark Connect URL (a Spark Connect server, Databricks Connect).
 - ``databricks``: the session the Databricks runtime already created.
 """
@@ -75,7 +76,8 @@ def session_config(engine: EngineSettings, remote: str | None = None) -> dict[st
             raise ValueError(f"engine {engine.name!r} needs a Spark Connect URL")
         conf["spark.remote"] = url
     elif engine.name == "spark":
-        conf["spark.master"] = engine.master
+        if "PYSPARK_GATEWAY_PORT" not in os.environ:
+            conf["spark.master"] = engine.master
         conf.update(JVM_LOCAL_CONF)
         conf["spark.pyspark.python"] = os.environ.get("PYSPARK_PYTHON", sys.executable)
         conf["spark.pyspark.driver.python"] = sys.executable

@@ -63,7 +63,7 @@ def run_window(settings: Settings, days: list[dt.date], *, lakehouse_root: str |
     """Materialize the full pipeline job once per day, in order; returns the Dagster run ids."""
     import dagster as dg
 
-    from pipeline.definitions import FULL_PIPELINE_JOB, build_definitions
+    from pipeline.build import FULL_PIPELINE_JOB, build_definitions
 
     defs = build_definitions(settings, env=settings.env, lakehouse_root=lakehouse_root)
     job = defs.resolve_job_def(FULL_PIPELINE_JOB)

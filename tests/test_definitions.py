@@ -5,7 +5,7 @@ import sys
 import dagster as dg
 
 from jobs.settings import load_settings
-from pipeline.definitions import FULL_PIPELINE_JOB, build_definitions
+from pipeline.build import FULL_PIPELINE_JOB, build_definitions
 
 GROUPS = ["extraction", "bronze", "silver", "gold_core", "gold_mart"]
 GRAPH = {

@@ -1,0 +1,40 @@
+"""Assemble the Dagster definitions for one configuration (used by the code location, the CLI and tests)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from jobs.settings import Settings
+from pipeline.defs import bronze, extraction, gold_core, gold_mart, silver
+from pipeline.resources import AutolakeConfig, AutolakeSpark
+
+LAYERS = (extraction, bronze, silver, gold_core, gold_mart)
+FULL_PIPELINE_JOB = "full_pipeline_job"
+
+
+def build_definitions(settings: Settings, *, env: str | None = None, lakehouse_root: str | None = None) -> dg.Definitions:
+    assets = [asset for layer in LAYERS for asset in layer.build(settings)]
+    jobs = [
+        dg.define_asset_job(FULL_PIPELINE_JOB, selection=dg.AssetSelection.all(),
+                            description="Every layer, landing to gold marts, for one daily partition."),
+        *(
+            dg.define_asset_job(f"{layer.GROUP}_job", selection=dg.AssetSelection.groups(layer.GROUP),
+                                description=f"The {layer.GROUP} layer for one daily partition.")
+            for layer in LAYERS
+        ),
+    ]
+    autolake = AutolakeConfig(env=env or settings.env, lakehouse_root=lakehouse_root)
+    return dg.Definitions(
+        assets=assets,
+        jobs=jobs,
+        resources={"autolake": autolake, "spark": AutolakeSpark(autolake=autolake)},
+    )
+
+
+def describe(definitions: dg.Definitions) -> str:
+    """'group: asset keys' lines, in layer order."""
+    groups: dict[str, list[str]] = {layer.GROUP: [] for layer in LAYERS}
+    for spec in definitions.resolve_all_asset_specs():
+        groups.setdefault(spec.group_name, []).append(spec.key.to_user_string())
+    return "\n".join(f"{group}: {', '.join(sorted(keys))}" for group, keys in groups.items())
+

@@ -1,0 +1,58 @@
+import shutil
+
+import pytest
+
+from jobs import bronze
+from jobs.settings import PROJECT_ROOT, ConfigError
+from pipeline import cli
+
+
+@pytest.fixture
+def broken_conf(tmp_path, monkeypatch):
+    conf = tmp_path / "conf"
+    shutil.copytree(PROJECT_ROOT / "conf", conf)
+    overlay = conf / "env" / "test.yaml"
+    overlay.write_text(overlay.read_text().replace("  days: 2", "  days: -3"))
+    monkeypatch.setenv("AUTOLAKE_CONF_DIR", str(conf))
+    return overlay
+
+
+def test_bad_config_stops_the_run_before_any_table_is_touched(broken_conf, tmp_path, capsys):
+    lakehouse = tmp_path / "lakehouse"
+    assert cli.main(["--env", "test", "--lakehouse-root", str(lakehouse), "run"]) == 2
+    err = capsys.readouterr().err
+    assert "replay.days" in err and str(broken_conf) in err
+    assert not lakehouse.exists()
+
+
+def test_bad_config_stops_a_layer_job_before_spark_starts(broken_conf, tmp_path, monkeypatch):
+    import jobs.common
+
+    def no_session(*_args, **_kwargs):
+        raise AssertionError("a session was started despite a bad configuration")
+
+    monkeypatch.setattr(jobs.common, "spark_session", no_session)
+    with pytest.raises(ConfigError, match="replay.days"):
+        bronze.main(["--env", "test", "--date", "2021-05-01", "--lakehouse-root", str(tmp_path / "lh")])
+
+
+def test_run_over_the_test_window_then_summary(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    lakehouse = tmp_path / "lakehouse"
+    assert cli.main(["--env", "test", "--lakehouse-root", str(lakehouse), "run"]) == 0
+    out = capsys.readouterr().out
+    assert "replay window 2021-05-01 .. 2021-05-02 (2 daily partitions)" in out
+    assert "pipeline phase" in out and "./run_pipeline.sh ui" in out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("bronze.", "silver.", "gold."))}
+    assert set(rows) == {
+        "bronze.listings", "bronze.quarantine", "silver.reference_catalogue", "silver.listings",
+        "gold.dim_vehicle", "gold.fact_inventory_daily", "gold.mart_inventory_model_state",
+    }
+    for table, (count, version) in rows.items():
+        if table != "bronze.quarantine":
+            assert int(count) > 0, table
+        assert int(version) >= 0
+    assert cli.main(["--env", "test", "--lakehouse-root", str(lakehouse), "summary"]) == 0
+    again = capsys.readouterr().out
+    for table, (count, version) in rows.items():
+        assert f"{table:<36} {count:>8} {version:>14}" in again
