@@ -28,7 +28,7 @@ MAX_LOGGED_REJECTS = 20
 
 def landing_files(settings: Settings, day: dt.date) -> list[Path]:
     """Finished landing files of the day; names starting with '.' or '_' are still being written."""
-    directory = settings.landing_root / settings.replay.source / day.isoformat()
+    directory = settings.landing_dir(day)
     if not directory.is_dir():
         return []
     return sorted(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from jobs.common import settings_from_args
 from jobs.datasets import fetch
 from jobs.settings import ReplaySettings, Settings
 
@@ -80,10 +81,6 @@ def replay_records(ads: pd.DataFrame, replay: ReplaySettings, day: dt.date) -> l
     return records
 
 
-def landing_dir(settings: Settings, day: dt.date) -> Path:
-    return settings.landing_root / settings.replay.source / day.isoformat()
-
-
 def write_landing_file(directory: Path, name: str, records: list[dict]) -> Path:
     """Write under a dot-prefixed temporary name, then rename, so readers never see half a file."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -109,14 +106,12 @@ def run(settings: Settings, day: dt.date) -> ExtractionResult:
                     day, settings.replay.start_date, settings.replay.window()[-1])
         return ExtractionResult(day, None, 0, False)
     records = replay_records(load_ads(settings), settings.replay, day)
-    path = write_landing_file(landing_dir(settings, day), f"{settings.replay.source}-{day.isoformat()}.jsonl", records)
+    path = write_landing_file(settings.landing_dir(day), f"{settings.replay.source}-{day.isoformat()}.jsonl", records)
     log.info("wrote %d replayed ads to %s", len(records), path)
     return ExtractionResult(day, path, len(records), True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jobs.common import settings_from_args
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(description="Replay one day of listings into the landing directory.")
     parser.add_argument("--date", required=True, type=dt.date.fromisoformat)

@@ -129,6 +129,10 @@ class Settings(_Strict):
     def landing_root(self) -> Path:
         return self.lakehouse_root / "landing"
 
+    def landing_dir(self, day: dt.date) -> Path:
+        """Landing folder of the replay source for one day: <landing root>/<source>/<yyyy-mm-dd>."""
+        return self.landing_root / self.replay.source / day.isoformat()
+
 
 def _deep_merge(base: dict, overlay: dict, origin: dict[tuple, str], source: str, prefix: tuple = ()) -> dict:
     merged = dict(base)

@@ -1,6 +1,5 @@
 """Bronze: landing lines to Delta with lineage; unparseable lines to quarantine."""
 
-
 import dagster as dg
 
 from jobs import bronze

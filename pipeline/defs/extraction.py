@@ -1,6 +1,5 @@
 """Extraction: replayed Craigslist ads written to the landing directory, one file per day."""
 
-
 import dagster as dg
 
 from jobs import extraction

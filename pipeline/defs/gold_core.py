@@ -1,6 +1,5 @@
 """Gold core: the vehicle dimension and the daily inventory fact."""
 
-
 import dagster as dg
 
 from jobs import gold_core

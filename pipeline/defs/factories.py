@@ -1,0 +1,46 @@
+"""Asset factories for the shapes layers repeat."""
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+
+import dagster as dg
+from pyspark.sql import SparkSession
+
+from jobs.common import LayerResult
+from jobs.settings import Settings
+from jobs.tables import TableRef, Tables
+from pipeline.defs.common import check_result, check_spec, daily_partitions, key, partition_day, table_metadata
+from pipeline.resources import AutolakeSpark
+
+
+def gated_table_asset(
+    settings: Settings,
+    *,
+    name: str,
+    group: str,
+    table: TableRef,
+    suite: str,
+    deps: Sequence[str],
+    description: str,
+    run: Callable[[SparkSession, Settings, dt.date], LayerResult],
+) -> dg.AssetsDefinition:
+    """A daily Delta table written by one layer job and gated by its blocking GE suite."""
+
+    @dg.asset(
+        key=key(settings, name),
+        group_name=group,
+        partitions_def=daily_partitions(settings),
+        deps=[key(settings, dep) for dep in deps],
+        check_specs=[check_spec(settings, name, suite)],
+        kinds={"spark", "delta"},
+        description=description,
+    )
+    def gated_table(context: dg.AssetExecutionContext, spark: AutolakeSpark):
+        day = partition_day(context)
+        settings_ = spark.autolake.settings()
+        result = run(spark.spark_session, settings_, day)
+        context.log.info(f"{name} {day}: {result.metrics}")
+        yield dg.MaterializeResult(metadata=table_metadata(spark.spark_session, Tables(settings_), table, day))
+        yield check_result(settings_, name, result.reports[table.name])
+
+    return gated_table
