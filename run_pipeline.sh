@@ -33,6 +33,7 @@ bootstrap() {
         echo "dependencies up to date in $VENV"
     fi
     mkdir -p "$DAGSTER_HOME"
+    [ -f "$DAGSTER_HOME/dagster.yaml" ] || printf 'telemetry:\n  enabled: false\n' > "$DAGSTER_HOME/dagster.yaml"
 }
 
 command=${1:-run}
