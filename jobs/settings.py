@@ -74,6 +74,10 @@ class PartitionSettings(_Strict):
     start_date: dt.date
 
 
+class BronzeSettings(_Strict):
+    changed_file_policy: Literal["replace", "keep_first"] = "replace"
+
+
 class Range(_Strict):
     min: float
     max: float
@@ -104,6 +108,7 @@ class Settings(_Strict):
     datasets: DatasetSettings
     replay: ReplaySettings
     partitions: PartitionSettings
+    bronze: BronzeSettings = Field(default_factory=BronzeSettings)
     silver: SilverSettings
     gold: GoldSettings
 

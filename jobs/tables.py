@@ -28,6 +28,7 @@ class TableRef:
 
 BRONZE_LISTINGS = TableRef("bronze", "listings")
 BRONZE_QUARANTINE = TableRef("bronze", "quarantine")
+BRONZE_FILE_LEDGER = TableRef("bronze", "file_ledger")
 SILVER_CATALOGUE = TableRef("silver", "reference_catalogue")
 SILVER_LISTINGS = TableRef("silver", "listings")
 GOLD_DIM_VEHICLE = TableRef("gold", "dim_vehicle")
@@ -35,6 +36,7 @@ GOLD_FACT_INVENTORY = TableRef("gold", "fact_inventory_daily")
 GOLD_MART_INVENTORY = TableRef("gold", "mart_inventory_model_state")
 
 ALL_TABLES = (
+    BRONZE_FILE_LEDGER,
     BRONZE_LISTINGS,
     BRONZE_QUARANTINE,
     SILVER_CATALOGUE,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -14,6 +14,7 @@ LANDING_LINE_SCHEMA = T.StructType(
         T.StructField("source_file", T.StringType(), False),
         T.StructField("line_number", T.LongType(), False),
         T.StructField("raw", T.StringType(), True),
+        T.StructField("ingested_at", T.TimestampType(), False),
     ]
 )
 
@@ -39,39 +40,92 @@ LISTING_FIELDS: tuple[str, ...] = (
     "description",
 )
 REQUIRED_FIELDS: tuple[str, ...] = ("ad_id", "source", "posted_date")
+FIELD_TYPES: Mapping[str, str] = {"price_usd": "number", "odometer_mi": "number", "year": "integer"}
+TYPE_PATTERNS = {
+    "number": r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$",
+    "integer": r"^-?[0-9]+$",
+    "date": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+}
 
 REASON_NOT_OBJECT = "not a JSON object"
+REASON_DUPLICATE_KNOWN = "duplicate record: already in bronze"
 
 
 def _record_map(raw: Column) -> Column:
     return F.from_json(raw, T.MapType(T.StringType(), T.StringType()))
 
 
-def classify_landing_lines(lines: DataFrame, *, required: Sequence[str] = REQUIRED_FIELDS) -> DataFrame:
+def classify_landing_lines(
+    lines: DataFrame,
+    *,
+    required: Sequence[str] = REQUIRED_FIELDS,
+    field_types: Mapping[str, str] = FIELD_TYPES,
+) -> DataFrame:
     """Parse each landing line to a string map and give unusable lines a quarantine reason.
 
     Adds `_record` (map<string,string>, NULL when the line is not a JSON object) and
-    `_reject_reason` (NULL for a good line).
+    `_reject_reason` (NULL for a good line): empty line, not a JSON object, missing required
+    fields, or values of the wrong type (a number field holding text, a nested object...).
     """
     record = _record_map(F.col("raw"))
-    missing = [
-        F.when(F.coalesce(F.trim(record[name]), F.lit("")) == "", F.lit(name)) for name in required
-    ]
+    missing = [F.when(F.coalesce(F.trim(record[name]), F.lit("")) == "", F.lit(name)) for name in required]
     missing_list = F.concat_ws(", ", *missing)
+    wrong = [
+        F.when(
+            record[name].isNotNull() & ~record[name].rlike(TYPE_PATTERNS[kind]),
+            F.concat(F.lit(f"{name} expected {kind}, got '"), F.substring(record[name], 1, 40), F.lit("'")),
+        )
+        for name, kind in field_types.items()
+    ]
+    wrong_list = F.concat_ws("; ", *wrong)
     reason = (
         F.when(F.col("raw").isNull() | (F.trim(F.col("raw")) == ""), F.lit("empty line"))
         .when(record.isNull(), F.lit(REASON_NOT_OBJECT))
         .when(missing_list != "", F.concat(F.lit("missing required field(s): "), missing_list))
+        .when(wrong_list != "", F.concat(F.lit("wrong type: "), wrong_list))
     )
-    return lines.withColumn("_record", record).withColumn("_reject_reason", reason)
+    return (
+        lines.withColumn("_record", record)
+        .withColumn("_reject_reason", reason)
+        .withColumn("_record_hash", F.sha2(F.coalesce(F.col("raw"), F.lit("")), 256))
+    )
 
 
-def _lineage(ingested_at: dt.datetime, partition_date: dt.date) -> list[Column]:
+def reject_duplicate_records(classified: DataFrame, known_hashes: DataFrame) -> DataFrame:
+    """Good lines whose exact text was seen before become quarantine rows.
+
+    Within the batch the first occurrence (by file, then line) wins; a line whose hash is in
+    `known_hashes` (column `_record_hash`, e.g. bronze's other partitions) is already ingested.
+    """
+    first = Window.partitionBy("_record_hash").orderBy("source_file", "line_number")
+    known = known_hashes.select("_record_hash").distinct().withColumn("_known", F.lit(True))
+    ranked = (
+        classified.withColumn(
+            "_first_file", F.first("source_file").over(first)
+        )
+        .withColumn("_first_line", F.first("line_number").over(first))
+        .join(known, on="_record_hash", how="left")
+    )
+    good = F.col("_reject_reason").isNull()
+    later_copy = (F.col("_first_file") != F.col("source_file")) | (F.col("_first_line") != F.col("line_number"))
+    reason = (
+        F.when(good & F.col("_known").isNotNull(), F.lit(REASON_DUPLICATE_KNOWN))
+        .when(
+            good & later_copy,
+            F.concat(F.lit("duplicate record: first at "), F.col("_first_file"), F.lit(":"),
+                     F.col("_first_line").cast("string")),
+        )
+        .otherwise(F.col("_reject_reason"))
+    )
+    return ranked.withColumn("_reject_reason", reason).drop("_first_file", "_first_line", "_known")
+
+
+def _lineage(partition_date: dt.date) -> list[Column]:
     return [
         F.col("source_file").alias("_source_file"),
         F.col("line_number").alias("_line_number"),
-        F.lit(ingested_at).cast("timestamp").alias("_ingested_at"),
-        F.sha2(F.coalesce(F.col("raw"), F.lit("")), 256).alias("_record_hash"),
+        F.col("ingested_at").alias("_ingested_at"),
+        F.col("_record_hash"),
         F.lit(partition_date).cast("date").alias("_partition_date"),
     ]
 
@@ -79,7 +133,6 @@ def _lineage(ingested_at: dt.datetime, partition_date: dt.date) -> list[Column]:
 def to_bronze_listings(
     classified: DataFrame,
     *,
-    ingested_at: dt.datetime,
     partition_date: dt.date,
     fields: Sequence[str] = LISTING_FIELDS,
 ) -> DataFrame:
@@ -89,14 +142,23 @@ def to_bronze_listings(
     return classified.where(F.col("_reject_reason").isNull()).select(
         *[F.col("_record")[name].alias(name) for name in fields],
         F.when(F.size(rescued) > 0, F.to_json(rescued)).alias("_rescued_data"),
-        *_lineage(ingested_at, partition_date),
+        *_lineage(partition_date),
     )
 
 
-def to_quarantine(classified: DataFrame, *, ingested_at: dt.datetime, partition_date: dt.date) -> DataFrame:
+def to_quarantine(classified: DataFrame, *, partition_date: dt.date) -> DataFrame:
     """Rejected lines, verbatim, with file, line and reason."""
     return classified.where(F.col("_reject_reason").isNotNull()).select(
         F.col("raw").alias("raw_line"),
         F.col("_reject_reason").alias("reason"),
-        *_lineage(ingested_at, partition_date),
+        *_lineage(partition_date),
+    )
+
+
+def records_per_file(classified: DataFrame) -> DataFrame:
+    """Good and rejected line counts per landing file."""
+    good = F.col("_reject_reason").isNull()
+    return classified.groupBy("source_file").agg(
+        F.sum(F.when(good, 1).otherwise(0)).cast("long").alias("good_records"),
+        F.sum(F.when(good, 0).otherwise(1)).cast("long").alias("bad_records"),
     )

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 
 from pyspark.sql import DataFrame, SparkSession
 
-from spark_transforms.bronze import LANDING_LINE_SCHEMA, classify_landing_lines, to_bronze_listings, to_quarantine
+from spark_transforms.bronze import (
+    LANDING_LINE_SCHEMA,
+    classify_landing_lines,
+    records_per_file,
+    reject_duplicate_records,
+    to_bronze_listings,
+    to_quarantine,
+)
 from spark_transforms.gold import dim_vehicle, fact_inventory_daily, inventory_by_model_state
 from spark_transforms.silver import clean_listings, match_catalogue, normalize_model_family, reference_catalogue
 
@@ -31,6 +39,9 @@ LINES = [
     ("d/a.jsonl", 5, "{broken"),
     ("d/a.jsonl", 6, '{"ad_id": "6"}'),
     ("d/a.jsonl", 7, _line("7", 21000, 61000.0, 2015, "e-class", None, "ca", "E350 wagon")),
+    ("d/a.jsonl", 8, _line("8", 18000, 52000.0, 2013, "e-class", None, "or", "E 350 sedan")),
+    ("d/b.jsonl", 1, _line("8", 18000, 52000.0, 2013, "e-class", None, "or", "E 350 sedan")),
+    ("d/b.jsonl", 2, _line("9", "twelve", 1000.0, 2019, "c-class", None, "wa", "C43")),
 ]
 
 CATALOGUE = [
@@ -43,9 +54,10 @@ CATALOGUE = [
 
 
 def build_cases(spark: SparkSession) -> dict[str, DataFrame]:
-    lines = spark.createDataFrame(LINES, LANDING_LINE_SCHEMA)
-    classified = classify_landing_lines(lines)
-    bronze = to_bronze_listings(classified, ingested_at=INGESTED, partition_date=DAY)
+    lines = spark.createDataFrame([(*line, INGESTED) for line in LINES], LANDING_LINE_SCHEMA)
+    known = spark.createDataFrame([(hashlib.sha256(LINES[6][2].encode()).hexdigest(),)], "_record_hash string")
+    classified = reject_duplicate_records(classify_landing_lines(lines), known)
+    bronze = to_bronze_listings(classified, partition_date=DAY)
     catalogue = reference_catalogue(
         spark.createDataFrame(CATALOGUE, "Make string, Model string, Year long, `Vehicle Style` string, MSRP double")
     )
@@ -53,7 +65,8 @@ def build_cases(spark: SparkSession) -> dict[str, DataFrame]:
     fact = fact_inventory_daily(silver, day=DAY, ttl_days=30)
     return {
         "bronze_listings": bronze,
-        "quarantine": to_quarantine(classified, ingested_at=INGESTED, partition_date=DAY),
+        "quarantine": to_quarantine(classified, partition_date=DAY),
+        "records_per_file": records_per_file(classified),
         "reference_catalogue": catalogue,
         "silver_listings": silver,
         "dim_vehicle": dim_vehicle(silver),

@@ -1,21 +1,36 @@
 """Bronze ingestion on a real landing directory and real Delta tables."""
 
+import datetime as dt
 import json
+import os
+
+from deltalake import DeltaTable
 
 from jobs import bronze
-from jobs.tables import BRONZE_LISTINGS, BRONZE_QUARANTINE, Tables
+from jobs.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, Tables
 from tests.conftest import TEST_DAY
 
+DAY2 = TEST_DAY + dt.timedelta(days=1)
 
-def write_landing(settings, name, lines):
-    directory = settings.landing_root / "craigslist" / TEST_DAY.isoformat()
+
+def write_landing(settings, name, lines, day=TEST_DAY, source="craigslist"):
+    directory = settings.landing_root / source / day.isoformat()
     directory.mkdir(parents=True, exist_ok=True)
     (directory / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return f"craigslist/{TEST_DAY.isoformat()}/{name}"
+    return f"{source}/{day.isoformat()}/{name}"
 
 
-def good(ad_id):
-    return json.dumps({"ad_id": ad_id, "source": "craigslist", "posted_date": TEST_DAY.isoformat(), "price_usd": 9000})
+def good(ad_id, day=TEST_DAY):
+    return json.dumps({"ad_id": ad_id, "source": "craigslist", "posted_date": day.isoformat(), "price_usd": 9000})
+
+
+def rows(spark, settings, ref, *columns):
+    return sorted(tuple(r) for r in Tables(settings).read(spark, ref).select(*columns).collect())
+
+
+def versions(settings):
+    tables = Tables(settings)
+    return {ref.name: DeltaTable(tables.location(ref)).version() for ref in (BRONZE_LISTINGS, BRONZE_QUARANTINE, BRONZE_FILE_LEDGER)}
 
 
 def test_malformed_lines_are_quarantined_once_and_good_lines_all_land(spark, settings):
@@ -27,22 +42,109 @@ def test_malformed_lines_are_quarantined_once_and_good_lines_all_land(spark, set
     for _ in range(2):
         result = bronze.run(spark, settings, TEST_DAY)
 
-    tables = Tables(settings)
-    listings = sorted((r._source_file, r._line_number, r.ad_id) for r in tables.read(spark, BRONZE_LISTINGS).collect())
-    assert listings == [
+    assert rows(spark, settings, BRONZE_LISTINGS, "_source_file", "_line_number", "ad_id") == [
         (file_a, 1, "1"), (file_a, 3, "2"), (file_a, 5, "4"), (file_b, 1, "5"),
     ]
-    quarantine = sorted((r._source_file, r._line_number, r.reason) for r in tables.read(spark, BRONZE_QUARANTINE).collect())
-    assert quarantine == [
+    assert rows(spark, settings, BRONZE_QUARANTINE, "_source_file", "_line_number", "reason") == [
         (file_a, 2, "not a JSON object"),
         (file_a, 4, "missing required field(s): source, posted_date"),
         (file_b, 2, "not a JSON object"),
     ]
-    assert result.metrics["files"] == [file_a, file_b]
-    assert result.reports[BRONZE_LISTINGS.name].success
+    assert rows(spark, settings, BRONZE_FILE_LEDGER, "path", "status", "good_records", "bad_records") == [
+        (file_a, "ingested", 3, 2), (file_b, "ingested", 1, 1),
+    ]
+    assert result.metrics["files"] == {"ingested": 2}
+    assert all(report.success for report in result.reports.values())
+
+
+def test_rerun_without_new_files_writes_nothing(spark, settings):
+    write_landing(settings, "a.jsonl", [good("1")])
+    bronze.run(spark, settings, TEST_DAY)
+    before = versions(settings)
+    bronze.run(spark, settings, TEST_DAY)
+    assert versions(settings) == before
+
+
+def test_same_content_under_a_new_name_or_day_is_ingested_once(spark, settings):
+    original = write_landing(settings, "feed.jsonl", [good("1"), good("2")])
+    copy_same_day = write_landing(settings, "feed2.jsonl", [good("1"), good("2")])
+    bronze.run(spark, settings, TEST_DAY)
+    copy_next_day = write_landing(settings, "renamed.jsonl", [good("1"), good("2")], day=DAY2)
+    bronze.run(spark, settings, DAY2)
+
+    assert rows(spark, settings, BRONZE_LISTINGS, "ad_id") == [("1",), ("2",)]
+    assert rows(spark, settings, BRONZE_FILE_LEDGER, "path", "status", "duplicate_of") == sorted([
+        (original, "ingested", None),
+        (copy_same_day, "duplicate", original),
+        (copy_next_day, "duplicate", original),
+    ], key=lambda r: r[0])
+
+
+def test_a_record_already_in_bronze_is_not_ingested_again(spark, settings):
+    write_landing(settings, "a.jsonl", [good("1")])
+    bronze.run(spark, settings, TEST_DAY)
+    later = write_landing(settings, "b.jsonl", [good("1"), good("2")], day=DAY2)
+    bronze.run(spark, settings, DAY2)
+    assert rows(spark, settings, BRONZE_LISTINGS, "ad_id") == [("1",), ("2",)]
+    assert rows(spark, settings, BRONZE_QUARANTINE, "_source_file", "_line_number", "reason") == [
+        (later, 1, "duplicate record: already in bronze"),
+    ]
+
+
+def test_changed_file_is_replaced_by_default_and_recorded(spark, settings, caplog):
+    path = write_landing(settings, "a.jsonl", [good("1"), good("2")])
+    bronze.run(spark, settings, TEST_DAY)
+    first_sha = rows(spark, settings, BRONZE_FILE_LEDGER, "sha256")[0][0]
+    write_landing(settings, "a.jsonl", [good("3")])
+    bronze.run(spark, settings, TEST_DAY)
+    assert rows(spark, settings, BRONZE_LISTINGS, "ad_id") == [("3",)]
+    ((status, sha, reason),) = rows(spark, settings, BRONZE_FILE_LEDGER, "status", "sha256", "reason")
+    assert status == "ingested" and sha != first_sha
+    assert f"sha256 {first_sha[:12]}" in reason and "records replaced" in reason
+    assert any(path in m and "content changed" in m for m in caplog.messages)
+
+
+def test_changed_file_keeps_its_first_version_under_keep_first(spark, settings):
+    settings = settings.model_copy(update={"bronze": settings.bronze.model_copy(update={"changed_file_policy": "keep_first"})})
+    write_landing(settings, "a.jsonl", [good("1"), good("2")])
+    bronze.run(spark, settings, TEST_DAY)
+    first_sha = rows(spark, settings, BRONZE_FILE_LEDGER, "sha256")[0][0]
+    write_landing(settings, "a.jsonl", [good("3")])
+    bronze.run(spark, settings, TEST_DAY)
+    assert rows(spark, settings, BRONZE_LISTINGS, "ad_id") == [("1",), ("2",)]
+    ((sha, good_records, reason),) = rows(spark, settings, BRONZE_FILE_LEDGER, "sha256", "good_records", "reason")
+    assert sha == first_sha and good_records == 2 and "first version kept" in reason
+
+
+def test_hostile_names_are_refused_recorded_and_never_read(spark, settings, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "secret.jsonl"
+    secret.write_text(good("666") + "\n")
+    day_dir = settings.landing_root / "craigslist" / TEST_DAY.isoformat()
+    fine = write_landing(settings, "fine.jsonl", [good("1")])
+    os.symlink(secret, day_dir / "escape.jsonl")
+    write_landing(settings, "line\nbreak.jsonl", [good("2")])
+    os.symlink(outside, settings.landing_root / "evil_source")
+    (outside / TEST_DAY.isoformat()).mkdir()
+    before = sorted(p.name for p in outside.rglob("*"))
+
+    result = bronze.run(spark, settings, TEST_DAY)
+
+    assert rows(spark, settings, BRONZE_LISTINGS, "ad_id") == [("1",)]
+    ledger = rows(spark, settings, BRONZE_FILE_LEDGER, "path", "status", "reason")
+    assert ledger == sorted([
+        ("craigslist/2021-05-01/escape.jsonl", "refused", "resolves outside the landing root (symlink)"),
+        (fine, "ingested", None),
+        ("craigslist/2021-05-01/line\\x0abreak.jsonl", "refused", "file name contains control characters"),
+        ("evil_source/2021-05-01", "refused", "folder resolves outside the landing root (symlink)"),
+    ])
+    assert result.metrics["files"] == {"ingested": 1, "refused": 3}
+    assert sorted(p.name for p in outside.rglob("*")) == before
 
 
 def test_a_day_without_landing_files_writes_empty_partitions(spark, settings):
     result = bronze.run(spark, settings, TEST_DAY)
     assert result.metrics[BRONZE_LISTINGS.name] == 0
     assert Tables(settings).exists(spark, BRONZE_LISTINGS)
+    assert Tables(settings).exists(spark, BRONZE_FILE_LEDGER)

@@ -1,9 +1,11 @@
 import datetime as dt
+import hashlib
 
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from spark_transforms.bronze import (
+    reject_duplicate_records,
     LANDING_LINE_SCHEMA,
     classify_landing_lines,
     to_bronze_listings,
@@ -16,8 +18,12 @@ GOOD = '{"ad_id": "7", "source": "craigslist", "posted_date": "2021-05-01", "pri
 EXTRA = '{"ad_id": "8", "source": "craigslist", "posted_date": "2021-05-01", "dealer_note": "call now"}'
 
 
+def sha256_hex(text):
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def lines(spark, rows):
-    return spark.createDataFrame(rows, LANDING_LINE_SCHEMA)
+    return spark.createDataFrame([(*row, INGESTED) for row in rows], LANDING_LINE_SCHEMA)
 
 
 def test_each_line_gets_the_right_reason(spark):
@@ -47,7 +53,7 @@ def test_each_line_gets_the_right_reason(spark):
 
 def test_good_lines_become_string_columns_with_lineage_and_rescued_fields(spark):
     classified = classify_landing_lines(lines(spark, [("a.jsonl", 1, GOOD), ("a.jsonl", 2, EXTRA), ("a.jsonl", 3, "oops")]))
-    bronze = to_bronze_listings(classified, ingested_at=INGESTED, partition_date=DAY)
+    bronze = to_bronze_listings(classified, partition_date=DAY)
     actual = bronze.select(
         "ad_id", "price_usd", "model", "_rescued_data", "_source_file", "_line_number", "_ingested_at",
         "_partition_date", (F.col("_record_hash") == F.sha2(F.lit(GOOD), 256)).alias("hash_is_line_sha256"),
@@ -65,7 +71,7 @@ def test_good_lines_become_string_columns_with_lineage_and_rescued_fields(spark)
 
 def test_quarantine_keeps_the_line_verbatim_with_file_line_and_reason(spark):
     classified = classify_landing_lines(lines(spark, [("b.jsonl", 1, GOOD), ("b.jsonl", 2, "{broken")]))
-    actual = to_quarantine(classified, ingested_at=INGESTED, partition_date=DAY).select(
+    actual = to_quarantine(classified, partition_date=DAY).select(
         "raw_line", "reason", "_source_file", "_line_number", "_partition_date"
     )
     expected = spark.createDataFrame(
@@ -73,3 +79,35 @@ def test_quarantine_keeps_the_line_verbatim_with_file_line_and_reason(spark):
         "raw_line string, reason string, _source_file string, _line_number long, _partition_date date",
     )
     assert_df_equality(actual, expected, ignore_nullable=True)
+
+
+def test_values_of_the_wrong_type_are_rejected_with_field_and_value(spark):
+    bad = '{"ad_id": "1", "source": "s", "posted_date": "2021-05-01", "price_usd": "twelve", "year": {"y": 1}}'
+    ok = '{"ad_id": "2", "source": "s", "posted_date": "2021-05-01", "price_usd": 1.5e4, "year": 2015, "odometer_mi": null}'
+    actual = classify_landing_lines(lines(spark, [("a", 1, bad), ("a", 2, ok)])).select("line_number", "_reject_reason")
+    expected = spark.createDataFrame(
+        [(1, "wrong type: price_usd expected number, got 'twelve'; year expected integer, got '{\"y\":1}'"), (2, None)],
+        "line_number long, _reject_reason string",
+    )
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_repeated_records_are_rejected_after_their_first_occurrence(spark):
+    other = '{"ad_id": "5", "source": "s", "posted_date": "2021-05-01"}'
+    batch = lines(spark, [("b.jsonl", 1, GOOD), ("a.jsonl", 2, GOOD), ("a.jsonl", 3, GOOD), ("a.jsonl", 4, other),
+                          ("a.jsonl", 5, "{bad")])
+    known = spark.createDataFrame([(sha256_hex(other),)], "_record_hash string")
+    actual = reject_duplicate_records(classify_landing_lines(batch), known).select(
+        "source_file", "line_number", "_reject_reason"
+    )
+    expected = spark.createDataFrame(
+        [
+            ("a.jsonl", 2, None),
+            ("a.jsonl", 3, "duplicate record: first at a.jsonl:2"),
+            ("a.jsonl", 4, "duplicate record: already in bronze"),
+            ("a.jsonl", 5, "not a JSON object"),
+            ("b.jsonl", 1, "duplicate record: first at a.jsonl:2"),
+        ],
+        "source_file string, line_number long, _reject_reason string",
+    )
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)

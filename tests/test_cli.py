@@ -45,7 +45,7 @@ def test_run_over_the_test_window_then_summary(tmp_path, capsys, monkeypatch):
     assert "pipeline phase" in out and "./run_pipeline.sh ui" in out
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("bronze.", "silver.", "gold."))}
     assert set(rows) == {
-        "bronze.listings", "bronze.quarantine", "silver.reference_catalogue", "silver.listings",
+        "bronze.file_ledger", "bronze.listings", "bronze.quarantine", "silver.reference_catalogue", "silver.listings",
         "gold.dim_vehicle", "gold.fact_inventory_daily", "gold.mart_inventory_model_state",
     }
     for table, (count, version) in rows.items():

@@ -12,6 +12,7 @@ GRAPH = {
     "mb/landing_craigslist": set(),
     "mb/bronze_listings": {"mb/landing_craigslist"},
     "mb/bronze_quarantine": {"mb/landing_craigslist"},
+    "mb/bronze_file_ledger": {"mb/landing_craigslist"},
     "mb/reference_catalogue": set(),
     "mb/silver_listings": {"mb/bronze_listings", "mb/reference_catalogue"},
     "mb/dim_vehicle": {"mb/silver_listings"},
@@ -54,6 +55,7 @@ def test_quality_gates_are_blocking_checks_on_every_table_layer():
     }
     assert checks == {
         ("mb/bronze_listings", "bronze_listings_suite"),
+        ("mb/bronze_file_ledger", "bronze_file_ledger_suite"),
         ("mb/silver_listings", "silver_listings_suite"),
         ("mb/fact_inventory_daily", "gold_core_fact_inventory_daily_suite"),
         ("mb/mart_inventory_model_state", "gold_mart_inventory_model_state_suite"),

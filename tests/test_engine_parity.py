@@ -35,7 +35,7 @@ def sail_snapshots(spark):
 
 @pytest.mark.parametrize(
     "case",
-    ["bronze_listings", "quarantine", "reference_catalogue", "silver_listings", "dim_vehicle",
+    ["bronze_listings", "quarantine", "records_per_file", "reference_catalogue", "silver_listings", "dim_vehicle",
      "fact_inventory_daily", "mart_inventory_model_state"],
 )
 def test_same_schema_and_rows_on_sail_and_jvm_spark(case, sail_snapshots, jvm_snapshots):

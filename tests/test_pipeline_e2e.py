@@ -17,7 +17,7 @@ from tests.conftest import TEST_DAY
 pytestmark = pytest.mark.e2e
 
 ASSETS = [
-    "mb/landing_craigslist", "mb/bronze_listings", "mb/bronze_quarantine", "mb/reference_catalogue",
+    "mb/landing_craigslist", "mb/bronze_listings", "mb/bronze_quarantine", "mb/bronze_file_ledger", "mb/reference_catalogue",
     "mb/silver_listings", "mb/dim_vehicle", "mb/fact_inventory_daily", "mb/mart_inventory_model_state",
 ]
 
@@ -45,7 +45,7 @@ def test_one_partition_through_gold_read_back_with_delta_rs(settings):
         metadata = bronze_meta.asset_materialization.metadata
         assert metadata["dagster/row_count"].value > 0 and "delta_version" in metadata
         checks = [e for e in result.get_asset_check_evaluations()]
-        assert len(checks) == 4 and all(e.passed for e in checks)
+        assert len(checks) == 5 and all(e.passed for e in checks)
 
     tables = Tables(settings)
     mart = DeltaTable(tables.location(GOLD_MART_INVENTORY)).to_pandas()

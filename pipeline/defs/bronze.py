@@ -1,10 +1,10 @@
-"""Bronze: landing lines to Delta with lineage; unparseable lines to quarantine."""
+"""Bronze: landing files to Delta exactly once, with a file ledger; unusable lines to quarantine."""
 
 import dagster as dg
 
 from jobs import bronze
 from jobs.settings import Settings
-from jobs.tables import BRONZE_LISTINGS, BRONZE_QUARANTINE, Tables
+from jobs.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, Tables
 from pipeline.defs.common import check_result, check_spec, daily_partitions, key, partition_day, table_metadata
 from pipeline.defs.extraction import LANDING
 from pipeline.resources import AutolakeSpark
@@ -12,20 +12,25 @@ from pipeline.resources import AutolakeSpark
 GROUP = "bronze"
 LISTINGS = "bronze_listings"
 QUARANTINE = "bronze_quarantine"
+LEDGER = "bronze_file_ledger"
 
 
 def build(settings: Settings) -> list[dg.AssetsDefinition]:
+    landing = [key(settings, LANDING)]
+
     @dg.multi_asset(
         name="bronze_ingest",
         group_name=GROUP,
         partitions_def=daily_partitions(settings),
         specs=[
-            dg.AssetSpec(key(settings, LISTINGS), deps=[key(settings, LANDING)], kinds={"spark", "delta"},
+            dg.AssetSpec(key(settings, LISTINGS), deps=landing, kinds={"spark", "delta"},
                          description="Raw listing records with source file, line, ingest time and record hash."),
-            dg.AssetSpec(key(settings, QUARANTINE), deps=[key(settings, LANDING)], kinds={"spark", "delta"},
-                         description="Landing lines that could not be parsed, with file, line and reason."),
+            dg.AssetSpec(key(settings, QUARANTINE), deps=landing, kinds={"spark", "delta"},
+                         description="Landing lines that could not be used, with file, line and reason."),
+            dg.AssetSpec(key(settings, LEDGER), deps=landing, kinds={"spark", "delta"},
+                         description="One row per landing file: size, sha256, first seen, status, record counts."),
         ],
-        check_specs=[check_spec(settings, LISTINGS, bronze.SUITE)],
+        check_specs=[check_spec(settings, LISTINGS, bronze.SUITE), check_spec(settings, LEDGER, bronze.LEDGER_SUITE)],
     )
     def bronze_ingest(context: dg.AssetExecutionContext, spark: AutolakeSpark):
         day = partition_day(context)
@@ -33,13 +38,12 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         result = bronze.run(session, settings_, day)
         context.log.info(f"bronze {day}: {result.metrics}")
         tables = Tables(settings_)
-        yield dg.MaterializeResult(
-            asset_key=key(settings_, LISTINGS),
-            metadata={**table_metadata(session, tables, BRONZE_LISTINGS, day), "landing_files": result.metrics["files"]},
-        )
-        yield dg.MaterializeResult(
-            asset_key=key(settings_, QUARANTINE), metadata=table_metadata(session, tables, BRONZE_QUARANTINE, day)
-        )
+        for name, ref in ((LISTINGS, BRONZE_LISTINGS), (QUARANTINE, BRONZE_QUARANTINE), (LEDGER, BRONZE_FILE_LEDGER)):
+            metadata = table_metadata(session, tables, ref, day)
+            if name == LEDGER:
+                metadata["files_by_status"] = result.metrics["files"]
+            yield dg.MaterializeResult(asset_key=key(settings_, name), metadata=metadata)
         yield check_result(settings_, LISTINGS, result.reports[BRONZE_LISTINGS.name])
+        yield check_result(settings_, LEDGER, result.reports[BRONZE_FILE_LEDGER.name])
 
     return [bronze_ingest]

@@ -1,0 +1,112 @@
+"""The landing directory as untrusted input: which files may be read, and what each one is.
+
+Layout: <landing root>/<source>/<yyyy-mm-dd>/<file>.jsonl. Names starting with '.' or '_' are
+still being written and are never read. A name with control characters, a path with '..' or an
+absolute path, and anything that resolves (through symlinks) outside the landing root is refused
+and recorded, never opened.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+LANDING_SUFFIXES = (".jsonl", ".json")
+IN_PROGRESS_PREFIXES = (".", "_")
+MAX_NAME_LENGTH = 255
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    """One candidate file; `refused` holds the reason when it must not be read."""
+
+    relative: str
+    source: str
+    path: Path | None
+    size: int | None = None
+    sha256: str | None = None
+    refused: str | None = None
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def printable(name: str) -> str:
+    """A name safe to store and log: control characters escaped."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", name)
+
+
+def name_problem(name: str) -> str | None:
+    if _CONTROL.search(name):
+        return "file name contains control characters"
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_LENGTH:
+        return f"file name longer than {MAX_NAME_LENGTH} bytes"
+    if not name.endswith(LANDING_SUFFIXES):
+        return f"not a landing file type ({', '.join(LANDING_SUFFIXES)})"
+    return None
+
+
+def _inside(root: Path, path: Path) -> bool:
+    try:
+        Path(os.path.realpath(path)).relative_to(os.path.realpath(root))
+        return True
+    except ValueError:
+        return False
+
+
+def resolve_relative(landing_root: Path, relative: str) -> LandingFile:
+    """Check a path given by name (a sensor, a CLI flag, a manifest) before anything opens it."""
+    pure = PurePosixPath(relative)
+    source = pure.parts[0] if pure.parts else ""
+    if pure.is_absolute() or relative.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", relative):
+        return LandingFile(printable(relative), source, None, refused="absolute path outside the landing root")
+    if ".." in pure.parts:
+        return LandingFile(printable(relative), source, None, refused="path escapes the landing root ('..')")
+    if len(pure.parts) != 3:
+        return LandingFile(printable(relative), source, None, refused="not <source>/<yyyy-mm-dd>/<file>")
+    return describe(landing_root, landing_root / pure, source)
+
+
+def describe(landing_root: Path, path: Path, source: str) -> LandingFile:
+    relative = printable(str(PurePosixPath(*path.relative_to(landing_root).parts)))
+    problem = name_problem(path.name)
+    if problem is None and not _inside(landing_root, path):
+        problem = "resolves outside the landing root (symlink)"
+    if problem is None and not path.is_file():
+        problem = "not a regular file"
+    if problem is not None:
+        return LandingFile(relative, source, None, refused=problem)
+    return LandingFile(relative, source, path, size=path.stat().st_size, sha256=sha256_of(path))
+
+
+def discover(landing_root: Path, day: dt.date) -> list[LandingFile]:
+    """Every finished file of `day` across sources, sorted by relative path; refused ones included."""
+    if not landing_root.is_dir():
+        return []
+    found: list[LandingFile] = []
+    for source_dir in sorted(landing_root.iterdir()):
+        source = source_dir.name
+        if source.startswith(IN_PROGRESS_PREFIXES):
+            continue
+        day_dir = source_dir / day.isoformat()
+        if not day_dir.is_dir():
+            continue
+        if not _inside(landing_root, day_dir):
+            found.append(LandingFile(printable(f"{source}/{day.isoformat()}"), source, None,
+                                     refused="folder resolves outside the landing root (symlink)"))
+            continue
+        for entry in sorted(day_dir.iterdir()):
+            if entry.name.startswith(IN_PROGRESS_PREFIXES):
+                continue
+            found.append(describe(landing_root, entry, source))
+    return sorted(found, key=lambda f: f.relative)
