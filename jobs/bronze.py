@@ -77,11 +77,18 @@ def plan_ledger(
     """Decide, per landing file of the day, whether it is read, a duplicate, or refused.
 
     `ingested_elsewhere` maps sha256 -> path for files ingested in other partitions; `previous`
-    is this partition's ledger from an earlier run, by path.
+    is this partition's ledger from an earlier run, by path. Among files with the same content
+    the one ingested before stays the original; otherwise the one that arrived first.
     """
     entries: list[LedgerEntry] = []
     seen_today: dict[str, str] = {}
-    for f in files:
+
+    def arrival(f: LandingFile) -> tuple:
+        before = previous.get(f.relative)
+        kept = before is not None and before["status"] == INGESTED and before["sha256"] == f.sha256
+        return (0 if kept else 1, f.modified_ns, f.relative)
+
+    for f in sorted(files, key=arrival):
         before = previous.get(f.relative)
         if f.refused:
             entries.append(LedgerEntry(f.relative, f.source, None, None, REFUSED, None, f.refused,
@@ -108,7 +115,7 @@ def plan_ledger(
             entries.append(LedgerEntry(f.relative, f.source, before["size"], before["sha256"], INGESTED, None, reason,
                                        before["first_seen"], before["good_records"], before["bad_records"],
                                        keep_previous_records=True))
-    return entries
+    return sorted(entries, key=lambda e: e.path)
 
 
 def read_lines(entries: list[LedgerEntry], settings: Settings) -> list[tuple[str, int, str, dt.datetime]]:

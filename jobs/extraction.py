@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import pandas as pd
 
 from jobs.common import settings_from_args
 from jobs.datasets import fetch
-from jobs.settings import ReplaySettings, Settings
+from jobs.settings import FaultSettings, ReplaySettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ class ExtractionResult:
     path: Path | None
     records: int
     in_window: bool
+    files: int = 0
+    faults: int = 0
 
 
 def list_day(ad_id: str, replay: ReplaySettings) -> dt.date:
@@ -83,14 +86,95 @@ def replay_records(ads: pd.DataFrame, replay: ReplaySettings, day: dt.date) -> l
 
 def write_landing_file(directory: Path, name: str, records: list[dict]) -> Path:
     """Write under a dot-prefixed temporary name, then rename, so readers never see half a file."""
+    return write_landing_lines(directory, name, [json.dumps(record, sort_keys=True) for record in records])
+
+
+def write_landing_lines(directory: Path, name: str, lines: list[str], *, final_newline: bool = True) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / name
     temporary = directory / f".{name}.tmp-{os.getpid()}"
-    with temporary.open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, sort_keys=True) + "\n")
+    text = "\n".join(lines) + ("\n" if final_newline and lines else "")
+    temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, final)
     return final
+
+
+def _chunks(records: list[dict], size: int | None) -> list[list[dict]]:
+    if not size:
+        return [records]
+    return [records[i : i + size] for i in range(0, len(records), size)] or [[]]
+
+
+def _faulty_line(record: dict, rng: random.Random, faults: FaultSettings) -> tuple[str, str | None]:
+    """One record as a landing line, possibly damaged; returns (line, fault kind or None)."""
+    draw = rng.random()
+    if draw < faults.corrupt_line_rate:
+        text = json.dumps(record, sort_keys=True)
+        return text[: max(1, int(len(text) * rng.uniform(0.2, 0.8)))], "corrupt_line"
+    draw -= faults.corrupt_line_rate
+    if draw < faults.extra_column_rate:
+        return json.dumps({**record, "dealer_note": f"call {rng.randint(100, 999)}"}, sort_keys=True), "extra_column"
+    draw -= faults.extra_column_rate
+    if draw < faults.wrong_type_rate:
+        return json.dumps({**record, "price_usd": "call for price"}, sort_keys=True), "wrong_type"
+    return json.dumps(record, sort_keys=True), None
+
+
+def _file_faults(total: int, window: list[dt.date], day: dt.date) -> range:
+    """Which of `total` window-wide file faults (numbered 0..total-1) fall on `day`, round-robin."""
+    return range(window.index(day), total, len(window))
+
+
+HOSTILE_TARGET = "../../../../../../../../etc/hostname"
+
+
+def write_day(settings: Settings, day: dt.date, records: list[dict]) -> tuple[list[Path], list[dict]]:
+    """Write the day's landing files with the configured faults; returns (files, ground-truth fault rows)."""
+    replay = settings.replay
+    faults = replay.faults
+    rng = random.Random(f"{replay.seed}:{day.isoformat()}:faults")
+    directory = settings.landing_dir(day)
+    stem = f"{replay.source}-{day.isoformat()}"
+    chunks = _chunks(records, replay.records_per_file)
+    truth: list[dict] = []
+    files: list[Path] = []
+    truncated_count = min(len(chunks), len(_file_faults(faults.truncated_files, replay.window(), day)))
+    truncated = set(rng.sample(range(len(chunks)), truncated_count))
+    for number, chunk in enumerate(chunks):
+        name = f"{stem}.jsonl" if len(chunks) == 1 else f"{stem}-{number:04d}.jsonl"
+        lines = []
+        for line_number, record in enumerate(chunk, start=1):
+            line, fault = _faulty_line(record, rng, faults)
+            lines.append(line)
+            if fault:
+                truth.append({"file": name, "line": line_number, "fault": fault, "ad_id": record["ad_id"]})
+        if number in truncated and lines:
+            lines[-1] = lines[-1][: max(1, len(lines[-1]) // 2)]
+            truth.append({"file": name, "line": len(lines), "fault": "truncated_file", "ad_id": chunk[-1]["ad_id"]})
+        files.append(write_landing_lines(directory, name, lines, final_newline=number not in truncated))
+    for k in _file_faults(faults.duplicate_files, replay.window(), day):
+        original = files[rng.randrange(len(files))]
+        copy = directory / f"{original.stem}-resent-{k}.jsonl"
+        temporary = directory / f".{copy.name}.tmp-{os.getpid()}"
+        temporary.write_bytes(original.read_bytes())
+        os.replace(temporary, copy)
+        truth.append({"file": copy.name, "line": None, "fault": "duplicate_file", "ad_id": None, "copy_of": original.name})
+    for k in _file_faults(faults.hostile_names, replay.window(), day):
+        if k % 2 == 0:
+            link = directory / f"{stem}-escape-{k}.jsonl"
+            if not link.is_symlink():
+                os.symlink(HOSTILE_TARGET, link)
+            truth.append({"file": link.name, "line": None, "fault": "hostile_name_symlink", "ad_id": None})
+        else:
+            name = f"{stem}-ctrl\x1b[2J-{k}.jsonl"
+            write_landing_lines(directory, name, [json.dumps({"ad_id": f"hostile-{k}"})])
+            truth.append({"file": name, "line": None, "fault": "hostile_name_control_chars", "ad_id": None})
+    return files, truth
+
+
+def truth_dir(settings: Settings, day: dt.date) -> Path:
+    """Ground truth for evaluation, beside the landing folder; the pipeline never reads it."""
+    return settings.lakehouse_root / "replay_truth" / settings.replay.source / day.isoformat()
 
 
 def load_ads(settings: Settings) -> pd.DataFrame:
@@ -106,9 +190,11 @@ def run(settings: Settings, day: dt.date) -> ExtractionResult:
                     day, settings.replay.start_date, settings.replay.window()[-1])
         return ExtractionResult(day, None, 0, False)
     records = replay_records(load_ads(settings), settings.replay, day)
-    path = write_landing_file(settings.landing_dir(day), f"{settings.replay.source}-{day.isoformat()}.jsonl", records)
-    log.info("wrote %d replayed ads to %s", len(records), path)
-    return ExtractionResult(day, path, len(records), True)
+    files, faults = write_day(settings, day, records)
+    write_landing_lines(truth_dir(settings, day), "faults.jsonl", [json.dumps(row, sort_keys=True) for row in faults])
+    log.info("wrote %d replayed ads in %d file(s) to %s (%d injected faults)",
+             len(records), len(files), settings.landing_dir(day), len(faults))
+    return ExtractionResult(day, settings.landing_dir(day), len(records), True, len(files), len(faults))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lakehouse-root", default=None)
     args = parser.parse_args(argv)
     result = run(settings_from_args(args), args.date)
-    print(json.dumps({"day": str(result.day), "path": str(result.path), "records": result.records}))
+    print(json.dumps({"day": str(result.day), "landing_dir": str(result.path), "records": result.records,
+                      "files": result.files, "faults": result.faults}))
     return 0
 
 

@@ -31,6 +31,7 @@ class LandingFile:
     size: int | None = None
     sha256: str | None = None
     refused: str | None = None
+    modified_ns: int = 0
 
 
 def sha256_of(path: Path) -> str:
@@ -86,7 +87,8 @@ def describe(landing_root: Path, path: Path, source: str) -> LandingFile:
         problem = "not a regular file"
     if problem is not None:
         return LandingFile(relative, source, None, refused=problem)
-    return LandingFile(relative, source, path, size=path.stat().st_size, sha256=sha256_of(path))
+    stat = path.stat()
+    return LandingFile(relative, source, path, size=stat.st_size, sha256=sha256_of(path), modified_ns=stat.st_mtime_ns)
 
 
 def discover(landing_root: Path, day: dt.date) -> list[LandingFile]:

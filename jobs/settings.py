@@ -60,11 +60,27 @@ class DatasetSettings(_Strict):
     reference_catalogue: DatasetPin
 
 
+class FaultSettings(_Strict):
+    """Faults the replay injects into its landing files (all off by default).
+
+    Rates apply per record line; counts are totals over the replay window, spread over its days.
+    """
+
+    corrupt_line_rate: float = Field(0.0, ge=0, le=1)
+    extra_column_rate: float = Field(0.0, ge=0, le=1)
+    wrong_type_rate: float = Field(0.0, ge=0, le=1)
+    truncated_files: int = Field(0, ge=0)
+    duplicate_files: int = Field(0, ge=0)
+    hostile_names: int = Field(0, ge=0)
+
+
 class ReplaySettings(_Strict):
     source: str = "craigslist"
     start_date: dt.date
     days: int = Field(ge=1, le=366)
     seed: int
+    records_per_file: int | None = Field(None, ge=1)
+    faults: FaultSettings = Field(default_factory=FaultSettings)
 
     def window(self) -> list[dt.date]:
         return [self.start_date + dt.timedelta(days=i) for i in range(self.days)]

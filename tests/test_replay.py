@@ -68,6 +68,7 @@ def test_outside_the_window_writes_nothing(settings):
 def test_run_replays_the_fixture_ads_for_the_day(settings):
     day = settings.replay.start_date
     result = extraction.run(settings, day)
-    lines = result.path.read_text().splitlines()
+    (landing_file,) = result.path.iterdir()
+    lines = landing_file.read_text().split("\n")[:-1]
     assert len(lines) == result.records > 0
     assert {json.loads(line)["posted_date"] for line in lines} == {day.isoformat()}

@@ -24,12 +24,14 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         if not result.in_window:
             context.log.warning(f"{result.day} is outside the replay window: no landing file written")
         else:
-            context.log.info(f"{result.records} ads replayed into {result.path}")
+            context.log.info(f"{result.records} ads replayed into {result.files} file(s) in {result.path}")
         return dg.MaterializeResult(
             metadata={
                 "records": result.records,
+                "files": result.files,
+                "injected_faults": result.faults,
                 "in_replay_window": result.in_window,
-                "path": str(result.path) if result.path else "",
+                "landing_dir": str(result.path) if result.path else "",
             }
         )
 
