@@ -1,0 +1,48 @@
+"""Run bronze for one day and SIGKILL the process (client and embedded Sail server) mid-write.
+
+    python -m tests.crash_runner LAKEHOUSE DAY POINT
+
+POINT: `during-listings` (killed 20 ms into the first write of bronze.listings),
+`after-listings` or `after-quarantine` (killed right after that table's commit).
+Exit code 3 means the kill point was never reached.
+"""
+
+import datetime as dt
+import os
+import signal
+import sys
+import threading
+import time
+
+from jobs import bronze
+from jobs.session import start_engine
+from jobs.settings import load_settings
+from jobs.tables import Tables
+
+
+def kill_now() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def main(lakehouse: str, day: str, point: str) -> int:
+    settings = load_settings("test", overrides={"lakehouse": {"root": lakehouse}, "replay": {"records_per_file": 10}})
+    save = Tables._save
+
+    def crashing_save(self, writer, ref):
+        if point == f"during-{ref.name}":
+            threading.Timer(0.02, kill_now).start()
+            save(self, writer, ref)
+            time.sleep(30)
+        save(self, writer, ref)
+        if point == f"after-{ref.name}":
+            kill_now()
+
+    Tables._save = crashing_save
+    handle = start_engine(settings.engine)
+    bronze.run(handle.spark, settings, dt.date.fromisoformat(day))
+    handle.stop()
+    return 3
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(*sys.argv[1:4]))
