@@ -33,7 +33,7 @@ bootstrap() {
         echo "dependencies up to date in $VENV"
     fi
     mkdir -p "$DAGSTER_HOME"
-    [ -f "$DAGSTER_HOME/dagster.yaml" ] || printf 'telemetry:\n  enabled: false\n' > "$DAGSTER_HOME/dagster.yaml"
+    cmp -s conf/dagster.yaml "$DAGSTER_HOME/dagster.yaml" || cp conf/dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 }
 
 command=${1:-run}

@@ -32,6 +32,13 @@ JVM_LOCAL_CONF = {
 }
 
 
+# Stopped Spark Connect sessions stay referenced for the life of the process. PySpark's
+# SparkSession.__del__ closes the client, which shuts down a thread pool shared by every Connect
+# session; when the garbage collector runs that inside another session's ThreadPoolExecutor.submit
+# (which holds the pool's non-reentrant shutdown lock) the process deadlocks.
+_STOPPED_CONNECT_SESSIONS: list[SparkSession] = []
+
+
 @dataclass
 class EngineHandle:
     """A live session plus what must stay referenced while it is used (the embedded Sail server).
@@ -51,6 +58,8 @@ class EngineHandle:
             return
         try:
             self.spark.stop()
+            if self.remote is not None:
+                _STOPPED_CONNECT_SESSIONS.append(self.spark)
         finally:
             if self.server is not None:
                 self.server.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from jobs.settings import Settings
-from pipeline.defs import bronze, extraction, gold_core, gold_mart, silver
+from pipeline.defs import automation, bronze, extraction, gold_core, gold_mart, silver
 from pipeline.resources import AutolakeConfig, AutolakeSpark
 
 LAYERS = (extraction, bronze, silver, gold_core, gold_mart)
@@ -16,17 +16,22 @@ def build_definitions(settings: Settings, *, env: str | None = None, lakehouse_r
     assets = [asset for layer in LAYERS for asset in layer.build(settings)]
     jobs = [
         dg.define_asset_job(FULL_PIPELINE_JOB, selection=dg.AssetSelection.all(),
-                            description="Every layer, landing to gold marts, for one daily partition."),
+                            description="Every layer, landing to gold marts, for one daily partition.",
+                            tags=automation.LAKEHOUSE_WRITE_TAG),
         *(
             dg.define_asset_job(f"{layer.GROUP}_job", selection=dg.AssetSelection.groups(layer.GROUP),
-                                description=f"The {layer.GROUP} layer for one daily partition.")
+                                description=f"The {layer.GROUP} layer for one daily partition.",
+                                tags=automation.LAKEHOUSE_WRITE_TAG)
             for layer in LAYERS
         ),
     ]
+    automation_jobs, schedules, sensors = automation.build(settings)
     autolake = AutolakeConfig(env=env or settings.env, lakehouse_root=lakehouse_root)
     return dg.Definitions(
         assets=assets,
-        jobs=jobs,
+        jobs=[*jobs, *automation_jobs],
+        schedules=schedules,
+        sensors=sensors,
         resources={"autolake": autolake, "spark": AutolakeSpark(autolake=autolake)},
     )
 

@@ -65,11 +65,11 @@ def run_window(settings: Settings, days: list[dt.date], *, lakehouse_root: str |
 
     from pipeline.build import FULL_PIPELINE_JOB, build_definitions
 
-    defs = build_definitions(settings, env=settings.env, lakehouse_root=lakehouse_root)
-    job = defs.resolve_job_def(FULL_PIPELINE_JOB)
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     run_ids = []
-    with tqdm(days, desc="materializing", unit="day", file=sys.stderr, disable=None) as progress:
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    with instance, tqdm(days, desc="materializing", unit="day", file=sys.stderr, disable=None) as progress:
+        defs = build_definitions(settings, env=settings.env, lakehouse_root=lakehouse_root)
+        job = defs.resolve_job_def(FULL_PIPELINE_JOB)
         for day in progress:
             progress.set_postfix_str(day.isoformat())
             result = job.execute_in_process(

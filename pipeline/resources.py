@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import dagster as dg
@@ -14,12 +13,6 @@ from jobs.session import EngineHandle, build_session, start_engine
 from jobs.settings import Settings, load_settings
 
 
-@functools.lru_cache(maxsize=8)
-def _cached_settings(env: str | None, lakehouse_root: str | None) -> Settings:
-    overrides = {"lakehouse": {"root": lakehouse_root}} if lakehouse_root else None
-    return load_settings(env, overrides=overrides)
-
-
 class AutolakeConfig(dg.ConfigurableResource):
     """Which configuration environment to use (default: $AUTOLAKE_ENV, else 'local')."""
 
@@ -27,7 +20,8 @@ class AutolakeConfig(dg.ConfigurableResource):
     lakehouse_root: str | None = None
 
     def settings(self) -> Settings:
-        return _cached_settings(self.env, self.lakehouse_root)
+        overrides = {"lakehouse": {"root": self.lakehouse_root}} if self.lakehouse_root else None
+        return load_settings(self.env, overrides=overrides)
 
 
 class AutolakeSpark(PySparkResource):

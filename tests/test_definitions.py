@@ -40,10 +40,14 @@ def test_every_asset_is_in_one_of_the_five_groups_and_daily_partitioned():
         assert spec.partitions_def.start.date() == load_settings("test").partitions.start_date
 
 
-def test_jobs_full_pipeline_and_one_per_layer():
+def test_jobs_schedules_and_sensor():
     defs = build_definitions(load_settings("test"))
-    for name in [FULL_PIPELINE_JOB, *(f"{group}_job" for group in GROUPS)]:
-        assert defs.resolve_job_def(name).name == name
+    for name in [FULL_PIPELINE_JOB, "ingest_job", "full_refresh_job", *(f"{group}_job" for group in GROUPS)]:
+        job = defs.resolve_job_def(name)
+        assert job.name == name and job.tags.get("autolake/lakehouse") == "write"
+    assert defs.resolve_schedule_def("daily_schedule").cron_schedule == "0 2 * * *"
+    assert defs.resolve_schedule_def("weekly_full_refresh_schedule").cron_schedule == "0 3 * * 0"
+    assert defs.resolve_sensor_def("landing_sensor").job_name == "ingest_job"
 
 
 def test_quality_gates_are_blocking_checks_on_every_table_layer():

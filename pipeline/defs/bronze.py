@@ -5,7 +5,7 @@ import dagster as dg
 from jobs import bronze
 from jobs.settings import Settings
 from jobs.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, Tables
-from pipeline.defs.common import check_result, check_spec, daily_partitions, key, partition_day, table_metadata
+from pipeline.defs.common import check_result, check_spec, daily_partitions, key, partition_days, table_metadata
 from pipeline.defs.extraction import LANDING
 from pipeline.resources import AutolakeSpark
 
@@ -31,19 +31,21 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
                          description="One row per landing file: size, sha256, first seen, status, record counts."),
         ],
         check_specs=[check_spec(settings, LISTINGS, bronze.SUITE), check_spec(settings, LEDGER, bronze.LEDGER_SUITE)],
+        backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def bronze_ingest(context: dg.AssetExecutionContext, spark: AutolakeSpark):
-        day = partition_day(context)
         session, settings_ = spark.spark_session, spark.autolake.settings()
-        result = bronze.run(session, settings_, day)
-        context.log.info(f"bronze {day}: {result.metrics}")
+        results = {}
+        for day in partition_days(context):
+            results[day] = bronze.run(session, settings_, day)
+            context.log.info(f"bronze {day}: {results[day].metrics}")
         tables = Tables(settings_)
         for name, ref in ((LISTINGS, BRONZE_LISTINGS), (QUARANTINE, BRONZE_QUARANTINE), (LEDGER, BRONZE_FILE_LEDGER)):
             metadata = table_metadata(session, tables, ref, day)
             if name == LEDGER:
-                metadata["files_by_status"] = result.metrics["files"]
+                metadata["files_by_status"] = results[day].metrics["files"]
             yield dg.MaterializeResult(asset_key=key(settings_, name), metadata=metadata)
-        yield check_result(settings_, LISTINGS, result.reports[BRONZE_LISTINGS.name])
-        yield check_result(settings_, LEDGER, result.reports[BRONZE_FILE_LEDGER.name])
+        for name, ref in ((LISTINGS, BRONZE_LISTINGS), (LEDGER, BRONZE_FILE_LEDGER)):
+            yield check_result(settings_, name, {d: r.reports[ref.name] for d, r in results.items()})
 
     return [bronze_ingest]

@@ -24,8 +24,9 @@ def key(settings: Settings, name: str) -> dg.AssetKey:
     return dg.AssetKey([settings.oem, name])
 
 
-def partition_day(context: dg.AssetExecutionContext) -> dt.date:
-    return dt.date.fromisoformat(context.partition_key)
+def partition_days(context: dg.AssetExecutionContext) -> list[dt.date]:
+    """The run's days in order: one for a partition run, several for a ranged (single-run) backfill."""
+    return sorted(dt.date.fromisoformat(k) for k in context.partition_keys)
 
 
 def suite_check_name(suite: str) -> str:
@@ -74,18 +75,22 @@ def check_spec(settings: Settings, asset: str, suite: str) -> dg.AssetCheckSpec:
     )
 
 
-def check_result(settings: Settings, asset: str, report: QualityReport) -> dg.AssetCheckResult:
+def check_result(settings: Settings, asset: str, reports: dict[dt.date, QualityReport]) -> dg.AssetCheckResult:
+    """One check result for the run: passed when every day's suite passed; failures listed per day."""
+    suite = next(iter(reports.values())).suite
+    failures = [(day, failure) for day, report in sorted(reports.items()) for failure in report.failures]
     return dg.AssetCheckResult(
-        check_name=suite_check_name(report.suite),
+        check_name=suite_check_name(suite),
         asset_key=key(settings, asset),
-        passed=report.success,
+        passed=all(report.success for report in reports.values()),
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
-            "suite": report.suite,
-            "evaluated": report.evaluated,
-            "failed": len(report.failures),
+            "suite": suite,
+            "days": len(reports),
+            "expectations": next(iter(reports.values())).evaluated,
+            "failed": len(failures),
             "failures": dg.MetadataValue.md(
-                "\n".join(f"- {failure.describe()}" for failure in report.failures) or "none"
+                "\n".join(f"- {day}: {failure.describe()}" for day, failure in failures) or "none"
             ),
         },
     )

@@ -9,7 +9,7 @@ from pyspark.sql import SparkSession
 from jobs.common import LayerResult
 from jobs.settings import Settings
 from jobs.tables import TableRef, Tables
-from pipeline.defs.common import check_result, check_spec, daily_partitions, key, partition_day, table_metadata
+from pipeline.defs.common import check_result, check_spec, daily_partitions, key, partition_days, table_metadata
 from pipeline.resources import AutolakeSpark
 
 
@@ -34,13 +34,16 @@ def gated_table_asset(
         check_specs=[check_spec(settings, name, suite)],
         kinds={"spark", "delta"},
         description=description,
+        backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def gated_table(context: dg.AssetExecutionContext, spark: AutolakeSpark):
-        day = partition_day(context)
         settings_ = spark.autolake.settings()
-        result = run(spark.spark_session, settings_, day)
-        context.log.info(f"{name} {day}: {result.metrics}")
+        reports = {}
+        for day in partition_days(context):
+            result = run(spark.spark_session, settings_, day)
+            context.log.info(f"{name} {day}: {result.metrics}")
+            reports[day] = result.reports[table.name]
         yield dg.MaterializeResult(metadata=table_metadata(spark.spark_session, Tables(settings_), table, day))
-        yield check_result(settings_, name, result.reports[table.name])
+        yield check_result(settings_, name, reports)
 
     return gated_table

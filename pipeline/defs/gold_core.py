@@ -5,7 +5,7 @@ import dagster as dg
 from jobs import gold_core
 from jobs.settings import Settings
 from jobs.tables import GOLD_DIM_VEHICLE, GOLD_FACT_INVENTORY, Tables
-from pipeline.defs.common import check_result, check_spec, daily_partitions, key, partition_day, table_metadata
+from pipeline.defs.common import check_result, check_spec, daily_partitions, key, partition_days, table_metadata
 from pipeline.defs.silver import LISTINGS as SILVER_LISTINGS_ASSET
 from pipeline.resources import AutolakeSpark
 
@@ -28,12 +28,15 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
                          description="Vehicles on sale per day (posting lifetime from conf gold.listing_ttl_days)."),
         ],
         check_specs=[check_spec(settings, FACT_INVENTORY, gold_core.SUITE)],
+        backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def gold_core_build(context: dg.AssetExecutionContext, spark: AutolakeSpark):
-        day = partition_day(context)
         settings_ = spark.autolake.settings()
-        result = gold_core.run(spark.spark_session, settings_, day)
-        context.log.info(f"gold core {day}: {result.metrics}")
+        reports = {}
+        for day in partition_days(context):
+            result = gold_core.run(spark.spark_session, settings_, day)
+            context.log.info(f"gold core {day}: {result.metrics}")
+            reports[day] = result.reports[GOLD_FACT_INVENTORY.name]
         tables = Tables(settings_)
         yield dg.MaterializeResult(
             asset_key=key(settings_, DIM_VEHICLE),
@@ -43,6 +46,6 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
             asset_key=key(settings_, FACT_INVENTORY),
             metadata=table_metadata(spark.spark_session, tables, GOLD_FACT_INVENTORY, day),
         )
-        yield check_result(settings_, FACT_INVENTORY, result.reports[GOLD_FACT_INVENTORY.name])
+        yield check_result(settings_, FACT_INVENTORY, reports)
 
     return [gold_core_build]

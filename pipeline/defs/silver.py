@@ -25,6 +25,7 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         kinds={"spark", "delta"},
         description="Official make/model/year/style/MSRP catalogue (car-price-regression-model 3.0.1), "
         "reloaded as a whole snapshot.",
+        backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def reference_catalogue(context: dg.AssetExecutionContext, spark: AutolakeSpark) -> dg.MaterializeResult:
         settings_ = spark.autolake.settings()

@@ -1,0 +1,161 @@
+"""What starts runs: the landing sensor, the daily schedule and the weekly full refresh."""
+
+import datetime as dt
+import hashlib
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import dagster as dg
+
+from jobs.landing import IN_PROGRESS_PREFIXES, describe
+from jobs.settings import Settings
+from jobs.tables import BRONZE_LISTINGS, PARTITION_COLUMN, Tables
+from pipeline.resources import AutolakeConfig
+
+INGEST_JOB = "ingest_job"
+FULL_REFRESH_JOB = "full_refresh_job"
+LAKEHOUSE_WRITE_TAG = {"autolake/lakehouse": "write"}
+TRIGGER_TAG = "autolake/trigger"
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+
+
+def _day(name: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(name)
+    except ValueError:
+        return None
+
+
+def scan_landing(landing_root: Path, known: dict[str, list]) -> tuple[dict[dt.date, list[str]], dict[str, list]]:
+    """New landing content per day, and the updated {relative path: [size, mtime_ns, fingerprint]}.
+
+    A file is hashed only when its size or mtime changed. Its fingerprint is its sha256, or the
+    refusal reason for a refused name (so the refusal still gets recorded by a run). Content seen
+    before under any name is not new.
+    """
+    seen_fingerprints = {entry[2] for entry in known.values()}
+    updated = dict(known)
+    new: dict[dt.date, list[str]] = defaultdict(list)
+    if not landing_root.is_dir():
+        return {}, updated
+    for source_dir in sorted(landing_root.iterdir()):
+        if source_dir.name.startswith(IN_PROGRESS_PREFIXES) or not source_dir.is_dir():
+            continue
+        for day_dir in sorted(source_dir.iterdir()):
+            day = _day(day_dir.name)
+            if day is None or not day_dir.is_dir():
+                continue
+            for path in sorted(day_dir.iterdir()):
+                if path.name.startswith(IN_PROGRESS_PREFIXES):
+                    continue
+                relative = str(path.relative_to(landing_root))
+                stat = path.lstat()
+                signature = [stat.st_size, stat.st_mtime_ns]
+                if relative in known and known[relative][:2] == signature:
+                    continue
+                landing_file = describe(landing_root, path, source_dir.name)
+                fingerprint = landing_file.sha256 or f"refused:{landing_file.relative}:{landing_file.refused}"
+                updated[relative] = [*signature, fingerprint]
+                if fingerprint not in seen_fingerprints:
+                    seen_fingerprints.add(fingerprint)
+                    new[day].append(fingerprint)
+    return dict(new), updated
+
+
+def landing_run_requests(new: dict[dt.date, list[str]], settings: Settings, today: dt.date) -> list[dg.RunRequest]:
+    requests = []
+    last_partition = today + dt.timedelta(days=1)
+    for day, fingerprints in sorted(new.items()):
+        if not settings.partitions.start_date <= day <= last_partition:
+            continue
+        digest = hashlib.sha256("\n".join(sorted(fingerprints)).encode()).hexdigest()[:20]
+        requests.append(
+            dg.RunRequest(
+                run_key=f"landing:{day.isoformat()}:{digest}",
+                partition_key=day.isoformat(),
+                tags={TRIGGER_TAG: "landing_sensor", **LAKEHOUSE_WRITE_TAG},
+            )
+        )
+    return requests
+
+
+def bronze_days(settings: Settings) -> list[dt.date]:
+    """Days that have a bronze partition, read from the Delta log (no Spark session needed)."""
+    location = Tables(settings).location(BRONZE_LISTINGS)
+    if Tables(settings).uses_catalog or not (Path(location) / "_delta_log").is_dir():
+        return []
+    from deltalake import DeltaTable
+
+    values = {value for part in DeltaTable(location).partitions() for key, value in part.items() if key == PARTITION_COLUMN}
+    return sorted(dt.date.fromisoformat(v) for v in values if v)
+
+
+def build(settings: Settings) -> tuple[list, list, list]:
+    """(jobs, schedules, sensors)."""
+    ingest_job = dg.define_asset_job(
+        INGEST_JOB,
+        selection=dg.AssetSelection.groups("bronze", "silver", "gold_core", "gold_mart"),
+        description="Landing files already there: bronze to gold marts for one day.",
+        tags=LAKEHOUSE_WRITE_TAG,
+    )
+    full_refresh_job = dg.define_asset_job(
+        FULL_REFRESH_JOB,
+        selection=dg.AssetSelection.groups("silver", "gold_core", "gold_mart"),
+        description="Rebuild silver and gold from bronze; run over a partition range it processes the days in order.",
+        tags=LAKEHOUSE_WRITE_TAG,
+    )
+
+    @dg.sensor(
+        name="landing_sensor",
+        job=ingest_job,
+        minimum_interval_seconds=60,
+        description="New landing content (by sha256) starts one ingest run per day; content seen before never does.",
+    )
+    def landing_sensor(context: dg.SensorEvaluationContext, autolake: AutolakeConfig):
+        settings_ = autolake.settings()
+        known = json.loads(context.cursor) if context.cursor else {}
+        new, updated = scan_landing(settings_.landing_root, known)
+        requests = landing_run_requests(new, settings_, dt.datetime.now(dt.timezone.utc).date())
+        context.update_cursor(json.dumps(updated, sort_keys=True))
+        if not requests:
+            return dg.SkipReason("no new landing content")
+        return requests
+
+    @dg.schedule(
+        name="daily_schedule",
+        cron_schedule="0 2 * * *",
+        execution_timezone="UTC",
+        job_name="full_pipeline_job",
+        description="02:00 UTC: every layer for yesterday's partition.",
+    )
+    def daily_schedule(context: dg.ScheduleEvaluationContext):
+        day = (context.scheduled_execution_time.date() - dt.timedelta(days=1)).isoformat()
+        return dg.RunRequest(
+            run_key=f"daily:{day}", partition_key=day, tags={TRIGGER_TAG: "daily_schedule", **LAKEHOUSE_WRITE_TAG}
+        )
+
+    @dg.schedule(
+        name="weekly_full_refresh_schedule",
+        cron_schedule="0 3 * * 0",
+        execution_timezone="UTC",
+        job=full_refresh_job,
+        description="Sunday 03:00 UTC: silver and gold rebuilt from bronze for every day bronze holds, in one run.",
+    )
+    def weekly_full_refresh_schedule(context: dg.ScheduleEvaluationContext, autolake: AutolakeConfig):
+        days = bronze_days(autolake.settings())
+        if not days:
+            return dg.SkipReason("bronze holds no partitions yet")
+        week = context.scheduled_execution_time.date().isoformat()
+        return dg.RunRequest(
+            run_key=f"full-refresh:{week}",
+            tags={
+                RANGE_START: days[0].isoformat(),
+                RANGE_END: days[-1].isoformat(),
+                TRIGGER_TAG: "weekly_full_refresh_schedule",
+                **LAKEHOUSE_WRITE_TAG,
+            },
+        )
+
+    return [ingest_job, full_refresh_job], [daily_schedule, weekly_full_refresh_schedule], [landing_sensor]
