@@ -1,4 +1,4 @@
-"""Extraction: the replay source writes one day's landing file from the real Craigslist ads.
+"""Extraction: each search config (conf/sources/*.yaml) replays one day of the real Craigslist ads.
 
 Replay v0 (simulated timing on real ads): each ad gets a list day inside the replay window,
 chosen by a seeded hash of its id, so the same configuration always produces the same files.
@@ -20,7 +20,7 @@ import pandas as pd
 
 from jobs.common import settings_from_args
 from jobs.datasets import fetch
-from jobs.settings import FaultSettings, ReplaySettings, Settings
+from jobs.settings import Bounds, FaultSettings, ReplaySettings, SearchConfig, Settings
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ CSV_TO_LANDING = {
 
 @dataclass(frozen=True)
 class ExtractionResult:
+    search: str
     day: dt.date
     path: Path | None
     records: int
@@ -71,16 +72,37 @@ def _json_value(value):
     return value
 
 
-def replay_records(ads: pd.DataFrame, replay: ReplaySettings, day: dt.date) -> list[dict]:
-    """The landing records of `day`: every ad whose replayed list day is `day`."""
+def _within(value, bounds: Bounds) -> bool:
+    if bounds.min is None and bounds.max is None:
+        return True
+    if value is None:
+        return False
+    return (bounds.min is None or value >= bounds.min) and (bounds.max is None or value <= bounds.max)
+
+
+def matches(record: dict, search: SearchConfig, replay: ReplaySettings) -> bool:
+    """Whether the site would return this ad for the search (make, families, years, price, states)."""
+    return (
+        search.site == replay.source
+        and search.make.lower() == replay.make.lower()
+        and (not search.model_families or (record.get("model") or "").lower() in {m.lower() for m in search.model_families})
+        and _within(record.get("year"), search.years)
+        and _within(record.get("price_usd"), search.price_usd)
+        and (not search.states or (record.get("state") or "").lower() in {s.lower() for s in search.states})
+    )
+
+
+def replay_records(ads: pd.DataFrame, replay: ReplaySettings, day: dt.date, search: SearchConfig) -> list[dict]:
+    """The landing records of `day` for `search`: matching ads whose replayed list day is `day`."""
     records = []
     for row in ads.to_dict("records"):
         ad_id = str(row[AD_ID_COLUMN])
         if list_day(ad_id, replay) != day:
             continue
-        record = {"ad_id": ad_id, "source": replay.source, "posted_date": day.isoformat()}
+        record = {"ad_id": ad_id, "source": replay.source, "search": search.name, "posted_date": day.isoformat()}
         record.update({field: _json_value(row[column]) for column, field in CSV_TO_LANDING.items()})
-        records.append(record)
+        if matches(record, search, replay):
+            records.append(record)
     return records
 
 
@@ -128,13 +150,18 @@ def _file_faults(total: int, window: list[dt.date], day: dt.date) -> range:
 HOSTILE_TARGET = "../../../../../../../../etc/hostname"
 
 
-def write_day(settings: Settings, day: dt.date, records: list[dict]) -> tuple[list[Path], list[dict]]:
-    """Write the day's landing files with the configured faults; returns (files, ground-truth fault rows)."""
+def write_day(settings: Settings, search: SearchConfig, day: dt.date, records: list[dict]) -> tuple[list[Path], list[dict]]:
+    """Write a search's landing files of the day with the configured faults.
+
+    Returns (files, ground-truth fault rows). A search that matched nothing writes no file.
+    """
     replay = settings.replay
     faults = replay.faults
-    rng = random.Random(f"{replay.seed}:{day.isoformat()}:faults")
-    directory = settings.landing_dir(day)
-    stem = f"{replay.source}-{day.isoformat()}"
+    if not records:
+        return [], []
+    rng = random.Random(f"{replay.seed}:{search.name}:{day.isoformat()}:faults")
+    directory = settings.landing_dir(day, search.name)
+    stem = f"{search.name}-{day.isoformat()}"
     chunks = _chunks(records, replay.records_per_file)
     truth: list[dict] = []
     files: list[Path] = []
@@ -172,9 +199,9 @@ def write_day(settings: Settings, day: dt.date, records: list[dict]) -> tuple[li
     return files, truth
 
 
-def truth_dir(settings: Settings, day: dt.date) -> Path:
+def truth_dir(settings: Settings, search: str, day: dt.date) -> Path:
     """Ground truth for evaluation, beside the landing folder; the pipeline never reads it."""
-    return settings.lakehouse_root / "replay_truth" / settings.replay.source / day.isoformat()
+    return settings.lakehouse_root / "replay_truth" / search / day.isoformat()
 
 
 def load_ads(settings: Settings) -> pd.DataFrame:
@@ -183,18 +210,30 @@ def load_ads(settings: Settings) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"VIN": "string"})
 
 
-def run(settings: Settings, day: dt.date) -> ExtractionResult:
-    in_window = day in settings.replay.window()
-    if not in_window:
-        log.warning("%s is outside the replay window %s..%s: nothing to extract",
-                    day, settings.replay.start_date, settings.replay.window()[-1])
-        return ExtractionResult(day, None, 0, False)
-    records = replay_records(load_ads(settings), settings.replay, day)
-    files, faults = write_day(settings, day, records)
-    write_landing_lines(truth_dir(settings, day), "faults.jsonl", [json.dumps(row, sort_keys=True) for row in faults])
-    log.info("wrote %d replayed ads in %d file(s) to %s (%d injected faults)",
-             len(records), len(files), settings.landing_dir(day), len(faults))
-    return ExtractionResult(day, settings.landing_dir(day), len(records), True, len(files), len(faults))
+def run_search(settings: Settings, search: SearchConfig, day: dt.date, ads: pd.DataFrame | None = None) -> ExtractionResult:
+    """Replay one search for one day into <landing root>/<search>/<day>/."""
+    window = settings.replay.window()
+    if day not in window:
+        log.warning("%s: %s is outside the replay window %s..%s: nothing to extract",
+                    search.name, day, window[0], window[-1])
+        return ExtractionResult(search.name, day, None, 0, False)
+    records = replay_records(load_ads(settings) if ads is None else ads, settings.replay, day, search)
+    if not records:
+        log.warning("search %s matched no ads on %s: empty partition", search.name, day)
+    files, faults = write_day(settings, search, day, records)
+    if faults:
+        write_landing_lines(truth_dir(settings, search.name, day), "faults.jsonl",
+                            [json.dumps(row, sort_keys=True) for row in faults])
+    log.info("search %s: %d replayed ads in %d file(s) for %s (%d injected faults)",
+             search.name, len(records), len(files), day, len(faults))
+    directory = settings.landing_dir(day, search.name) if files else None
+    return ExtractionResult(search.name, day, directory, len(records), True, len(files), len(faults))
+
+
+def run(settings: Settings, day: dt.date) -> list[ExtractionResult]:
+    """Every configured search for one day."""
+    ads = load_ads(settings) if day in settings.replay.window() else None
+    return [run_search(settings, search, day, ads) for search in settings.searches]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,10 +242,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--date", required=True, type=dt.date.fromisoformat)
     parser.add_argument("--env", default=None)
     parser.add_argument("--lakehouse-root", default=None)
+    parser.add_argument("--search", action="append", default=None,
+                        help="search name from conf/sources (repeatable; default: every search)")
     args = parser.parse_args(argv)
-    result = run(settings_from_args(args), args.date)
-    print(json.dumps({"day": str(result.day), "landing_dir": str(result.path), "records": result.records,
-                      "files": result.files, "faults": result.faults}))
+    settings = settings_from_args(args)
+    unknown = sorted(set(args.search or []) - {s.name for s in settings.searches})
+    if unknown:
+        parser.error(f"unknown search(es) {unknown}; known: {[s.name for s in settings.searches]}")
+    for search in settings.searches:
+        if args.search is None or search.name in args.search:
+            result = run_search(settings, search, args.date)
+            print(json.dumps({"search": result.search, "day": str(result.day), "landing_dir": str(result.path),
+                              "records": result.records, "files": result.files, "faults": result.faults}))
     return 0
 
 

@@ -74,8 +74,26 @@ class FaultSettings(_Strict):
     hostile_names: int = Field(0, ge=0)
 
 
+class Bounds(_Strict):
+    min: float | None = None
+    max: float | None = None
+
+
+class SearchConfig(_Strict):
+    """One targeted search (conf/sources/<name>.yaml); empty lists mean 'any'."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    site: str
+    make: str
+    model_families: list[str] = Field(default_factory=list)
+    years: Bounds = Field(default_factory=Bounds)
+    price_usd: Bounds = Field(default_factory=Bounds)
+    states: list[str] = Field(default_factory=list)
+
+
 class ReplaySettings(_Strict):
     source: str = "craigslist"
+    make: str = "Mercedes-Benz"
     start_date: dt.date
     days: int = Field(ge=1, le=366)
     seed: int
@@ -127,6 +145,7 @@ class Settings(_Strict):
     bronze: BronzeSettings = Field(default_factory=BronzeSettings)
     silver: SilverSettings
     gold: GoldSettings
+    searches: list[SearchConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _window_inside_partitions(self) -> "Settings":
@@ -150,9 +169,17 @@ class Settings(_Strict):
     def landing_root(self) -> Path:
         return self.lakehouse_root / "landing"
 
-    def landing_dir(self, day: dt.date) -> Path:
-        """Landing folder of the replay source for one day: <landing root>/<source>/<yyyy-mm-dd>."""
-        return self.landing_root / self.replay.source / day.isoformat()
+    def landing_dir(self, day: dt.date, search: str) -> Path:
+        """Landing folder of one search for one day: <landing root>/<search>/<yyyy-mm-dd>."""
+        return self.landing_root / search / day.isoformat()
+
+    @model_validator(mode="after")
+    def _unique_search_names(self) -> "Settings":
+        names = [search.name for search in self.searches]
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            raise ValueError(f"search names must be unique, repeated: {duplicated}")
+        return self
 
 
 def _deep_merge(base: dict, overlay: dict, origin: dict[tuple, str], source: str, prefix: tuple = ()) -> dict:
@@ -163,6 +190,9 @@ def _deep_merge(base: dict, overlay: dict, origin: dict[tuple, str], source: str
             merged[key] = _deep_merge(merged[key], value, origin, source, path)
         else:
             merged[key] = value
+            for known in [k for k in origin if k[: len(path)] == path]:
+                del origin[known]
+            _record_origin(value, origin, source, path)
             origin[path] = source
     return merged
 
@@ -216,6 +246,11 @@ def load_settings(
     base = _read_yaml(base_path)
     _record_origin(base, origin, str(base_path))
     merged = _deep_merge(base, _read_yaml(env_path), origin, str(env_path))
+    search_files = sorted((conf / "sources").glob("*.yaml"))
+    merged["searches"] = [_read_yaml(path) for path in search_files]
+    for index, path in enumerate(search_files):
+        _record_origin({"searches": {index: merged["searches"][index]}}, origin, str(path))
+        origin[("searches", index)] = str(path)
     if overrides:
         merged = _deep_merge(merged, overrides, origin, "<overrides>")
     merged["env"] = env

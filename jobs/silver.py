@@ -16,6 +16,7 @@ from spark_transforms.silver import (
     clean_listings,
     match_catalogue,
     normalize_model_family,
+    one_row_per_listing,
     reference_catalogue,
 )
 
@@ -54,7 +55,7 @@ def run_listings(spark: SparkSession, settings: Settings, day: dt.date) -> Layer
         year_range=(bounds.model_year.min, bounds.model_year.max),
     )
     matched = match_catalogue(
-        normalize_model_family(listings), tables.read(spark, SILVER_CATALOGUE), make=bounds.make
+        normalize_model_family(one_row_per_listing(listings)), tables.read(spark, SILVER_CATALOGUE), make=bounds.make
     )
     tables.replace_partition(matched, SILVER_LISTINGS, day)
     written = tables.read_partition(spark, SILVER_LISTINGS, day)

@@ -21,6 +21,7 @@ LANDING_LINE_SCHEMA = T.StructType(
 LISTING_FIELDS: tuple[str, ...] = (
     "ad_id",
     "source",
+    "search",
     "posted_date",
     "price_usd",
     "condition",

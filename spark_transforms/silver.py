@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 VIN_PATTERN = r"^[A-HJ-NPR-Z0-9]{17}$"
@@ -57,6 +57,7 @@ def clean_listings(
     return bronze.select(
         F.concat_ws(":", F.col("source"), F.col("ad_id")).alias("listing_id"),
         F.col("source"),
+        F.col("search"),
         F.col("ad_id"),
         F.to_date(F.col("posted_date")).alias("posted_date"),
         price.alias("price_usd"),
@@ -78,6 +79,20 @@ def clean_listings(
         F.col("_source_file"),
         F.col("_record_hash"),
         F.col("_partition_date"),
+    )
+
+
+def one_row_per_listing(listings: DataFrame) -> DataFrame:
+    """The same ad returned by several searches becomes one row; `matched_searches` lists them all."""
+    first = Window.partitionBy("listing_id", "_partition_date").orderBy("search", "_source_file", "_record_hash")
+    searches = listings.groupBy("listing_id", "_partition_date").agg(
+        F.array_sort(F.collect_set("search")).alias("matched_searches")
+    )
+    return (
+        listings.withColumn("_rank", F.row_number().over(first))
+        .where(F.col("_rank") == 1)
+        .drop("_rank", "search")
+        .join(searches, on=["listing_id", "_partition_date"])
     )
 
 

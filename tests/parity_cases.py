@@ -17,7 +17,13 @@ from spark_transforms.bronze import (
     to_quarantine,
 )
 from spark_transforms.gold import dim_vehicle, fact_inventory_daily, inventory_by_model_state
-from spark_transforms.silver import clean_listings, match_catalogue, normalize_model_family, reference_catalogue
+from spark_transforms.silver import (
+    clean_listings,
+    match_catalogue,
+    normalize_model_family,
+    one_row_per_listing,
+    reference_catalogue,
+)
 
 DAY = dt.date(2021, 5, 2)
 INGESTED = dt.datetime(2021, 5, 3, 2, 0, 0)
@@ -25,7 +31,7 @@ RANGES = dict(price_range=(500, 500000), odometer_range=(0, 500000), year_range=
 
 
 def _line(ad_id, price, odometer, year, model, vin, state, description, posted="2021-05-02", **extra):
-    record = {"ad_id": ad_id, "source": "craigslist", "posted_date": posted, "price_usd": price,
+    record = {"ad_id": ad_id, "source": "craigslist", "search": "mb_all", "posted_date": posted, "price_usd": price,
               "odometer_mi": odometer, "year": year, "model": model, "vin": vin, "state": state,
               "description": description, "type": "sedan", "paint_color": "black", **extra}
     return json.dumps(record)
@@ -61,7 +67,9 @@ def build_cases(spark: SparkSession) -> dict[str, DataFrame]:
     catalogue = reference_catalogue(
         spark.createDataFrame(CATALOGUE, "Make string, Model string, Year long, `Vehicle Style` string, MSRP double")
     )
-    silver = match_catalogue(normalize_model_family(clean_listings(bronze, **RANGES)), catalogue, make="Mercedes-Benz")
+    silver = match_catalogue(
+        normalize_model_family(one_row_per_listing(clean_listings(bronze, **RANGES))), catalogue, make="Mercedes-Benz"
+    )
     fact = fact_inventory_daily(silver, day=DAY, ttl_days=30)
     return {
         "bronze_listings": bronze,

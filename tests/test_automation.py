@@ -51,7 +51,7 @@ def test_landing_sensor_requests_each_new_content_once(world):
 
     extraction.run(settings, D1)
     extraction.run(settings, D2)
-    (settings.landing_dir(D2) / ".half-written.jsonl.tmp-1").write_text('{"ad_id": ')
+    (settings.landing_dir(D2, "mb_all") / ".half-written.jsonl.tmp-1").write_text('{"ad_id": ')
     requests, cursor = tick(defs, resources, instance, cursor)
     assert [r.partition_key for r in requests] == [D1.isoformat(), D2.isoformat()]
     assert all(r.run_key.startswith(f"landing:{r.partition_key}:") for r in requests)
@@ -60,12 +60,12 @@ def test_landing_sensor_requests_each_new_content_once(world):
 
     assert tick(defs, resources, instance, cursor)[0] == []
 
-    original = sorted(settings.landing_dir(D1).iterdir())[0]
-    shutil.copy(original, settings.landing_dir(D1) / "resent-under-a-new-name.jsonl")
+    original = sorted(settings.landing_dir(D1, "mb_all").iterdir())[0]
+    shutil.copy(original, settings.landing_dir(D1, "mb_all") / "resent-under-a-new-name.jsonl")
     requests, cursor = tick(defs, resources, instance, cursor)
     assert requests == []
 
-    (settings.landing_dir(D2) / "late.jsonl").write_text('{"ad_id": "late-1", "source": "craigslist", "posted_date": "2021-05-02"}\n')
+    (settings.landing_dir(D2, "mb_all") / "late.jsonl").write_text('{"ad_id": "late-1", "source": "craigslist", "posted_date": "2021-05-02"}\n')
     requests, cursor = tick(defs, resources, instance, cursor)
     assert [r.partition_key for r in requests] == [D2.isoformat()]
     assert requests[0].run_key not in first_keys

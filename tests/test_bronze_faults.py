@@ -19,6 +19,7 @@ FAULTS = {
     "duplicate_files": 3,
     "hostile_names": 2,
 }
+SEARCH = "mb_all"
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +30,13 @@ def faulty(spark, tmp_path_factory):
         "lakehouse": {"root": str(lakehouse)},
         "datasets": {"craigslist_ads": {"path": None}},
         "replay": {"days": 4, "records_per_file": 40, "faults": FAULTS},
+        "searches": [{"name": SEARCH, "site": "craigslist", "make": "Mercedes-Benz"}],
     })
     outside_before = files_outside(root, lakehouse)
     truth = []
     for day in settings.replay.window():
         extraction.run(settings, day)
-        truth += [json.loads(l) for l in extraction.truth_dir(settings, day).joinpath("faults.jsonl").read_text().splitlines()]
+        truth += [json.loads(l) for l in extraction.truth_dir(settings, SEARCH, day).joinpath("faults.jsonl").read_text().splitlines()]
         bronze.run(spark, settings, day)
     tables = Tables(settings)
     read = lambda ref: tables.read(spark, ref).toPandas()  # noqa: E731
@@ -59,9 +61,9 @@ def test_every_file_is_accounted_for(faulty):
 def test_resent_files_are_duplicates_of_their_originals(faulty):
     settings, truth, ledger, *_ = faulty
     expected = {
-        (f"{settings.replay.source}/{day}/{t['file']}", f"{settings.replay.source}/{day}/{t['copy_of']}")
+        (f"{SEARCH}/{day}/{t['file']}", f"{SEARCH}/{day}/{t['copy_of']}")
         for t in truth if t["fault"] == "duplicate_file"
-        for day in [t["file"].split("-resent")[0][len(settings.replay.source) + 1:][:10]]
+        for day in [t["file"][len(SEARCH) + 1:][:10]]
     }
     duplicates = ledger[ledger["status"] == "duplicate"]
     assert set(zip(duplicates["path"], duplicates["duplicate_of"])) == expected

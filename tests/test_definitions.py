@@ -8,11 +8,12 @@ from jobs.settings import load_settings
 from pipeline.build import FULL_PIPELINE_JOB, build_definitions
 
 GROUPS = ["extraction", "bronze", "silver", "gold_core", "gold_mart"]
+LANDING = {"mb/landing_mb_all", "mb/landing_mb_e_class_2015_plus", "mb/landing_bmw_m5_f90_2019_plus"}
 GRAPH = {
-    "mb/landing_craigslist": set(),
-    "mb/bronze_listings": {"mb/landing_craigslist"},
-    "mb/bronze_quarantine": {"mb/landing_craigslist"},
-    "mb/bronze_file_ledger": {"mb/landing_craigslist"},
+    **{landing: set() for landing in LANDING},
+    "mb/bronze_listings": LANDING,
+    "mb/bronze_quarantine": LANDING,
+    "mb/bronze_file_ledger": LANDING,
     "mb/reference_catalogue": set(),
     "mb/silver_listings": {"mb/bronze_listings", "mb/reference_catalogue"},
     "mb/dim_vehicle": {"mb/silver_listings"},

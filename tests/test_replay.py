@@ -5,9 +5,10 @@ import json
 import pandas as pd
 
 from jobs import extraction
-from jobs.settings import ReplaySettings
+from jobs.settings import ReplaySettings, SearchConfig
 
 REPLAY = ReplaySettings(source="craigslist", start_date=dt.date(2021, 5, 1), days=7, seed=42)
+EVERYTHING = SearchConfig(name="everything", site="craigslist", make="Mercedes-Benz")
 
 
 def test_list_day_is_deterministic_inside_the_window_and_seeded():
@@ -42,7 +43,7 @@ def test_each_ad_lands_on_exactly_one_day_with_its_fields():
             "description": ["a", "b", "c", "d"],
         }
     )
-    per_day = {day: extraction.replay_records(ads, REPLAY, day) for day in REPLAY.window()}
+    per_day = {day: extraction.replay_records(ads, REPLAY, day, EVERYTHING) for day in REPLAY.window()}
     landed = sorted(record["ad_id"] for records in per_day.values() for record in records)
     assert landed == ["0", "1", "2", "3"]
     record = next(r for records in per_day.values() for r in records if r["ad_id"] == "1")
@@ -60,15 +61,43 @@ def test_landing_file_appears_whole_under_its_final_name(tmp_path):
 
 
 def test_outside_the_window_writes_nothing(settings):
-    result = extraction.run(settings, settings.replay.start_date - dt.timedelta(days=1))
-    assert (result.records, result.path, result.in_window) == (0, None, False)
+    results = extraction.run(settings, settings.replay.start_date - dt.timedelta(days=1))
+    assert [(r.records, r.path, r.in_window) for r in results] == [(0, None, False)] * len(settings.searches)
     assert not settings.landing_root.exists()
 
 
 def test_run_replays_the_fixture_ads_for_the_day(settings):
     day = settings.replay.start_date
-    result = extraction.run(settings, day)
+    result = next(r for r in extraction.run(settings, day) if r.search == "mb_all")
     (landing_file,) = result.path.iterdir()
     lines = landing_file.read_text().split("\n")[:-1]
     assert len(lines) == result.records > 0
     assert {json.loads(line)["posted_date"] for line in lines} == {day.isoformat()}
+
+
+def test_search_filters_make_family_years_price_and_states():
+    record = {"ad_id": "1", "model": "e-class", "year": 2016, "price_usd": 30000, "state": "ca"}
+    e_class = SearchConfig(name="e", site="craigslist", make="Mercedes-Benz", model_families=["e-class"],
+                           years={"min": 2015}, price_usd={"min": 10000, "max": 120000}, states=["CA", "NV"])
+    assert extraction.matches(record, e_class, REPLAY)
+    assert not extraction.matches({**record, "model": "c-class"}, e_class, REPLAY)
+    assert not extraction.matches({**record, "year": 2014}, e_class, REPLAY)
+    assert not extraction.matches({**record, "year": None}, e_class, REPLAY)
+    assert not extraction.matches({**record, "price_usd": 200000}, e_class, REPLAY)
+    assert not extraction.matches({**record, "state": "tx"}, e_class, REPLAY)
+    assert not extraction.matches(record, e_class.model_copy(update={"site": "autotrader"}), REPLAY)
+    assert not extraction.matches(record, e_class.model_copy(update={"make": "BMW"}), REPLAY)
+
+
+def test_a_search_that_matches_nothing_writes_an_empty_partition_with_a_warning(settings, caplog):
+    day = settings.replay.start_date
+    results = {r.search: r for r in extraction.run(settings, day)}
+    bmw = results["bmw_m5_f90_2019_plus"]
+    assert (bmw.records, bmw.files, bmw.path, bmw.in_window) == (0, 0, None, True)
+    assert not (settings.landing_root / "bmw_m5_f90_2019_plus").exists()
+    assert any("bmw_m5_f90_2019_plus matched no ads" in m for m in caplog.messages)
+    e_class = results["mb_e_class_2015_plus"]
+    lines = [json.loads(l) for p in e_class.path.iterdir() for l in p.read_text().splitlines()]
+    assert len(lines) == e_class.records > 0
+    assert all(l["model"] == "e-class" and l["year"] >= 2015 and l["search"] == "mb_e_class_2015_plus" for l in lines)
+    assert e_class.records < results["mb_all"].records

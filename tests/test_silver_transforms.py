@@ -3,11 +3,17 @@ import datetime as dt
 from chispa import assert_column_equality, assert_df_equality
 from pyspark.sql import functions as F
 
-from spark_transforms.silver import clean_listings, match_catalogue, normalize_model_family, reference_catalogue
+from spark_transforms.silver import (
+    clean_listings,
+    match_catalogue,
+    normalize_model_family,
+    one_row_per_listing,
+    reference_catalogue,
+)
 
 DAY = dt.date(2021, 5, 1)
 BRONZE_COLUMNS = (
-    "ad_id string, source string, posted_date string, price_usd string, odometer_mi string, year string, "
+    "ad_id string, source string, search string, posted_date string, price_usd string, odometer_mi string, year string, "
     "model string, condition string, paint_color string, fuel string, transmission string, drive string, "
     "type string, state string, vin string, title_status string, description string, _source_file string, "
     "_record_hash string, _partition_date date"
@@ -16,7 +22,7 @@ RANGES = dict(price_range=(500, 500000), odometer_range=(0, 500000), year_range=
 
 
 def bronze_row(ad_id, price, odometer, year, *, model="c-class", vin=None, state="ca", description=""):
-    return (ad_id, "craigslist", "2021-05-01", price, odometer, year, model, "good", "black", "gas",
+    return (ad_id, "craigslist", "mb_all", "2021-05-01", price, odometer, year, model, "good", "black", "gas",
             "automatic", "rwd", "sedan", state, vin, "clean", description, "f.jsonl", "h", DAY)
 
 
@@ -118,5 +124,22 @@ def test_match_catalogue_on_make_family_and_year(spark):
         ],
         "listing_id string, make string, catalogue_match boolean, catalogue_body_styles array<string>, "
         "catalogue_msrp_min double, catalogue_msrp_max double",
+    )
+    assert_df_equality(actual, expected, ignore_nullable=True)
+
+
+def test_an_ad_found_by_several_searches_is_one_listing(spark):
+    rows = spark.createDataFrame(
+        [
+            ("craigslist:1", "mb_e_class_2015_plus", "b.jsonl", "h2", 30000.0, DAY),
+            ("craigslist:1", "mb_all", "a.jsonl", "h1", 30000.0, DAY),
+            ("craigslist:2", "mb_all", "a.jsonl", "h3", 12000.0, DAY),
+        ],
+        "listing_id string, search string, _source_file string, _record_hash string, price_usd double, _partition_date date",
+    )
+    actual = one_row_per_listing(rows).select("listing_id", "_source_file", "matched_searches").orderBy("listing_id")
+    expected = spark.createDataFrame(
+        [("craigslist:1", "a.jsonl", ["mb_all", "mb_e_class_2015_plus"]), ("craigslist:2", "a.jsonl", ["mb_all"])],
+        "listing_id string, _source_file string, matched_searches array<string>",
     )
     assert_df_equality(actual, expected, ignore_nullable=True)

@@ -6,7 +6,7 @@ from jobs import bronze
 from jobs.settings import Settings
 from jobs.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, Tables
 from pipeline.defs.common import check_result, check_spec, daily_partitions, key, partition_days, table_metadata
-from pipeline.defs.extraction import LANDING
+from pipeline.defs.extraction import landing_keys
 from pipeline.resources import AutolakeSpark
 
 GROUP = "bronze"
@@ -16,7 +16,7 @@ LEDGER = "bronze_file_ledger"
 
 
 def build(settings: Settings) -> list[dg.AssetsDefinition]:
-    landing = [key(settings, LANDING)]
+    landing = landing_keys(settings)
 
     @dg.multi_asset(
         name="bronze_ingest",

@@ -1,32 +1,48 @@
-"""Extraction: replayed Craigslist ads written to the landing directory, one file per day."""
+"""Extraction: one asset per search config in conf/sources/*.yaml, each replaying its matches."""
 
 import dagster as dg
 
 from jobs import extraction
-from jobs.settings import Settings
+from jobs.settings import SearchConfig, Settings
 from pipeline.defs.common import daily_partitions, key, partition_days
 from pipeline.resources import AutolakeConfig
 
 GROUP = "extraction"
-LANDING = "landing_craigslist"
 
 
-def build(settings: Settings) -> list[dg.AssetsDefinition]:
+def landing_asset_name(search: SearchConfig) -> str:
+    return f"landing_{search.name}"
+
+
+def landing_keys(settings: Settings) -> list[dg.AssetKey]:
+    return [key(settings, landing_asset_name(search)) for search in settings.searches]
+
+
+def search_asset(settings: Settings, search: SearchConfig) -> dg.AssetsDefinition:
+    families = ", ".join(search.model_families) or "any model"
+    years = f"{search.years.min or ''}-{search.years.max or ''}" if (search.years.min or search.years.max) else "any year"
+
     @dg.asset(
-        key=key(settings, LANDING),
+        key=key(settings, landing_asset_name(search)),
         group_name=GROUP,
         partitions_def=daily_partitions(settings),
         kinds={"python", "file"},
-        description="Replay source v0: real Craigslist ads, each on a seeded list day (simulated timing).",
+        description=f"Search '{search.name}' on {search.site}: {search.make}, {families}, {years}. "
+        "Replay source v0 over real Craigslist ads (simulated list days).",
+        metadata={"search": search.model_dump(mode="json")},
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
-    def landing_craigslist(context: dg.AssetExecutionContext, autolake: AutolakeConfig) -> dg.MaterializeResult:
-        results = [extraction.run(autolake.settings(), day) for day in partition_days(context)]
+    def landing(context: dg.AssetExecutionContext, autolake: AutolakeConfig) -> dg.MaterializeResult:
+        settings_ = autolake.settings()
+        current = next(s for s in settings_.searches if s.name == search.name)
+        results = [extraction.run_search(settings_, current, day) for day in partition_days(context)]
         for result in results:
             if not result.in_window:
-                context.log.warning(f"{result.day} is outside the replay window: no landing file written")
+                context.log.warning(f"{result.day} is outside the replay window: nothing extracted")
+            elif result.records == 0:
+                context.log.warning(f"search {search.name} matched no ads on {result.day}: empty partition")
             else:
-                context.log.info(f"{result.records} ads replayed into {result.files} file(s) in {result.path}")
+                context.log.info(f"{result.records} ads in {result.files} file(s) in {result.path}")
         return dg.MaterializeResult(
             metadata={
                 "records": sum(r.records for r in results),
@@ -37,4 +53,8 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
             }
         )
 
-    return [landing_craigslist]
+    return landing
+
+
+def build(settings: Settings) -> list[dg.AssetsDefinition]:
+    return [search_asset(settings, search) for search in settings.searches]
