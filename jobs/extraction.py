@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from jobs import replay_v1
 from jobs.common import settings_from_args
 from jobs.datasets import fetch
 from jobs.settings import Bounds, FaultSettings, ReplaySettings, SearchConfig, Settings
@@ -83,7 +84,7 @@ def _within(value, bounds: Bounds) -> bool:
 def matches(record: dict, search: SearchConfig, replay: ReplaySettings) -> bool:
     """Whether the site would return this ad for the search (make, families, years, price, states)."""
     return (
-        search.site == replay.source
+        search.site == record.get("source", replay.source)
         and search.make.lower() == replay.make.lower()
         and (not search.model_families or (record.get("model") or "").lower() in {m.lower() for m in search.model_families})
         and _within(record.get("year"), search.years)
@@ -150,6 +151,19 @@ def _file_faults(total: int, window: list[dt.date], day: dt.date) -> range:
 HOSTILE_TARGET = "../../../../../../../../etc/hostname"
 
 
+def _files_of(records: list[dict], stem: str, replay: ReplaySettings) -> list[tuple[str, list[dict]]]:
+    """v1 writes one feed file per dealer; v0 one file per day, or chunks of `records_per_file`."""
+    if replay.version == "v1":
+        by_dealer: dict[str, list[dict]] = {}
+        for record in records:
+            by_dealer.setdefault(record["dealer_id"], []).append(record)
+        return [(f"{stem}-{dealer}.jsonl", rows) for dealer, rows in sorted(by_dealer.items())]
+    chunks = _chunks(records, replay.records_per_file)
+    if len(chunks) == 1:
+        return [(f"{stem}.jsonl", chunks[0])]
+    return [(f"{stem}-{number:04d}.jsonl", chunk) for number, chunk in enumerate(chunks)]
+
+
 def write_day(settings: Settings, search: SearchConfig, day: dt.date, records: list[dict]) -> tuple[list[Path], list[dict]]:
     """Write a search's landing files of the day with the configured faults.
 
@@ -162,13 +176,13 @@ def write_day(settings: Settings, search: SearchConfig, day: dt.date, records: l
     rng = random.Random(f"{replay.seed}:{search.name}:{day.isoformat()}:faults")
     directory = settings.landing_dir(day, search.name)
     stem = f"{search.name}-{day.isoformat()}"
-    chunks = _chunks(records, replay.records_per_file)
+    named_chunks = _files_of(records, stem, replay)
+    chunks = [chunk for _, chunk in named_chunks]
     truth: list[dict] = []
     files: list[Path] = []
     truncated_count = min(len(chunks), len(_file_faults(faults.truncated_files, replay.window(), day)))
     truncated = set(rng.sample(range(len(chunks)), truncated_count))
-    for number, chunk in enumerate(chunks):
-        name = f"{stem}.jsonl" if len(chunks) == 1 else f"{stem}-{number:04d}.jsonl"
+    for number, (name, chunk) in enumerate(named_chunks):
         lines = []
         for line_number, record in enumerate(chunk, start=1):
             line, fault = _faulty_line(record, rng, faults)
@@ -217,7 +231,12 @@ def run_search(settings: Settings, search: SearchConfig, day: dt.date, ads: pd.D
         log.warning("%s: %s is outside the replay window %s..%s: nothing to extract",
                     search.name, day, window[0], window[-1])
         return ExtractionResult(search.name, day, None, 0, False)
-    records = replay_records(load_ads(settings) if ads is None else ads, settings.replay, day, search)
+    ads = load_ads(settings) if ads is None else ads
+    if settings.replay.version == "v1":
+        records = [r for r in simulation(settings, ads).feed_of(day) if matches({**r, "search": search.name}, search, settings.replay)]
+        records = [{**r, "search": search.name} for r in records]
+    else:
+        records = replay_records(ads, settings.replay, day, search)
     if not records:
         log.warning("search %s matched no ads on %s: empty partition", search.name, day)
     files, faults = write_day(settings, search, day, records)
@@ -234,6 +253,33 @@ def run(settings: Settings, day: dt.date) -> list[ExtractionResult]:
     """Every configured search for one day."""
     ads = load_ads(settings) if day in settings.replay.window() else None
     return [run_search(settings, search, day, ads) for search in settings.searches]
+
+
+class _DailyFeed:
+    def __init__(self, sim: replay_v1.Simulation):
+        self.sim = sim
+        self.by_day = {day: frame for day, frame in sim.feed.groupby("seen_date")} if len(sim.feed) else {}
+
+    def feed_of(self, day: dt.date) -> list[dict]:
+        frame = self.by_day.get(day.isoformat())
+        if frame is None:
+            return []
+        return [{k: _json_value(v) if not isinstance(v, list) else v for k, v in r.items()} for r in frame.to_dict("records")]
+
+
+_SIMULATIONS: dict[str, _DailyFeed] = {}
+
+
+def simulation(settings: Settings, ads: pd.DataFrame) -> _DailyFeed:
+    """Replay v1 for the whole window (computed once per process and configuration); writes its truth."""
+    key = settings.replay.model_dump_json() + str(settings.datasets.craigslist_ads.model_dump_json())
+    if key not in _SIMULATIONS:
+        landing_ads = pd.DataFrame({"ad_id": ads[AD_ID_COLUMN].astype(str),
+                                    **{field: ads[column] for column, field in CSV_TO_LANDING.items()}})
+        sim = replay_v1.simulate(landing_ads, settings.replay, lambda ad_id: list_day(ad_id, settings.replay))
+        replay_v1.write_truth(sim, settings.lakehouse_root / "replay_truth")
+        _SIMULATIONS[key] = _DailyFeed(sim)
+    return _SIMULATIONS[key]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -91,9 +91,29 @@ class SearchConfig(_Strict):
     states: list[str] = Field(default_factory=list)
 
 
+class LifecycleSettings(_Strict):
+    """Replay v1: the simulated dealer and listing lifecycle laid over the real ads (README, 'Replay')."""
+
+    dealers_per_state: int = Field(3, ge=1)
+    second_site: str = "autotrader"
+    repost_share: float = Field(0.25, ge=0, le=1)
+    relist_share: float = Field(0.05, ge=0, le=1)
+    relist_gap_days: tuple[int, int] = (2, 5)
+    price_drop_every_days: int = Field(14, ge=1)
+    price_drop_share: float = Field(0.05, ge=0, lt=1)
+    base_daily_sale_hazard: float = Field(0.03, gt=0, le=1)
+    price_elasticity: float = 4.0
+    age_effect_per_year: float = -0.04
+    mileage_effect_per_100k_mi: float = -0.25
+    max_daily_sale_hazard: float = Field(0.5, gt=0, le=1)
+    photos_per_ad: tuple[int, int] = (3, 12)
+
+
 class ReplaySettings(_Strict):
+    version: Literal["v0", "v1"] = "v0"
     source: str = "craigslist"
     make: str = "Mercedes-Benz"
+    lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     start_date: dt.date
     days: int = Field(ge=1, le=366)
     seed: int

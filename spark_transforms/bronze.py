@@ -23,6 +23,11 @@ LISTING_FIELDS: tuple[str, ...] = (
     "source",
     "search",
     "posted_date",
+    "seen_date",
+    "dealer_id",
+    "dealer_name",
+    "dealer_lat",
+    "dealer_lon",
     "price_usd",
     "condition",
     "paint_color",
@@ -39,9 +44,18 @@ LISTING_FIELDS: tuple[str, ...] = (
     "vin",
     "title_status",
     "description",
+    "photos",
 )
 REQUIRED_FIELDS: tuple[str, ...] = ("ad_id", "source", "posted_date")
-FIELD_TYPES: Mapping[str, str] = {"price_usd": "number", "odometer_mi": "number", "year": "integer"}
+FIELD_TYPES: Mapping[str, str] = {
+    "price_usd": "number",
+    "odometer_mi": "number",
+    "year": "integer",
+    "posted_date": "date",
+    "seen_date": "date",
+    "dealer_lat": "number",
+    "dealer_lon": "number",
+}
 TYPE_PATTERNS = {
     "number": r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$",
     "integer": r"^-?[0-9]+$",
