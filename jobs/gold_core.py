@@ -20,7 +20,11 @@ def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     listings = tables.read(spark, SILVER_LISTINGS)
     tables.overwrite(dim_vehicle(listings), GOLD_DIM_VEHICLE)
     tables.replace_partition(
-        fact_inventory_daily(listings, day=day, ttl_days=settings.gold.listing_ttl_days), GOLD_FACT_INVENTORY, day
+        fact_inventory_daily(
+            listings, day=day, presence=settings.gold.inventory_presence, ttl_days=settings.gold.listing_ttl_days
+        ),
+        GOLD_FACT_INVENTORY,
+        day,
     )
     fact = tables.read_partition(spark, GOLD_FACT_INVENTORY, day)
     return LayerResult(

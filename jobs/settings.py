@@ -151,6 +151,7 @@ class SilverSettings(_Strict):
 
 
 class GoldSettings(_Strict):
+    inventory_presence: Literal["feed", "posting_lifetime"] = "feed"
     listing_ttl_days: int = Field(ge=1)
 
 

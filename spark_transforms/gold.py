@@ -19,7 +19,9 @@ def with_vehicle_id(listings: DataFrame) -> DataFrame:
 
 
 def _latest_per_vehicle(listings: DataFrame) -> DataFrame:
-    latest = Window.partitionBy("vehicle_id").orderBy(F.col("posted_date").desc(), F.col("listing_id").desc())
+    latest = Window.partitionBy("vehicle_id").orderBy(
+        F.col("seen_date").desc(), F.col("posted_date").desc(), F.col("listing_id").desc()
+    )
     return listings.withColumn("_rank", F.row_number().over(latest)).where(F.col("_rank") == 1).drop("_rank")
 
 
@@ -27,9 +29,9 @@ def dim_vehicle(listings: DataFrame) -> DataFrame:
     """One row per vehicle with the attributes of its latest listing and when it was first/last seen."""
     with_id = with_vehicle_id(listings)
     seen = with_id.groupBy("vehicle_id").agg(
-        F.min("posted_date").alias("first_seen_date"),
-        F.max("posted_date").alias("last_seen_date"),
-        F.count(F.lit(1)).alias("listing_count"),
+        F.min("seen_date").alias("first_seen_date"),
+        F.max("seen_date").alias("last_seen_date"),
+        F.countDistinct("listing_id").alias("listing_count"),
     )
     latest = _latest_per_vehicle(with_id).select(
         "vehicle_id",
@@ -41,26 +43,35 @@ def dim_vehicle(listings: DataFrame) -> DataFrame:
         "paint_color",
         "fuel",
         "drive",
+        "dealer_id",
         "catalogue_match",
     )
     return latest.join(seen, on="vehicle_id").withColumn("_partition_date", F.col("first_seen_date"))
 
 
-def fact_inventory_daily(listings: DataFrame, *, day: dt.date, ttl_days: int) -> DataFrame:
-    """Vehicles on sale on `day`: listed within the posting lifetime, latest listing per vehicle.
+def fact_inventory_daily(listings: DataFrame, *, day: dt.date, presence: str, ttl_days: int) -> DataFrame:
+    """Vehicles on sale on `day`, one row each (its latest listing).
 
-    Without a sale signal a listing counts as active for `ttl_days` after it was posted
-    (Craigslist expires vehicle ads after 30 days). Flagged prices become NULL here.
+    presence='feed': the vehicle appears in a feed seen on `day` (dealer inventory feeds).
+    presence='posting_lifetime': it was posted within `ttl_days` before `day` (one-off ads with no
+    sale signal; Craigslist expires vehicle ads after 30 days). `days_listed` counts from the
+    vehicle's first sighting. Flagged prices become NULL here.
     """
-    window_start = day - dt.timedelta(days=ttl_days - 1)
-    visible = with_vehicle_id(listings).where(
-        (F.col("posted_date") >= F.lit(window_start)) & (F.col("posted_date") <= F.lit(day))
-    )
-    first_posted = visible.groupBy("vehicle_id").agg(F.min("posted_date").alias("_first_posted"))
+    with_id = with_vehicle_id(listings).where(F.col("seen_date") <= F.lit(day))
+    if presence == "feed":
+        visible = with_id.where(F.col("seen_date") == F.lit(day))
+        history = with_id
+    elif presence == "posting_lifetime":
+        window_start = day - dt.timedelta(days=ttl_days - 1)
+        visible = with_id.where(F.col("seen_date") >= F.lit(window_start))
+        history = visible
+    else:
+        raise ValueError(f"unknown inventory presence {presence!r}")
+    first_seen = history.groupBy("vehicle_id").agg(F.min("seen_date").alias("_first_seen"))
     price_flagged = F.exists("quality_flags", lambda flag: flag.startswith(EXCLUDED_PRICE_FLAG))
     return (
         _latest_per_vehicle(visible)
-        .join(first_posted, on="vehicle_id")
+        .join(first_seen, on="vehicle_id")
         .select(
             F.lit(day).cast("date").alias("inventory_date"),
             "vehicle_id",
@@ -68,8 +79,9 @@ def fact_inventory_daily(listings: DataFrame, *, day: dt.date, ttl_days: int) ->
             "model_family",
             "model_year",
             "state",
+            "dealer_id",
             F.when(~price_flagged, F.col("price_usd")).alias("price_usd"),
-            F.datediff(F.lit(day), F.col("_first_posted")).cast("int").alias("days_listed"),
+            F.datediff(F.lit(day), F.col("_first_seen")).cast("int").alias("days_listed"),
             F.lit(day).cast("date").alias("_partition_date"),
         )
     )

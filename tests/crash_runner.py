@@ -25,7 +25,7 @@ def kill_now() -> None:
 
 
 def main(lakehouse: str, day: str, point: str) -> int:
-    settings = load_settings("test", overrides={"lakehouse": {"root": lakehouse}, "replay": {"records_per_file": 10}})
+    settings = load_settings("test", overrides={"lakehouse": {"root": lakehouse}, "replay": {"version": "v0", "records_per_file": 10}})
     save = Tables._save
 
     def crashing_save(self, writer, ref):

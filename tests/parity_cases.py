@@ -70,7 +70,7 @@ def build_cases(spark: SparkSession) -> dict[str, DataFrame]:
     silver = match_catalogue(
         normalize_model_family(one_row_per_listing(clean_listings(bronze, **RANGES))), catalogue, make="Mercedes-Benz"
     )
-    fact = fact_inventory_daily(silver, day=DAY, ttl_days=30)
+    fact = fact_inventory_daily(silver, day=DAY, presence="posting_lifetime", ttl_days=30)
     return {
         "bronze_listings": bronze,
         "quarantine": to_quarantine(classified, partition_date=DAY),
@@ -79,6 +79,7 @@ def build_cases(spark: SparkSession) -> dict[str, DataFrame]:
         "silver_listings": silver,
         "dim_vehicle": dim_vehicle(silver),
         "fact_inventory_daily": fact,
+        "fact_inventory_daily_feed": fact_inventory_daily(silver, day=DAY, presence="feed", ttl_days=30),
         "mart_inventory_model_state": inventory_by_model_state(fact),
     }
 

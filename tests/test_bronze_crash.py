@@ -20,7 +20,7 @@ FAULTS = {"corrupt_line_rate": 0.05, "extra_column_rate": 0.05, "wrong_type_rate
 
 def landed(lakehouse):
     settings = load_settings("test", overrides={
-        "lakehouse": {"root": str(lakehouse)}, "replay": {"records_per_file": 10, "faults": FAULTS},
+        "lakehouse": {"root": str(lakehouse)}, "replay": {"version": "v0", "records_per_file": 10, "faults": FAULTS},
     })
     extraction.run(settings, TEST_DAY)
     return settings

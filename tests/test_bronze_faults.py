@@ -29,7 +29,7 @@ def faulty(spark, tmp_path_factory):
     settings = load_settings("test", overrides={
         "lakehouse": {"root": str(lakehouse)},
         "datasets": {"craigslist_ads": {"path": None}},
-        "replay": {"days": 4, "records_per_file": 40, "faults": FAULTS},
+        "replay": {"version": "v0", "days": 4, "records_per_file": 40, "faults": FAULTS},
         "searches": [{"name": SEARCH, "site": "craigslist", "make": "Mercedes-Benz"}],
     })
     outside_before = files_outside(root, lakehouse)

@@ -8,7 +8,7 @@ from jobs.settings import load_settings
 from pipeline.build import FULL_PIPELINE_JOB, build_definitions
 
 GROUPS = ["extraction", "bronze", "silver", "gold_core", "gold_mart"]
-LANDING = {"mb/landing_mb_all", "mb/landing_mb_e_class_2015_plus", "mb/landing_bmw_m5_f90_2019_plus"}
+LANDING = {"mb/landing_mb_all", "mb/landing_mb_all_autotrader", "mb/landing_mb_e_class_2015_plus", "mb/landing_bmw_m5_f90_2019_plus"}
 GRAPH = {
     **{landing: set() for landing in LANDING},
     "mb/bronze_listings": LANDING,

@@ -36,7 +36,7 @@ def sail_snapshots(spark):
 @pytest.mark.parametrize(
     "case",
     ["bronze_listings", "quarantine", "records_per_file", "reference_catalogue", "silver_listings", "dim_vehicle",
-     "fact_inventory_daily", "mart_inventory_model_state"],
+     "fact_inventory_daily", "fact_inventory_daily_feed", "mart_inventory_model_state"],
 )
 def test_same_schema_and_rows_on_sail_and_jvm_spark(case, sail_snapshots, jvm_snapshots):
     assert sail_snapshots[case]["rows"], f"{case}: the case produced no rows"

@@ -8,7 +8,7 @@ from spark_transforms.gold import dim_vehicle, fact_inventory_daily, inventory_b
 D1, D2, D3 = dt.date(2021, 5, 1), dt.date(2021, 5, 2), dt.date(2021, 5, 3)
 VIN = "WDDGF4HB0EA000001"
 SILVER = (
-    "listing_id string, posted_date date, vin string, vin_well_formed boolean, make string, model_family string, "
+    "listing_id string, posted_date date, seen_date date, dealer_id string, vin string, vin_well_formed boolean, make string, model_family string, "
     "model_year int, body_type string, paint_color string, fuel string, drive string, catalogue_match boolean, "
     "state string, price_usd double, quality_flags array<string>"
 )
@@ -18,11 +18,11 @@ def silver_rows(spark):
     mb = "Mercedes-Benz"
     return spark.createDataFrame(
         [
-            ("cl:1", D1, VIN, True, mb, "c-class", 2014, "sedan", "black", "gas", "rwd", True, "CA", 15000.0, []),
-            ("cl:2", D2, VIN, True, mb, "c-class", 2014, "sedan", "white", "gas", "rwd", True, "NV", 14500.0, []),
-            ("cl:3", D1, "BADVIN", False, mb, "e-class", 2016, "sedan", None, "gas", "rwd", True, "CA", 0.0,
+            ("cl:1", D1, D1, "CA-01", VIN, True, mb, "c-class", 2014, "sedan", "black", "gas", "rwd", True, "CA", 15000.0, []),
+            ("cl:2", D2, D2, "NV-01", VIN, True, mb, "c-class", 2014, "sedan", "white", "gas", "rwd", True, "NV", 14500.0, []),
+            ("cl:3", D1, D1, "CA-02", "BADVIN", False, mb, "e-class", 2016, "sedan", None, "gas", "rwd", True, "CA", 0.0,
              ["price_usd:out_of_range"]),
-            ("cl:4", D3, None, None, mb, "e-class", 2017, "wagon", "red", "gas", "4wd", False, "CA", 30000.0, []),
+            ("cl:4", D3, D3, "CA-01", None, None, mb, "e-class", 2017, "wagon", "red", "gas", "4wd", False, "CA", 30000.0, []),
         ],
         SILVER,
     )
@@ -57,7 +57,7 @@ def test_dim_vehicle_takes_latest_attributes_and_first_last_seen(spark):
 
 
 def test_fact_counts_each_vehicle_once_within_the_posting_lifetime(spark):
-    actual = fact_inventory_daily(silver_rows(spark), day=D2, ttl_days=30).select(
+    actual = fact_inventory_daily(silver_rows(spark), day=D2, presence="posting_lifetime", ttl_days=30).select(
         "inventory_date", "vehicle_id", "listing_id", "state", "price_usd", "days_listed", "_partition_date"
     )
     expected = spark.createDataFrame(
@@ -72,8 +72,41 @@ def test_fact_counts_each_vehicle_once_within_the_posting_lifetime(spark):
 
 
 def test_fact_drops_listings_older_than_the_lifetime(spark):
-    actual = fact_inventory_daily(silver_rows(spark), day=D3, ttl_days=2).select("listing_id", "days_listed")
+    actual = fact_inventory_daily(silver_rows(spark), day=D3, presence="posting_lifetime", ttl_days=2).select(
+        "listing_id", "days_listed"
+    )
     expected = spark.createDataFrame([("cl:2", 1), ("cl:4", 0)], "listing_id string, days_listed int")
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def feed_rows(spark):
+    """Daily feed snapshots: the VIN car seen D1..D3 (price drop on D3), the other sold after D1."""
+    mb = "Mercedes-Benz"
+    rows = [
+        ("cl:1", D1, D1, "CA-01", VIN, True, mb, "c-class", 2014, "sedan", "black", "gas", "rwd", True, "CA", 15000.0, []),
+        ("cl:1", D1, D2, "CA-01", VIN, True, mb, "c-class", 2014, "sedan", "black", "gas", "rwd", True, "CA", 15000.0, []),
+        ("cl:1", D1, D3, "CA-01", VIN, True, mb, "c-class", 2014, "sedan", "black", "gas", "rwd", True, "CA", 14250.0, []),
+        ("cl:5", D1, D1, "CA-02", None, None, mb, "e-class", 2016, "sedan", "red", "gas", "rwd", True, "CA", 21000.0, []),
+    ]
+    return spark.createDataFrame(rows, SILVER)
+
+
+def test_fact_with_feed_presence_counts_what_the_day_s_feeds_show(spark):
+    actual = fact_inventory_daily(feed_rows(spark), day=D3, presence="feed", ttl_days=30).select(
+        "listing_id", "dealer_id", "price_usd", "days_listed"
+    )
+    expected = spark.createDataFrame([("cl:1", "CA-01", 14250.0, 2)], "listing_id string, dealer_id string, price_usd double, days_listed int")
+    assert_df_equality(actual, expected, ignore_nullable=True)
+    on_d1 = fact_inventory_daily(feed_rows(spark), day=D1, presence="feed", ttl_days=30)
+    assert sorted(r.listing_id for r in on_d1.collect()) == ["cl:1", "cl:5"]
+
+
+def test_dim_vehicle_first_and_last_seen_come_from_the_feeds(spark):
+    actual = dim_vehicle(feed_rows(spark)).select("model_family", "first_seen_date", "last_seen_date", "listing_count")
+    expected = spark.createDataFrame(
+        [("c-class", D1, D3, 1), ("e-class", D1, D1, 1)],
+        "model_family string, first_seen_date date, last_seen_date date, listing_count long",
+    )
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
 

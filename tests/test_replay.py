@@ -67,6 +67,7 @@ def test_outside_the_window_writes_nothing(settings):
 
 
 def test_run_replays_the_fixture_ads_for_the_day(settings):
+    settings = settings.model_copy(update={"replay": settings.replay.model_copy(update={"version": "v0"})})
     day = settings.replay.start_date
     result = next(r for r in extraction.run(settings, day) if r.search == "mb_all")
     (landing_file,) = result.path.iterdir()
@@ -90,6 +91,7 @@ def test_search_filters_make_family_years_price_and_states():
 
 
 def test_a_search_that_matches_nothing_writes_an_empty_partition_with_a_warning(settings, caplog):
+    settings = settings.model_copy(update={"replay": settings.replay.model_copy(update={"version": "v0"})})
     day = settings.replay.start_date
     results = {r.search: r for r in extraction.run(settings, day)}
     bmw = results["bmw_m5_f90_2019_plus"]

@@ -13,7 +13,8 @@ from spark_transforms.silver import (
 
 DAY = dt.date(2021, 5, 1)
 BRONZE_COLUMNS = (
-    "ad_id string, source string, search string, posted_date string, price_usd string, odometer_mi string, year string, "
+    "ad_id string, source string, search string, posted_date string, seen_date string, dealer_id string, "
+    "dealer_name string, dealer_lat string, dealer_lon string, photos string, price_usd string, odometer_mi string, year string, "
     "model string, condition string, paint_color string, fuel string, transmission string, drive string, "
     "type string, state string, vin string, title_status string, description string, _source_file string, "
     "_record_hash string, _partition_date date"
@@ -22,7 +23,7 @@ RANGES = dict(price_range=(500, 500000), odometer_range=(0, 500000), year_range=
 
 
 def bronze_row(ad_id, price, odometer, year, *, model="c-class", vin=None, state="ca", description=""):
-    return (ad_id, "craigslist", "mb_all", "2021-05-01", price, odometer, year, model, "good", "black", "gas",
+    return (ad_id, "craigslist", "mb_all", "2021-05-01", None, None, None, None, None, None, price, odometer, year, model, "good", "black", "gas",
             "automatic", "rwd", "sedan", state, vin, "clean", description, "f.jsonl", "h", DAY)
 
 
