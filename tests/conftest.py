@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pytest
 
 from jobs.session import start_engine
-from jobs.settings import EngineSettings, Settings, load_settings
+from jobs.settings import PROJECT_ROOT, EngineSettings, Settings, load_settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FIXTURE_DATASETS = FIXTURES / "datasets"
@@ -20,6 +21,14 @@ def spark():
     handle = start_engine(EngineSettings(name="sail"))
     yield handle.spark
     handle.stop()
+
+
+@pytest.fixture
+def conf_dir(tmp_path: Path) -> Path:
+    """A private copy of conf/ that a test may edit."""
+    target = tmp_path / "conf"
+    shutil.copytree(PROJECT_ROOT / "conf", target)
+    return target
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 
 from jobs import extraction
-from jobs.settings import PROJECT_ROOT, load_settings
+from jobs.settings import load_settings
 from jobs.tables import (
     BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, GOLD_DIM_VEHICLE, GOLD_FACT_INVENTORY,
     GOLD_MART_INVENTORY, SILVER_CATALOGUE, SILVER_LISTINGS, Tables,
@@ -23,12 +23,10 @@ SILVER_GOLD = (SILVER_CATALOGUE, SILVER_LISTINGS, GOLD_DIM_VEHICLE, GOLD_FACT_IN
 
 
 @pytest.fixture
-def world(tmp_path, monkeypatch):
-    conf = tmp_path / "conf"
-    shutil.copytree(PROJECT_ROOT / "conf", conf)
-    overlay = conf / "env" / "test.yaml"
-    overlay.write_text(overlay.read_text().replace("  days: 2", "  days: 3\n  records_per_file: 25"))
-    monkeypatch.setenv("AUTOLAKE_CONF_DIR", str(conf))
+def world(tmp_path, conf_dir, monkeypatch):
+    overlay = conf_dir / "env" / "test.yaml"
+    overlay.write_text(overlay.read_text().replace("  days: 2", "  days: 3"))
+    monkeypatch.setenv("AUTOLAKE_CONF_DIR", str(conf_dir))
     settings = load_settings("test", overrides={"lakehouse": {"root": str(tmp_path / "lakehouse")}})
     assert settings.replay.window() == [D1, D2, D3]
     defs = build_definitions(settings, env="test", lakehouse_root=str(settings.lakehouse_root))

@@ -1,19 +1,15 @@
-import shutil
-
 import pytest
 
 from jobs import bronze
-from jobs.settings import PROJECT_ROOT, ConfigError
+from jobs.settings import ConfigError
 from pipeline import cli
 
 
 @pytest.fixture
-def broken_conf(tmp_path, monkeypatch):
-    conf = tmp_path / "conf"
-    shutil.copytree(PROJECT_ROOT / "conf", conf)
-    overlay = conf / "env" / "test.yaml"
+def broken_conf(conf_dir, monkeypatch):
+    overlay = conf_dir / "env" / "test.yaml"
     overlay.write_text(overlay.read_text().replace("  days: 2", "  days: -3"))
-    monkeypatch.setenv("AUTOLAKE_CONF_DIR", str(conf))
+    monkeypatch.setenv("AUTOLAKE_CONF_DIR", str(conf_dir))
     return overlay
 
 

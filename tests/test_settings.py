@@ -1,16 +1,8 @@
-import shutil
 from pathlib import Path
 
 import pytest
 
 from jobs.settings import PROJECT_ROOT, ConfigError, load_settings
-
-
-@pytest.fixture
-def conf_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "conf"
-    shutil.copytree(PROJECT_ROOT / "conf", target)
-    return target
 
 
 def test_every_shipped_environment_loads():
