@@ -110,5 +110,5 @@ def discover(landing_root: Path, day: dt.date) -> list[LandingFile]:
         for entry in sorted(day_dir.iterdir()):
             if entry.name.startswith(IN_PROGRESS_PREFIXES):
                 continue
-            found.append(describe(landing_root, entry, source))
+            found.append(resolve_relative(landing_root, f"{source}/{day.isoformat()}/{entry.name}"))
     return sorted(found, key=lambda f: f.relative)
