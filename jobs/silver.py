@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 
 import pandas as pd
@@ -10,7 +11,7 @@ from pyspark.sql import SparkSession
 from jobs import quality
 from jobs.common import LayerResult, run_spark_job
 from jobs.datasets import fetch
-from jobs.settings import Settings
+from jobs.settings import PROJECT_ROOT, Settings
 from jobs.tables import BRONZE_LISTINGS, SILVER_CATALOGUE, SILVER_LISTINGS, Tables
 from spark_transforms.silver import (
     clean_listings,
@@ -19,8 +20,16 @@ from spark_transforms.silver import (
     one_row_per_listing,
     reference_catalogue,
 )
+from spark_transforms.vin import with_vin_checks
 
 SUITE = "silver_listings"
+WMI_FILE = PROJECT_ROOT / "conf" / "reference" / "wmi.csv"
+
+
+def manufacturers() -> dict[str, str]:
+    """World manufacturer identifiers (VIN positions 1-3) known to the reference data."""
+    with WMI_FILE.open() as handle:
+        return {row["wmi"]: row["manufacturer"] for row in csv.DictReader(handle)}
 CATALOGUE_COLUMNS = ["Make", "Model", "Year", "Vehicle Style", "MSRP"]
 
 
@@ -54,9 +63,8 @@ def run_listings(spark: SparkSession, settings: Settings, day: dt.date) -> Layer
         odometer_range=(bounds.odometer_mi.min, bounds.odometer_mi.max),
         year_range=(bounds.model_year.min, bounds.model_year.max),
     )
-    matched = match_catalogue(
-        normalize_model_family(one_row_per_listing(listings)), tables.read(spark, SILVER_CATALOGUE), make=bounds.make
-    )
+    checked = with_vin_checks(one_row_per_listing(listings), manufacturers=manufacturers())
+    matched = match_catalogue(normalize_model_family(checked), tables.read(spark, SILVER_CATALOGUE), make=bounds.make)
     tables.replace_partition(matched, SILVER_LISTINGS, day)
     written = tables.read_partition(spark, SILVER_LISTINGS, day)
     return LayerResult(

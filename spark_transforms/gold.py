@@ -11,8 +11,8 @@ EXCLUDED_PRICE_FLAG = "price_usd:"
 
 
 def with_vehicle_id(listings: DataFrame) -> DataFrame:
-    """A vehicle is its VIN when the VIN is well formed, otherwise the single listing."""
-    key = F.when(F.col("vin_well_formed"), F.concat(F.lit("vin:"), F.col("vin"))).otherwise(
+    """A vehicle is its VIN when the VIN is valid (check digit included), otherwise the single listing."""
+    key = F.when(F.col("vin_valid"), F.concat(F.lit("vin:"), F.col("vin"))).otherwise(
         F.concat(F.lit("listing:"), F.col("listing_id"))
     )
     return listings.withColumn("vehicle_id", F.sha2(key, 256).substr(1, 20))
@@ -35,7 +35,7 @@ def dim_vehicle(listings: DataFrame) -> DataFrame:
     )
     latest = _latest_per_vehicle(with_id).select(
         "vehicle_id",
-        F.when(F.col("vin_well_formed"), F.col("vin")).alias("vin"),
+        F.when(F.col("vin_valid"), F.col("vin")).alias("vin"),
         "make",
         "model_family",
         "model_year",

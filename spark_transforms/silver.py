@@ -5,7 +5,8 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-VIN_PATTERN = r"^[A-HJ-NPR-Z0-9]{17}$"
+from spark_transforms.vin import VIN_PATTERN
+
 
 # Model family tokens as ads write them: "E350", "GLE 43", "c-class", "ML 350".
 FAMILY_TOKEN_PATTERN = (

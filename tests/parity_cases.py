@@ -24,9 +24,11 @@ from spark_transforms.silver import (
     one_row_per_listing,
     reference_catalogue,
 )
+from spark_transforms.vin import with_vin_checks
 
 DAY = dt.date(2021, 5, 2)
 INGESTED = dt.datetime(2021, 5, 3, 2, 0, 0)
+WMI = {"WDD": "Mercedes-Benz (Daimler AG) passenger cars", "1M8": "Motor Coach Industries"}
 RANGES = dict(price_range=(500, 500000), odometer_range=(0, 500000), year_range=(1950, 2022))
 
 
@@ -38,8 +40,9 @@ def _line(ad_id, price, odometer, year, model, vin, state, description, posted="
 
 
 LINES = [
-    ("d/a.jsonl", 1, _line("1", 15000, 42000.0, 2014, "c-class", "WDDGF4HB0EA000001", "ca", "C300 4MATIC", posted="2021-05-01")),
-    ("d/a.jsonl", 2, _line("2", 14500, "", 2014, "c-class", "wddgf4hb0ea000001", "nv", "C 300 sport")),
+    ("d/a.jsonl", 1, _line("1", 15000, 42000.0, 1989, "c-class", "1M8GDM9AXKP042788", "ca", "C300 4MATIC", posted="2021-05-01")),
+    ("d/a.jsonl", 2, _line("2", 14500, "", 1990, "c-class", "1m8gdm9axkp042788", "nv", "C 300 sport")),
+    ("d/b.jsonl", 3, _line("10", 9000, 90000.0, 2014, "e-class", "WDDGF4HB0EA000001", "ca", "E350")),
     ("d/a.jsonl", 3, _line("3", 0, 99000.0, 2016, "gl-class", None, "ca", "GLE350 loaded", dealer="x")),
     ("d/a.jsonl", 4, _line("4", "3000000000", "abc", "20x5", "other", "", "tx", "SL 500 roadster")),
     ("d/a.jsonl", 5, "{broken"),
@@ -61,14 +64,17 @@ CATALOGUE = [
 
 def build_cases(spark: SparkSession) -> dict[str, DataFrame]:
     lines = spark.createDataFrame([(*line, INGESTED) for line in LINES], LANDING_LINE_SCHEMA)
-    known = spark.createDataFrame([(hashlib.sha256(LINES[6][2].encode()).hexdigest(),)], "_record_hash string")
+    already_ingested = next(line for line in LINES if '"ad_id": "7"' in line[2])[2]
+    known = spark.createDataFrame([(hashlib.sha256(already_ingested.encode()).hexdigest(),)], "_record_hash string")
     classified = reject_duplicate_records(classify_landing_lines(lines), known)
     bronze = to_bronze_listings(classified, partition_date=DAY)
     catalogue = reference_catalogue(
         spark.createDataFrame(CATALOGUE, "Make string, Model string, Year long, `Vehicle Style` string, MSRP double")
     )
     silver = match_catalogue(
-        normalize_model_family(one_row_per_listing(clean_listings(bronze, **RANGES))), catalogue, make="Mercedes-Benz"
+        normalize_model_family(with_vin_checks(one_row_per_listing(clean_listings(bronze, **RANGES)), manufacturers=WMI)),
+        catalogue,
+        make="Mercedes-Benz",
     )
     fact = fact_inventory_daily(silver, day=DAY, presence="posting_lifetime", ttl_days=30)
     return {

@@ -6,9 +6,9 @@ from pyspark.sql import functions as F
 from spark_transforms.gold import dim_vehicle, fact_inventory_daily, inventory_by_model_state, with_vehicle_id
 
 D1, D2, D3 = dt.date(2021, 5, 1), dt.date(2021, 5, 2), dt.date(2021, 5, 3)
-VIN = "WDDGF4HB0EA000001"
+VIN = "1M8GDM9AXKP042788"
 SILVER = (
-    "listing_id string, posted_date date, seen_date date, dealer_id string, vin string, vin_well_formed boolean, make string, model_family string, "
+    "listing_id string, posted_date date, seen_date date, dealer_id string, vin string, vin_valid boolean, make string, model_family string, "
     "model_year int, body_type string, paint_color string, fuel string, drive string, catalogue_match boolean, "
     "state string, price_usd double, quality_flags array<string>"
 )
