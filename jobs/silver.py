@@ -7,10 +7,12 @@ import datetime as dt
 
 import pandas as pd
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from jobs import quality
 from jobs.common import LayerResult, run_spark_job
 from jobs.datasets import fetch
+from jobs.vocabulary import load_rules
 from jobs.settings import PROJECT_ROOT, Settings
 from jobs.tables import BRONZE_LISTINGS, SILVER_CATALOGUE, SILVER_LISTINGS, Tables
 from spark_transforms.silver import (
@@ -20,6 +22,7 @@ from spark_transforms.silver import (
     one_row_per_listing,
     reference_catalogue,
 )
+from spark_transforms.attributes import attribute_coverage, with_vehicle_attributes
 from spark_transforms.vin import with_vin_checks
 
 SUITE = "silver_listings"
@@ -65,10 +68,18 @@ def run_listings(spark: SparkSession, settings: Settings, day: dt.date) -> Layer
     )
     checked = with_vin_checks(one_row_per_listing(listings), manufacturers=manufacturers())
     matched = match_catalogue(normalize_model_family(checked), tables.read(spark, SILVER_CATALOGUE), make=bounds.make)
-    tables.replace_partition(matched, SILVER_LISTINGS, day)
+    rules = load_rules()
+    tables.replace_partition(with_vehicle_attributes(matched, rules), SILVER_LISTINGS, day)
     written = tables.read_partition(spark, SILVER_LISTINGS, day)
+    attribute_types = sorted({rule.attribute_type for rule in rules})
+    coverage = attribute_coverage(written, attribute_types).first().asDict()
+    match_rate = written.agg(F.avg(F.col("catalogue_match").cast("double")).alias("rate")).first().rate
     return LayerResult(
-        metrics={SILVER_LISTINGS.name: written.count()},
+        metrics={
+            SILVER_LISTINGS.name: written.count(),
+            "catalogue_match_rate": round(match_rate or 0.0, 4),
+            **{f"option_coverage/{t}": round(coverage[t] or 0.0, 4) for t in attribute_types},
+        },
         reports={SILVER_LISTINGS.name: quality.validate(written, SUITE, table=tables.location(SILVER_LISTINGS))},
     )
 

@@ -50,6 +50,25 @@ def summarize(settings: Settings) -> list[TableSummary]:
     return summaries
 
 
+def silver_figures(settings: Settings) -> str | None:
+    """Catalogue match rate and option coverage over every silver listing (read with delta-rs)."""
+    from deltalake import DeltaTable
+
+    from jobs.tables import SILVER_LISTINGS
+
+    location = Tables(settings).location(SILVER_LISTINGS)
+    if Tables(settings).uses_catalog or not (Path(location) / "_delta_log").is_dir():
+        return None
+    frame = DeltaTable(location).to_pandas(columns=["catalogue_match", "vehicle_attributes"])
+    if frame.empty:
+        return None
+    types = frame["vehicle_attributes"].map(lambda attrs: {a["attribute_type"] for a in attrs})
+    names = sorted(set().union(*types))
+    coverage = ", ".join(f"{name} {types.map(lambda found: name in found).mean():.0%}" for name in names)
+    return (f"silver: catalogue match {frame['catalogue_match'].mean():.1%} of {len(frame)} listing-days; "
+            f"option coverage: {coverage}")
+
+
 def format_summary(summaries: list[TableSummary]) -> str:
     lines = [f"{'table':<36} {'rows':>8} {'delta version':>14}"]
     for s in summaries:
@@ -109,6 +128,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"autolake: env={settings.env} engine={settings.engine.name} lakehouse={settings.lakehouse_root}")
     print(f"replay window {days[0]} .. {days[-1]} ({len(days)} daily partitions)" if days else "no partitions selected")
     print(format_summary(summarize(settings)))
+    figures = silver_figures(settings)
+    if figures:
+        print(figures)
     print(f"datasets ready in {fetched - started:.1f} s; pipeline phase {finished - fetched:.1f} s "
           f"({(finished - fetched) / max(len(days), 1):.1f} s per partition)")
     print("Dagster UI on the same code and runs:  ./run_pipeline.sh ui   (then open http://127.0.0.1:3000)")

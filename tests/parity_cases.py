@@ -8,6 +8,8 @@ import json
 
 from pyspark.sql import DataFrame, SparkSession
 
+from jobs.vocabulary import load_rules
+from spark_transforms.attributes import with_vehicle_attributes
 from spark_transforms.bronze import (
     LANDING_LINE_SCHEMA,
     classify_landing_lines,
@@ -48,6 +50,9 @@ LINES = [
     ("d/a.jsonl", 5, "{broken"),
     ("d/a.jsonl", 6, '{"ad_id": "6"}'),
     ("d/a.jsonl", 7, _line("7", 21000, 61000.0, 2015, "e-class", None, "ca", "E350 wagon")),
+    ("d/c.jsonl", 1, _line("11", 38000, 30000.0, 2017, "gl-class", None, "ca",
+                          "GLE 350 4MATIC, Premium 1 package, panoramic roof, heated & ventilated seats, "
+                          "Harman Kardon, blind spot, 20\" AMG wheels, backup camera, navigation")),
     ("d/a.jsonl", 8, _line("8", 18000, 52000.0, 2013, "e-class", None, "or", "E 350 sedan")),
     ("d/b.jsonl", 1, _line("8", 18000, 52000.0, 2013, "e-class", None, "or", "E 350 sedan")),
     ("d/b.jsonl", 2, _line("9", "twelve", 1000.0, 2019, "c-class", None, "wa", "C43")),
@@ -76,6 +81,7 @@ def build_cases(spark: SparkSession) -> dict[str, DataFrame]:
         catalogue,
         make="Mercedes-Benz",
     )
+    silver = with_vehicle_attributes(silver, load_rules())
     fact = fact_inventory_daily(silver, day=DAY, presence="posting_lifetime", ttl_days=30)
     return {
         "bronze_listings": bronze,

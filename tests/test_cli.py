@@ -39,6 +39,7 @@ def test_run_over_the_test_window_then_summary(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "replay window 2021-05-01 .. 2021-05-02 (2 daily partitions)" in out
     assert "pipeline phase" in out and "./run_pipeline.sh ui" in out
+    assert "silver: catalogue match " in out and "option coverage: " in out and "drivetrain " in out
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("bronze.", "silver.", "gold."))}
     assert set(rows) == {
         "bronze.file_ledger", "bronze.listings", "bronze.quarantine", "silver.reference_catalogue", "silver.listings",

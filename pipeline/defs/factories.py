@@ -43,7 +43,10 @@ def gated_table_asset(
             result = run(spark.spark_session, settings_, day)
             context.log.info(f"{name} {day}: {result.metrics}")
             reports[day] = result.reports[table.name]
-        yield dg.MaterializeResult(metadata=table_metadata(spark.spark_session, Tables(settings_), table, day))
+        figures = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float)) and k != table.name}
+        yield dg.MaterializeResult(
+            metadata={**table_metadata(spark.spark_session, Tables(settings_), table, day), **figures}
+        )
         yield check_result(settings_, name, reports)
 
     return gated_table
