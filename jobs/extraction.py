@@ -107,12 +107,8 @@ def replay_records(ads: pd.DataFrame, replay: ReplaySettings, day: dt.date, sear
     return records
 
 
-def write_landing_file(directory: Path, name: str, records: list[dict]) -> Path:
-    """Write under a dot-prefixed temporary name, then rename, so readers never see half a file."""
-    return write_landing_lines(directory, name, [json.dumps(record, sort_keys=True) for record in records])
-
-
 def write_landing_lines(directory: Path, name: str, lines: list[str], *, final_newline: bool = True) -> Path:
+    """Write under a dot-prefixed temporary name, then rename, so readers never see half a file."""
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / name
     temporary = directory / f".{name}.tmp-{os.getpid()}"
@@ -177,11 +173,10 @@ def write_day(settings: Settings, search: SearchConfig, day: dt.date, records: l
     directory = settings.landing_dir(day, search.name)
     stem = f"{search.name}-{day.isoformat()}"
     named_chunks = _files_of(records, stem, replay)
-    chunks = [chunk for _, chunk in named_chunks]
     truth: list[dict] = []
     files: list[Path] = []
-    truncated_count = min(len(chunks), len(_file_faults(faults.truncated_files, replay.window(), day)))
-    truncated = set(rng.sample(range(len(chunks)), truncated_count))
+    truncated_count = min(len(named_chunks), len(_file_faults(faults.truncated_files, replay.window(), day)))
+    truncated = set(rng.sample(range(len(named_chunks)), truncated_count))
     for number, (name, chunk) in enumerate(named_chunks):
         lines = []
         for line_number, record in enumerate(chunk, start=1):

@@ -9,7 +9,6 @@ import pytest
 from deltalake import DeltaTable
 
 from jobs.quality import EXPECTATIONS_DIR
-from jobs.settings import load_settings
 from jobs.tables import ALL_TABLES, BRONZE_LISTINGS, GOLD_FACT_INVENTORY, GOLD_MART_INVENTORY, Tables
 from pipeline.build import FULL_PIPELINE_JOB, build_definitions
 from tests.conftest import TEST_DAY

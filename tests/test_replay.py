@@ -54,7 +54,7 @@ def test_each_ad_lands_on_exactly_one_day_with_its_fields():
 
 
 def test_landing_file_appears_whole_under_its_final_name(tmp_path):
-    path = extraction.write_landing_file(tmp_path / "d", "x.jsonl", [{"a": 1}, {"a": 2}])
+    path = extraction.write_landing_lines(tmp_path / "d", "x.jsonl", [json.dumps({"a": 1}), json.dumps({"a": 2})])
     assert path == tmp_path / "d" / "x.jsonl"
     assert [json.loads(line) for line in path.read_text().splitlines()] == [{"a": 1}, {"a": 2}]
     assert [p.name for p in (tmp_path / "d").iterdir()] == ["x.jsonl"]

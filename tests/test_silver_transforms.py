@@ -1,7 +1,6 @@
 import datetime as dt
 
 from chispa import assert_column_equality, assert_df_equality
-from pyspark.sql import functions as F
 
 from spark_transforms.silver import (
     clean_listings,
