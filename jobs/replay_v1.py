@@ -5,8 +5,9 @@ configuration always gives the same feeds):
 
 - dealers: `dealers_per_state` per state, placed near the state's centre (conf/reference/us_states.csv);
   each ad belongs to one dealer of its state.
-- lifecycle: the ad is listed on its v0 list day and shows up in its dealer's feed every day
-  until it sells. Its price drops by `price_drop_share` every `price_drop_every_days` days.
+- cars: real ads that share a VIN are one car (the real data re-posts the same car up to 156
+  times, across regions). Each ad of a car is listed on its v0 list day and shows up in the car's
+  dealer feed every day until the car sells. Its price drops by `price_drop_share` every `price_drop_every_days` days.
 - sale: each day the car sells with probability
   h = base * exp(elasticity * (market - price) / market) * exp(age_effect * age) * exp(mileage_effect * miles / 100k),
   capped at `max_daily_sale_hazard`, where market is the median real price of the same model and
@@ -124,9 +125,23 @@ def _value(value):
     return value
 
 
+def vehicle_groups(records: list[dict]) -> list[list[dict]]:
+    """Ads of one real car: the same VIN posted several times (in other regions, or re-posted) is one
+    vehicle; an ad without a VIN is its own. Ordered by the lead (lowest) ad id."""
+    groups: dict[str, list[dict]] = {}
+    for record in sorted(records, key=lambda r: int(r["ad_id"])):
+        vin = (record.get("vin") or "").strip().upper()
+        groups.setdefault(f"vin:{vin}" if vin else f"ad:{record['ad_id']}", []).append(record)
+    return sorted(groups.values(), key=lambda members: int(members[0]["ad_id"]))
+
+
 def simulate(ads: pd.DataFrame, replay: ReplaySettings, list_day) -> Simulation:
     """Simulate the replay window. `ads` has landing field names (ad_id, price_usd, model, year, ...);
-    `list_day(ad_id)` gives each ad's first day."""
+    `list_day(ad_id)` gives each ad's first day.
+
+    The real ads that share a VIN are one car: its lead ad (lowest id) drives the lifecycle, and every
+    ad of the car is in the dealer's feed from its own list day until the car sells.
+    """
     lifecycle = replay.lifecycle
     window = replay.window()
     end = window[-1]
@@ -134,37 +149,41 @@ def simulate(ads: pd.DataFrame, replay: ReplaySettings, list_day) -> Simulation:
     by_model_year, by_model, overall = market_values(ads)
     rows: list[dict] = []
     truth: list[dict] = []
-    for record in sorted(ads.to_dict("records"), key=lambda r: int(r["ad_id"])):
-        record = {k: _value(v) for k, v in record.items()}
+    records = [{k: _value(v) for k, v in record.items()} for record in ads.to_dict("records")]
+    for members in vehicle_groups(records):
+        record = members[0]
         ad_id = record["ad_id"]
         rng = np.random.default_rng([replay.seed, int(ad_id)])
         state = (record.get("state") or "").upper()
         candidates = dealer_map.get(state) or dealer_map["CA"]
         dealer = candidates[int(rng.integers(len(candidates)))]
         market = by_model_year.get((record.get("model"), record.get("year"))) or by_model.get(record.get("model")) or overall
-        listed = list_day(ad_id)
+        member_listed = {m["ad_id"]: list_day(m["ad_id"]) for m in members}
+        listed = min(member_listed.values())
+
+        def dropped(price, day):
+            if price is None:
+                return None
+            return round(price * (1 - lifecycle.price_drop_share) ** ((day - listed).days // lifecycle.price_drop_every_days))
 
         sale_day, day, prices = None, listed, {}
         while day <= end:
-            age_days = (day - listed).days
-            price = record.get("price_usd")
-            if price is not None:
-                price = round(price * (1 - lifecycle.price_drop_share) ** (age_days // lifecycle.price_drop_every_days))
+            price = dropped(record.get("price_usd"), day)
             prices[day] = price
             hazard = daily_sale_hazard(price, market, record.get("year"), record.get("odometer_mi"), lifecycle)
-            if age_days > 0 and rng.random() < hazard:
+            if (day - listed).days > 0 and rng.random() < hazard:
                 sale_day = day
                 break
             day += dt.timedelta(days=1)
         present = sorted(prices) if sale_day is None else [d for d in sorted(prices) if d < sale_day]
 
         gap: set[dt.date] = set()
-        relisted_as = None
+        relisted = False
         if len(present) >= 3 and rng.random() < lifecycle.relist_share:
             start = present[int(rng.integers(1, len(present) - 1))]
             length = int(rng.integers(lifecycle.relist_gap_days[0], lifecycle.relist_gap_days[1] + 1))
             gap = {start + dt.timedelta(days=k) for k in range(length)}
-            relisted_as = f"{ad_id}-r1"
+            relisted = True
         photos = [
             f"ph-{hashlib.sha256(f'{replay.seed}:{ad_id}:{k}'.encode()).hexdigest()[:12]}"
             for k in range(int(rng.integers(lifecycle.photos_per_ad[0], lifecycle.photos_per_ad[1] + 1)))
@@ -175,30 +194,40 @@ def simulate(ads: pd.DataFrame, replay: ReplaySettings, list_day) -> Simulation:
         repost_text = reword(record.get("description"), rng)
         repost_photos = [photos[i] for i in rng.permutation(len(photos))]
 
-        base = {k: v for k, v in record.items() if k not in ("ad_id", "posted_date", "source")}
         dealer_fields = {"dealer_id": dealer.dealer_id, "dealer_name": dealer.name,
                          "dealer_lat": dealer.latitude, "dealer_lon": dealer.longitude}
         after_gap = min((d for d in present if gap and d > max(gap)), default=None)
-        repost_shown = False
+        shown: list[str] = []
         for day in present:
             if day in gap:
                 continue
-            current_id, posted = (relisted_as, after_gap) if relisted_as and after_gap and day >= after_gap else (ad_id, listed)
-            rows.append({**base, **dealer_fields, "ad_id": current_id, "source": replay.source,
-                         "posted_date": posted.isoformat(), "seen_date": day.isoformat(),
-                         "price_usd": prices[day], "photos": photos})
+            for member in members:
+                member_id = member["ad_id"]
+                if day < member_listed[member_id]:
+                    continue
+                base = {k: v for k, v in member.items() if k not in ("ad_id", "posted_date", "source")}
+                current_id, posted = (f"{member_id}-r1", after_gap) if relisted and after_gap and day >= after_gap \
+                    else (member_id, member_listed[member_id])
+                if current_id not in shown:
+                    shown.append(current_id)
+                rows.append({**base, **dealer_fields, "ad_id": current_id, "source": replay.source,
+                             "posted_date": posted.isoformat(), "seen_date": day.isoformat(),
+                             "price_usd": dropped(member.get("price_usd"), day), "photos": photos})
             if reposted_as and day >= listed + dt.timedelta(days=repost_delay):
-                repost_shown = True
+                if reposted_as not in shown:
+                    shown.append(reposted_as)
                 price = prices[day]
+                base = {k: v for k, v in record.items() if k not in ("ad_id", "posted_date", "source")}
                 rows.append({**base, **dealer_fields, "ad_id": reposted_as, "source": lifecycle.second_site,
                              "posted_date": (listed + dt.timedelta(days=repost_delay)).isoformat(),
                              "seen_date": day.isoformat(),
                              "price_usd": None if price is None else int(round(price, -2)),
                              "description": repost_text, "photos": repost_photos})
+        sources = {m["ad_id"]: replay.source for m in members}
         truth.append({
             "vehicle_id": f"veh-{ad_id}",
-            "ads": [f"{replay.source}:{ad_id}"] + ([f"{replay.source}:{relisted_as}"] if relisted_as and after_gap else [])
-            + ([f"{lifecycle.second_site}:{reposted_as}"] if repost_shown else []),
+            "ads": [f"{sources.get(a.removesuffix('-r1'), lifecycle.second_site)}:{a}" for a in shown],
+            "lead_ad": f"{replay.source}:{ad_id}",
             "dealer_id": dealer.dealer_id,
             "list_day": listed.isoformat(),
             "true_sale_day": sale_day.isoformat() if sale_day else None,

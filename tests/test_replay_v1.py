@@ -75,8 +75,9 @@ def test_relists_leave_a_gap_and_come_back_under_a_new_ad(sim):
     feed = simulation.feed
     for row in relisted.head(50).itertuples():
         first, last = (dt.date.fromisoformat(d) for d in row.relist_gap)
-        original, relist = row.ads[0].split(":", 1)[1], row.ads[1].split(":", 1)[1]
-        assert relist == f"{original}-r1"
+        original = row.lead_ad.split(":", 1)[1]
+        relist = f"{original}-r1"
+        assert f"craigslist:{relist}" in row.ads
         before = feed[(feed["ad_id"] == original)]["seen_date"]
         after = feed[(feed["ad_id"] == relist)]["seen_date"]
         assert before.max() < first.isoformat() and after.min() > last.isoformat()
@@ -87,9 +88,9 @@ def test_reposts_round_the_price_reword_the_text_and_reorder_photos(sim):
     feed = simulation.feed
     reposts = simulation.vehicles[simulation.vehicles["ads"].apply(lambda ads: any(a.startswith("autotrader:") for a in ads))]
     assert 0.25 < len(reposts) / len(simulation.vehicles) < 0.55
-    reordered, checked = 0, reposts.head(100)
+    reordered, checked = 0, reposts[reposts.apply(lambda r: r.lead_ad in r.ads, axis=1)].head(100)
     for row in checked.itertuples():
-        cl = feed[feed["ad_id"] == row.ads[0].split(":", 1)[1]].iloc[0]
+        cl = feed[feed["ad_id"] == row.lead_ad.split(":", 1)[1]].iloc[0]
         at = feed[feed["ad_id"] == [a for a in row.ads if a.startswith("autotrader:")][0].split(":", 1)[1]].iloc[0]
         assert at["source"] == "autotrader" and at["vin"] == cl["vin"] or pd.isna(cl["vin"])
         assert at["price_usd"] is None or pd.isna(at["price_usd"]) or at["price_usd"] % 100 == 0
@@ -98,6 +99,24 @@ def test_reposts_round_the_price_reword_the_text_and_reorder_photos(sim):
         assert sorted(at["photos"]) == sorted(cl["photos"])
         reordered += at["photos"] != cl["photos"]
     assert reordered > 0.6 * len(checked)
+
+
+def test_ads_sharing_a_vin_are_one_car_on_sale_together(sim):
+    simulation, landing = sim
+    feed = simulation.feed[simulation.feed["source"] == "craigslist"]
+    shared = landing[landing["vin"].notna()].groupby("vin")["ad_id"].apply(list)
+    shared = shared[shared.apply(len) > 1]
+    assert len(shared) > 5
+    by_lead = simulation.vehicles.set_index("lead_ad")
+    for vin, ad_ids in shared.head(30).items():
+        lead = min(ad_ids, key=int)
+        vehicle = by_lead.loc[f"craigslist:{lead}"]
+        assert {f"craigslist:{a}" for a in ad_ids} >= {a for a in vehicle["ads"] if not a.endswith("-r1") and a.startswith("craigslist:")}
+        rows = feed[feed["vin"] == vin]
+        assert rows["dealer_id"].nunique() == 1
+        if vehicle["true_sale_day"]:
+            assert rows["seen_date"].max() < vehicle["true_sale_day"]
+    assert simulation.vehicles["ads"].explode().is_unique
 
 
 def test_dealers_sit_near_their_state(sim):
