@@ -143,11 +143,47 @@ class Range(_Strict):
         return self
 
 
+class DedupSettings(_Strict):
+    """How listings are grouped into vehicles (spark_transforms/dedup.py documents each rule)."""
+
+    shingle_words: int = Field(2, ge=1)
+    max_shingle_spread: int = Field(2, ge=1)
+    mileage_band_mi: int = Field(5000, gt=0)
+    min_informative_shingles: int = Field(4, ge=1)
+    minhash_hashes: int = Field(32, ge=2)
+    minhash_band_rows: int = Field(1, ge=1)
+    odometer_tolerance_mi: float = Field(1000.0, ge=0)
+    odometer_tolerance_share: float = Field(0.02, ge=0, le=1)
+    max_price_ratio: float = Field(1.35, ge=1)
+    close_price_ratio: float = Field(1.02, ge=1)
+    stock_photo_max_dealers: int = Field(3, ge=1)
+    text_weight: float = Field(1.0, ge=0, le=1)
+    odometer_weight: float = Field(0.8, ge=0, le=1)
+    photo_weight: float = Field(0.95, ge=0, le=1)
+    price_weight: float = Field(0.2, ge=0, le=1)
+    match_threshold: float = Field(0.4, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _bands_divide_hashes(self):
+        if self.minhash_hashes % self.minhash_band_rows:
+            raise ValueError("minhash_hashes must be a multiple of minhash_band_rows")
+        return self
+
+
+class VehicleLifecycleSettings(_Strict):
+    """Sold-date inference and recency weights (spark_transforms/lifecycle.py)."""
+
+    sold_after_absent_days: int = Field(6, ge=1)
+    recency_half_life_days: float = Field(30.0, gt=0)
+
+
 class SilverSettings(_Strict):
     make: str
     price_usd: Range
     odometer_mi: Range
     model_year: Range
+    dedup: DedupSettings = Field(default_factory=DedupSettings)
+    lifecycle: VehicleLifecycleSettings = Field(default_factory=VehicleLifecycleSettings)
 
 
 class GoldSettings(_Strict):

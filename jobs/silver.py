@@ -6,7 +6,7 @@ import csv
 import datetime as dt
 
 import pandas as pd
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs import quality
@@ -22,6 +22,7 @@ from spark_transforms.silver import (
     one_row_per_listing,
     reference_catalogue,
 )
+from spark_transforms.dedup import MatchRules
 from spark_transforms.attributes import attribute_coverage, with_vehicle_attributes
 from spark_transforms.vin import with_vin_checks
 
@@ -57,17 +58,27 @@ def run_catalogue(spark: SparkSession, settings: Settings) -> int:
     return tables.read(spark, SILVER_CATALOGUE).count()
 
 
-def run_listings(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
-    tables = Tables(settings)
+def match_rules(settings: Settings) -> MatchRules:
+    return MatchRules(**settings.silver.dedup.model_dump())
+
+
+def typed_listings(bronze: DataFrame, settings: Settings) -> DataFrame:
+    """Bronze records typed and cleaned, one row per listing and day, VIN checked, model family set."""
     bounds = settings.silver
     listings = clean_listings(
-        tables.read_partition(spark, BRONZE_LISTINGS, day),
+        bronze,
         price_range=(bounds.price_usd.min, bounds.price_usd.max),
         odometer_range=(bounds.odometer_mi.min, bounds.odometer_mi.max),
         year_range=(bounds.model_year.min, bounds.model_year.max),
     )
     checked = with_vin_checks(one_row_per_listing(listings), manufacturers=manufacturers())
-    matched = match_catalogue(normalize_model_family(checked), tables.read(spark, SILVER_CATALOGUE), make=bounds.make)
+    return normalize_model_family(checked)
+
+
+def run_listings(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
+    tables = Tables(settings)
+    typed = typed_listings(tables.read_partition(spark, BRONZE_LISTINGS, day), settings)
+    matched = match_catalogue(typed, tables.read(spark, SILVER_CATALOGUE), make=settings.silver.make)
     rules = load_rules()
     tables.replace_partition(with_vehicle_attributes(matched, rules), SILVER_LISTINGS, day)
     written = tables.read_partition(spark, SILVER_LISTINGS, day)

@@ -103,6 +103,15 @@ class Tables:
         )
         self._save(writer, ref)
 
+    def stage(self, df: DataFrame, name: str) -> DataFrame:
+        """Materialize an intermediate result (Delta, replaced on every call) and read it back.
+
+        Sail has no checkpoint and does not cache; a result read by several later joins is
+        otherwise recomputed for each of them."""
+        ref = TableRef("silver", f"_staging_{name}")
+        self.overwrite(df, ref)
+        return self.read(df.sparkSession, ref)
+
     def overwrite(self, df: DataFrame, ref: TableRef) -> None:
         """Replace the whole table (small reference and dimension tables)."""
         self._save(df.write.format("delta").mode("overwrite").option("overwriteSchema", "true"), ref)
