@@ -4,6 +4,7 @@
 #   ./run_pipeline.sh test       bootstrap the same way, then run the whole test suite
 #   ./run_pipeline.sh ui         the Dagster UI on the same code and run history (http://127.0.0.1:3000)
 #   ./run_pipeline.sh summary    row counts and Delta versions of every table
+#   ./run_pipeline.sh bench-silver  dedup precision/recall and sold-date accuracy against truth
 # AUTOLAKE_ENV selects the configuration overlay (conf/env/<env>.yaml, default local).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -63,8 +64,13 @@ case "$command" in
         bootstrap
         exec "$VENV/bin/autolake" "$command" "$@"
         ;;
+    bench-silver)
+        bootstrap
+        "$VENV/bin/autolake" fetch
+        exec "$VENV/bin/python" benchmarks/silver_truth.py "$@"
+        ;;
     *)
-        sed -n '2,8p' "$0" >&2
+        sed -n '2,9p' "$0" >&2
         exit 2
         ;;
 esac

@@ -1,4 +1,5 @@
-"""Gold mart: daily inventory count and median price per model family and state."""
+"""Gold mart: daily inventory count and median price per model family and state, for every day of
+the fact (which gold core restates whole)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ SUITE = "gold_mart_inventory_model_state"
 
 def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     tables = Tables(settings)
-    mart = inventory_by_model_state(tables.read_partition(spark, GOLD_FACT_INVENTORY, day))
-    tables.replace_partition(mart, GOLD_MART_INVENTORY, day)
-    written = tables.read_partition(spark, GOLD_MART_INVENTORY, day)
+    mart = inventory_by_model_state(tables.read(spark, GOLD_FACT_INVENTORY))
+    tables.overwrite(mart, GOLD_MART_INVENTORY, partitioned=True)
+    written = tables.read(spark, GOLD_MART_INVENTORY)
     return LayerResult(
         metrics={GOLD_MART_INVENTORY.name: written.count()},
         reports={GOLD_MART_INVENTORY.name: quality.validate(written, SUITE, table=tables.location(GOLD_MART_INVENTORY))},
@@ -27,7 +28,7 @@ def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_spark_job("Build one day of the inventory mart.", run, argv)
+    return run_spark_job("Rebuild the inventory mart from the inventory fact.", run, argv)
 
 
 if __name__ == "__main__":

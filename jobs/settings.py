@@ -182,6 +182,7 @@ class SilverSettings(_Strict):
     price_usd: Range
     odometer_mi: Range
     model_year: Range
+    catalogue_max_year_distance: int = Field(3, ge=0)
     dedup: DedupSettings = Field(default_factory=DedupSettings)
     lifecycle: VehicleLifecycleSettings = Field(default_factory=VehicleLifecycleSettings)
 

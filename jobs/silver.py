@@ -14,19 +14,30 @@ from jobs.common import LayerResult, run_spark_job
 from jobs.datasets import fetch
 from jobs.vocabulary import load_rules
 from jobs.settings import PROJECT_ROOT, Settings
-from jobs.tables import BRONZE_LISTINGS, SILVER_CATALOGUE, SILVER_LISTINGS, Tables
+from jobs.tables import (
+    BRONZE_LISTINGS,
+    SILVER_CATALOGUE,
+    SILVER_LISTING_VEHICLE,
+    SILVER_LISTINGS,
+    SILVER_VEHICLE_HISTORY,
+    Tables,
+)
 from spark_transforms.silver import (
     clean_listings,
+    flag_counts,
     match_catalogue,
     normalize_model_family,
     one_row_per_listing,
     reference_catalogue,
 )
-from spark_transforms.dedup import MatchRules
+from spark_transforms.dedup import MatchRules, vehicle_map
+from spark_transforms.lifecycle import vehicle_days, vehicle_history
 from spark_transforms.attributes import attribute_coverage, with_vehicle_attributes
 from spark_transforms.vin import with_vin_checks
 
 SUITE = "silver_listings"
+VEHICLE_MAP_SUITE = "silver_listing_vehicle"
+HISTORY_SUITE = "silver_vehicle_history"
 WMI_FILE = PROJECT_ROOT / "conf" / "reference" / "wmi.csv"
 
 
@@ -78,20 +89,95 @@ def typed_listings(bronze: DataFrame, settings: Settings) -> DataFrame:
 def run_listings(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     tables = Tables(settings)
     typed = typed_listings(tables.read_partition(spark, BRONZE_LISTINGS, day), settings)
-    matched = match_catalogue(typed, tables.read(spark, SILVER_CATALOGUE), make=settings.silver.make)
+    matched = match_catalogue(
+        typed,
+        tables.read(spark, SILVER_CATALOGUE),
+        make=settings.silver.make,
+        max_year_distance=settings.silver.catalogue_max_year_distance,
+    )
     rules = load_rules()
     tables.replace_partition(with_vehicle_attributes(matched, rules), SILVER_LISTINGS, day)
     written = tables.read_partition(spark, SILVER_LISTINGS, day)
     attribute_types = sorted({rule.attribute_type for rule in rules})
     coverage = attribute_coverage(written, attribute_types).first().asDict()
-    match_rate = written.agg(F.avg(F.col("catalogue_match").cast("double")).alias("rate")).first().rate
+    match = written.agg(
+        F.avg(F.col("catalogue_match").cast("double")).alias("rate"),
+        F.avg("catalogue_match_confidence").alias("confidence"),
+    ).first()
+    methods = {
+        row.catalogue_match_method: row["count"]
+        for row in written.where(F.col("catalogue_match")).groupBy("catalogue_match_method").count().collect()
+    }
+    flags = {row.flag: row.listings for row in flag_counts(written).collect()}
     return LayerResult(
         metrics={
             SILVER_LISTINGS.name: written.count(),
-            "catalogue_match_rate": round(match_rate or 0.0, 4),
+            "catalogue_match_rate": round(match.rate or 0.0, 4),
+            "catalogue_match_confidence_mean": round(match.confidence or 0.0, 4),
+            **{f"catalogue_match/{m}": n for m, n in sorted(methods.items())},
             **{f"option_coverage/{t}": round(coverage[t] or 0.0, 4) for t in attribute_types},
+            **{f"flags/{f}": n for f, n in sorted(flags.items())},
         },
         reports={SILVER_LISTINGS.name: quality.validate(written, SUITE, table=tables.location(SILVER_LISTINGS))},
+    )
+
+
+def run_vehicle_map(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
+    """listing -> vehicle over every silver listing so far (a snapshot: any day's run gives the same map)."""
+    tables = Tables(settings)
+    listings = tables.read(spark, SILVER_LISTINGS)
+    mapped = vehicle_map(listings, match_rules(settings), tables.stage)
+    as_of = listings.agg(F.max("seen_date")).first()[0]
+    tables.overwrite(mapped.withColumn("as_of_date", F.lit(as_of).cast("date")), SILVER_LISTING_VEHICLE)
+    written = tables.read(spark, SILVER_LISTING_VEHICLE)
+    reasons = {row.match_reason: row["count"] for row in written.groupBy("match_reason").count().collect()}
+    figures = written.agg(F.count(F.lit(1)).alias("listings"), F.countDistinct("vehicle_id").alias("vehicles")).first()
+    return LayerResult(
+        metrics={
+            SILVER_LISTING_VEHICLE.name: figures.listings,
+            "vehicles": figures.vehicles,
+            "listings_per_vehicle": round(figures.listings / max(figures.vehicles, 1), 3),
+            **{f"matched_by/{reason}": n for reason, n in sorted(reasons.items())},
+        },
+        reports={
+            SILVER_LISTING_VEHICLE.name: quality.validate(
+                listings.select("listing_id").distinct().join(written, on="listing_id", how="left"),
+                VEHICLE_MAP_SUITE,
+                table=tables.location(SILVER_LISTING_VEHICLE),
+            )
+        },
+    )
+
+
+def run_vehicle_history(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
+    """Per vehicle: first/last seen, relists, price history, inferred sold date, days on lot (a snapshot)."""
+    tables = Tables(settings)
+    listings = tables.read(spark, SILVER_LISTINGS)
+    mapped = tables.read(spark, SILVER_LISTING_VEHICLE)
+    lifecycle = settings.silver.lifecycle
+    as_of = mapped.select("as_of_date").first()[0]
+    history = vehicle_history(
+        vehicle_days(listings, mapped),
+        as_of=as_of,
+        sold_after_absent_days=lifecycle.sold_after_absent_days,
+        half_life_days=lifecycle.recency_half_life_days,
+    )
+    tables.overwrite(history, SILVER_VEHICLE_HISTORY)
+    written = tables.read(spark, SILVER_VEHICLE_HISTORY)
+    statuses = {row.status: row["count"] for row in written.groupBy("status").count().collect()}
+    figures = written.agg(F.count(F.lit(1)).alias("vehicles"), F.sum("relists").alias("relists")).first()
+    return LayerResult(
+        metrics={
+            SILVER_VEHICLE_HISTORY.name: figures.vehicles,
+            "as_of_date": as_of.isoformat(),
+            "relists": int(figures.relists or 0),
+            **{f"status/{status}": n for status, n in sorted(statuses.items())},
+        },
+        reports={
+            SILVER_VEHICLE_HISTORY.name: quality.validate(
+                written, HISTORY_SUITE, table=tables.location(SILVER_VEHICLE_HISTORY)
+            )
+        },
     )
 
 
@@ -99,6 +185,10 @@ def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     catalogue_rows = run_catalogue(spark, settings)
     result = run_listings(spark, settings, day)
     result.metrics[SILVER_CATALOGUE.name] = catalogue_rows
+    for step in (run_vehicle_map, run_vehicle_history):
+        following = step(spark, settings, day)
+        result.metrics.update(following.metrics)
+        result.reports.update(following.reports)
     return result
 
 

@@ -31,6 +31,8 @@ BRONZE_QUARANTINE = TableRef("bronze", "quarantine")
 BRONZE_FILE_LEDGER = TableRef("bronze", "file_ledger")
 SILVER_CATALOGUE = TableRef("silver", "reference_catalogue")
 SILVER_LISTINGS = TableRef("silver", "listings")
+SILVER_LISTING_VEHICLE = TableRef("silver", "listing_vehicle")
+SILVER_VEHICLE_HISTORY = TableRef("silver", "vehicle_history")
 GOLD_DIM_VEHICLE = TableRef("gold", "dim_vehicle")
 GOLD_FACT_INVENTORY = TableRef("gold", "fact_inventory_daily")
 GOLD_MART_INVENTORY = TableRef("gold", "mart_inventory_model_state")
@@ -41,6 +43,8 @@ ALL_TABLES = (
     BRONZE_QUARANTINE,
     SILVER_CATALOGUE,
     SILVER_LISTINGS,
+    SILVER_LISTING_VEHICLE,
+    SILVER_VEHICLE_HISTORY,
     GOLD_DIM_VEHICLE,
     GOLD_FACT_INVENTORY,
     GOLD_MART_INVENTORY,
@@ -112,6 +116,7 @@ class Tables:
         self.overwrite(df, ref)
         return self.read(df.sparkSession, ref)
 
-    def overwrite(self, df: DataFrame, ref: TableRef) -> None:
-        """Replace the whole table (small reference and dimension tables)."""
-        self._save(df.write.format("delta").mode("overwrite").option("overwriteSchema", "true"), ref)
+    def overwrite(self, df: DataFrame, ref: TableRef, *, partitioned: bool = False) -> None:
+        """Replace the whole table (reference tables, snapshots, and facts restated from a snapshot)."""
+        writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+        self._save(writer.partitionBy(PARTITION_COLUMN) if partitioned else writer, ref)

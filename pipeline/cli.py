@@ -54,19 +54,32 @@ def silver_figures(settings: Settings) -> str | None:
     """Catalogue match rate and option coverage over every silver listing (read with delta-rs)."""
     from deltalake import DeltaTable
 
-    from jobs.tables import SILVER_LISTINGS
+    from jobs.tables import SILVER_LISTING_VEHICLE, SILVER_LISTINGS, SILVER_VEHICLE_HISTORY
 
     location = Tables(settings).location(SILVER_LISTINGS)
     if Tables(settings).uses_catalog or not (Path(location) / "_delta_log").is_dir():
         return None
-    frame = DeltaTable(location).to_pandas(columns=["catalogue_match", "vehicle_attributes"])
+    frame = DeltaTable(location).to_pandas(columns=["catalogue_match", "catalogue_match_method", "vehicle_attributes"])
     if frame.empty:
         return None
     types = frame["vehicle_attributes"].map(lambda attrs: {a["attribute_type"] for a in attrs})
     names = sorted(set().union(*types))
     coverage = ", ".join(f"{name} {types.map(lambda found: name in found).mean():.0%}" for name in names)
-    return (f"silver: catalogue match {frame['catalogue_match'].mean():.1%} of {len(frame)} listing-days; "
-            f"option coverage: {coverage}")
+    methods = ", ".join(f"{m} {n / len(frame):.0%}" for m, n in frame["catalogue_match_method"].value_counts().items())
+    lines = [f"silver: catalogue match {frame['catalogue_match'].mean():.1%} of {len(frame)} listing-days ({methods})",
+             f"silver: option coverage: {coverage}"]
+    vehicles = Tables(settings).location(SILVER_LISTING_VEHICLE)
+    history = Tables(settings).location(SILVER_VEHICLE_HISTORY)
+    if (Path(vehicles) / "_delta_log").is_dir() and (Path(history) / "_delta_log").is_dir():
+        mapped = DeltaTable(vehicles).to_pandas(columns=["vehicle_id", "match_reason"])
+        reasons = ", ".join(f"{r} {n}" for r, n in mapped["match_reason"].value_counts().items())
+        lifecycle = DeltaTable(history).to_pandas(columns=["status", "days_on_lot", "as_of_date"])
+        statuses = ", ".join(f"{s} {n}" for s, n in lifecycle["status"].value_counts().items())
+        sold = lifecycle[lifecycle["status"] == "sold"]
+        lines.append(f"silver: {len(mapped)} listings -> {mapped['vehicle_id'].nunique()} vehicles (matched by: {reasons})")
+        lines.append(f"silver: as of {lifecycle['as_of_date'].max()}: {statuses}"
+                     + (f"; median days on lot of sold cars {sold['days_on_lot'].median():.0f}" if len(sold) else ""))
+    return "\n".join(lines)
 
 
 def format_summary(summaries: list[TableSummary]) -> str:

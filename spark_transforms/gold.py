@@ -10,12 +10,24 @@ from pyspark.sql import functions as F
 EXCLUDED_PRICE_FLAG = "price_usd:"
 
 
-def with_vehicle_id(listings: DataFrame) -> DataFrame:
-    """A vehicle is its VIN when the VIN is valid (check digit included), otherwise the single listing."""
+def with_vehicle_id(listings: DataFrame, vehicle_map: DataFrame | None = None) -> DataFrame:
+    """The vehicle of each listing from silver's listing -> vehicle map (dedup across sites and days).
+
+    Listings the map does not cover, or every listing without a map, are keyed the way the map keys
+    a vehicle it cannot match: its VIN when valid (check digit included), else the listing itself.
+    """
     key = F.when(F.col("vin_valid"), F.concat(F.lit("vin:"), F.col("vin"))).otherwise(
         F.concat(F.lit("listing:"), F.col("listing_id"))
     )
-    return listings.withColumn("vehicle_id", F.sha2(key, 256).substr(1, 20))
+    own = F.sha2(key, 256).substr(1, 20)
+    if vehicle_map is None:
+        return listings.withColumn("vehicle_id", own)
+    mapped = vehicle_map.select("listing_id", F.col("vehicle_id").alias("_mapped_vehicle_id"))
+    return (
+        listings.join(mapped, on="listing_id", how="left")
+        .withColumn("vehicle_id", F.coalesce(F.col("_mapped_vehicle_id"), own))
+        .drop("_mapped_vehicle_id")
+    )
 
 
 def _latest_per_vehicle(listings: DataFrame) -> DataFrame:
@@ -25,9 +37,9 @@ def _latest_per_vehicle(listings: DataFrame) -> DataFrame:
     return listings.withColumn("_rank", F.row_number().over(latest)).where(F.col("_rank") == 1).drop("_rank")
 
 
-def dim_vehicle(listings: DataFrame) -> DataFrame:
+def dim_vehicle(listings: DataFrame, vehicle_map: DataFrame | None = None) -> DataFrame:
     """One row per vehicle with the attributes of its latest listing and when it was first/last seen."""
-    with_id = with_vehicle_id(listings)
+    with_id = with_vehicle_id(listings, vehicle_map)
     seen = with_id.groupBy("vehicle_id").agg(
         F.min("seen_date").alias("first_seen_date"),
         F.max("seen_date").alias("last_seen_date"),
@@ -49,31 +61,49 @@ def dim_vehicle(listings: DataFrame) -> DataFrame:
     return latest.join(seen, on="vehicle_id").withColumn("_partition_date", F.col("first_seen_date"))
 
 
-def fact_inventory_daily(listings: DataFrame, *, day: dt.date, presence: str, ttl_days: int) -> DataFrame:
-    """Vehicles on sale on `day`, one row each (its latest listing).
+def fact_inventory(
+    listings: DataFrame,
+    *,
+    days: list[dt.date],
+    presence: str,
+    ttl_days: int,
+    vehicle_map: DataFrame | None = None,
+) -> DataFrame:
+    """Vehicles on sale on each of `days`, one row per vehicle and day (its latest listing).
 
-    presence='feed': the vehicle appears in a feed seen on `day` (dealer inventory feeds).
-    presence='posting_lifetime': it was posted within `ttl_days` before `day` (one-off ads with no
+    presence='feed': the vehicle appears in a feed seen on the day (dealer inventory feeds).
+    presence='posting_lifetime': it was seen within `ttl_days` up to the day (one-off ads with no
     sale signal; Craigslist expires vehicle ads after 30 days). `days_listed` counts from the
-    vehicle's first sighting. Flagged prices become NULL here.
+    vehicle's first sighting (within that lifetime for posting_lifetime). Flagged prices become
+    NULL here.
     """
-    with_id = with_vehicle_id(listings).where(F.col("seen_date") <= F.lit(day))
-    if presence == "feed":
-        visible = with_id.where(F.col("seen_date") == F.lit(day))
-        history = with_id
-    elif presence == "posting_lifetime":
-        window_start = day - dt.timedelta(days=ttl_days - 1)
-        visible = with_id.where(F.col("seen_date") >= F.lit(window_start))
-        history = visible
-    else:
+    if presence not in ("feed", "posting_lifetime"):
         raise ValueError(f"unknown inventory presence {presence!r}")
-    first_seen = history.groupBy("vehicle_id").agg(F.min("seen_date").alias("_first_seen"))
+    span = 1 if presence == "feed" else ttl_days
+    spark = listings.sparkSession
+    calendar = spark.createDataFrame([(day,) for day in days], "inventory_date date")
+    with_id = with_vehicle_id(listings, vehicle_map)
+    visible = with_id.join(
+        calendar,
+        (F.col("seen_date") <= F.col("inventory_date"))
+        & (F.col("seen_date") > F.date_sub(F.col("inventory_date"), span)),
+    )
+    latest = Window.partitionBy("vehicle_id", "inventory_date").orderBy(
+        F.col("seen_date").desc(), F.col("posted_date").desc(), F.col("listing_id").desc()
+    )
+    if presence == "feed":
+        first_seen = with_id.groupBy("vehicle_id").agg(F.min("seen_date").alias("_first_seen"))
+        keyed = visible.join(first_seen, on="vehicle_id")
+    else:
+        keyed = visible.withColumn(
+            "_first_seen", F.min("seen_date").over(Window.partitionBy("vehicle_id", "inventory_date"))
+        )
     price_flagged = F.exists("quality_flags", lambda flag: flag.startswith(EXCLUDED_PRICE_FLAG))
     return (
-        _latest_per_vehicle(visible)
-        .join(first_seen, on="vehicle_id")
+        keyed.withColumn("_rank", F.row_number().over(latest))
+        .where(F.col("_rank") == 1)
         .select(
-            F.lit(day).cast("date").alias("inventory_date"),
+            F.col("inventory_date"),
             "vehicle_id",
             "listing_id",
             "model_family",
@@ -81,10 +111,17 @@ def fact_inventory_daily(listings: DataFrame, *, day: dt.date, presence: str, tt
             "state",
             "dealer_id",
             F.when(~price_flagged, F.col("price_usd")).alias("price_usd"),
-            F.datediff(F.lit(day), F.col("_first_seen")).cast("int").alias("days_listed"),
-            F.lit(day).cast("date").alias("_partition_date"),
+            F.datediff(F.col("inventory_date"), F.col("_first_seen")).cast("int").alias("days_listed"),
+            F.col("inventory_date").alias("_partition_date"),
         )
     )
+
+
+def fact_inventory_daily(
+    listings: DataFrame, *, day: dt.date, presence: str, ttl_days: int, vehicle_map: DataFrame | None = None
+) -> DataFrame:
+    """`fact_inventory` for one day."""
+    return fact_inventory(listings, days=[day], presence=presence, ttl_days=ttl_days, vehicle_map=vehicle_map)
 
 
 def inventory_by_model_state(fact: DataFrame) -> DataFrame:

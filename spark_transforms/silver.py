@@ -169,10 +169,87 @@ def catalogue_by_family_year(catalogue: DataFrame) -> DataFrame:
     )
 
 
-def match_catalogue(listings: DataFrame, catalogue: DataFrame, *, make: str) -> DataFrame:
-    """Left-join listings to the catalogue on make, model family and year; `catalogue_match` says if it hit."""
+MATCH_CONFIDENCE = {
+    "family_year_style": 0.95,
+    "family_year": 0.8,
+    "family_nearest_year": 0.6,
+}
+TEXT_FAMILY_PENALTY = 0.1
+NEAREST_YEAR_PENALTY = 0.1
+
+
+def match_catalogue(listings: DataFrame, catalogue: DataFrame, *, make: str, max_year_distance: int = 3) -> DataFrame:
+    """Map each listing to the catalogue's model family and year, with a method and a confidence.
+
+    - `family_year_style`: family and year offered, and the ad's body type is one of that year's styles;
+    - `family_year`: family and year offered, body type missing or not among the styles;
+    - `family_nearest_year`: the family is offered, but not in the ad's year; the nearest year within
+      `max_year_distance` stands in (the catalogue ends in 2017), less confident per year away.
+    Confidence drops by 0.1 when the family came from the ad text rather than its model field.
+    Unmatched listings stay, with `catalogue_unmatched_reason`: no_model_family, no_model_year,
+    family_not_in_catalogue or year_outside_catalogue.
+    """
     families = catalogue_by_family_year(catalogue.where(F.col("make") == make)).drop("make")
-    matched = listings.withColumn("make", F.lit(make)).join(
-        families, on=["model_family", "model_year"], how="left"
+    known_families = families.select("model_family").distinct().withColumn("_family_known", F.lit(True))
+    candidates = (
+        listings.select("listing_id", "_partition_date", "model_family", "model_year")
+        .join(families.withColumnRenamed("model_year", "catalogue_model_year"), on="model_family")
+        .withColumn("_distance", F.abs(F.col("catalogue_model_year") - F.col("model_year")))
+        .where(F.col("_distance") <= max_year_distance)
     )
-    return matched.withColumn("catalogue_match", F.col("catalogue_msrp_min").isNotNull())
+    nearest = Window.partitionBy("listing_id", "_partition_date").orderBy("_distance", F.col("catalogue_model_year").desc())
+    best = (
+        candidates.withColumn("_rank", F.row_number().over(nearest))
+        .where(F.col("_rank") == 1)
+        .drop("_rank", "model_family", "model_year")
+    )
+    matched = (
+        listings.withColumn("make", F.lit(make))
+        .join(best, on=["listing_id", "_partition_date"], how="left")
+        .join(known_families, on="model_family", how="left")
+    )
+    style_agrees = F.exists(
+        F.coalesce(F.col("catalogue_body_styles"), F.array().cast("array<string>")),
+        lambda style: F.col("body_type").isNotNull() & F.lower(style).contains(F.col("body_type")),
+    )
+    method = (
+        F.when(F.col("_distance").isNull(), F.lit(None).cast("string"))
+        .when(F.col("_distance") > 0, F.lit("family_nearest_year"))
+        .when(style_agrees, F.lit("family_year_style"))
+        .otherwise(F.lit("family_year"))
+    )
+    base = F.lit(None).cast("double")
+    for name, value in MATCH_CONFIDENCE.items():
+        base = F.when(method == name, F.lit(value)).otherwise(base)
+    confidence = (
+        base
+        - F.when(method == "family_nearest_year", (F.col("_distance") - 1) * NEAREST_YEAR_PENALTY).otherwise(F.lit(0.0))
+        - F.when(F.col("model_family_source") == "text", F.lit(TEXT_FAMILY_PENALTY)).otherwise(F.lit(0.0))
+    )
+    reason = (
+        F.when(method.isNotNull(), F.lit(None).cast("string"))
+        .when(F.col("model_family").isNull(), F.lit("no_model_family"))
+        .when(F.col("model_year").isNull(), F.lit("no_model_year"))
+        .when(F.col("_family_known").isNull(), F.lit("family_not_in_catalogue"))
+        .otherwise(F.lit("year_outside_catalogue"))
+    )
+    return (
+        matched.withColumn("catalogue_match", method.isNotNull())
+        .withColumn("catalogue_match_method", method)
+        .withColumn("catalogue_match_confidence", F.round(confidence, 2))
+        .withColumn("catalogue_unmatched_reason", reason)
+        .drop("_distance", "_family_known")
+    )
+
+
+def flag_counts(listings: DataFrame) -> DataFrame:
+    """(flag, listings): how many listings carry each problem, named '<field>/<problem>'.
+
+    Quality flags from cleaning and VIN checks, VIN statuses other than valid, and the reasons a
+    listing found no catalogue entry."""
+    flags = listings.select(F.explode("quality_flags").alias("flag")).select(F.regexp_replace("flag", ":", "/").alias("flag"))
+    vins = listings.where(F.col("vin_status") != "valid").select(F.concat(F.lit("vin/"), F.col("vin_status")).alias("flag"))
+    unmatched = listings.where(F.col("catalogue_unmatched_reason").isNotNull()).select(
+        F.concat(F.lit("catalogue/"), F.col("catalogue_unmatched_reason")).alias("flag")
+    )
+    return flags.unionByName(vins).unionByName(unmatched).groupBy("flag").agg(F.count(F.lit(1)).alias("listings"))

@@ -1,3 +1,4 @@
+import re
 import pytest
 
 from jobs import bronze
@@ -40,9 +41,12 @@ def test_run_over_the_test_window_then_summary(tmp_path, capsys, monkeypatch):
     assert "replay window 2021-05-01 .. 2021-05-02 (2 daily partitions)" in out
     assert "pipeline phase" in out and "./run_pipeline.sh ui" in out
     assert "silver: catalogue match " in out and "option coverage: " in out and "drivetrain " in out
+    assert re.search(r"silver: \d+ listings -> \d+ vehicles \(matched by: ", out)
+    assert "silver: as of 2021-05-02: active " in out
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("bronze.", "silver.", "gold."))}
     assert set(rows) == {
         "bronze.file_ledger", "bronze.listings", "bronze.quarantine", "silver.reference_catalogue", "silver.listings",
+        "silver.listing_vehicle", "silver.vehicle_history",
         "gold.dim_vehicle", "gold.fact_inventory_daily", "gold.mart_inventory_model_state",
     }
     for table, (count, version) in rows.items():

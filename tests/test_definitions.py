@@ -16,8 +16,10 @@ GRAPH = {
     "mb/bronze_file_ledger": LANDING,
     "mb/reference_catalogue": set(),
     "mb/silver_listings": {"mb/bronze_listings", "mb/reference_catalogue"},
-    "mb/dim_vehicle": {"mb/silver_listings"},
-    "mb/fact_inventory_daily": {"mb/silver_listings"},
+    "mb/silver_vehicles": {"mb/silver_listings"},
+    "mb/vehicle_history": {"mb/silver_vehicles"},
+    "mb/dim_vehicle": {"mb/silver_listings", "mb/silver_vehicles"},
+    "mb/fact_inventory_daily": {"mb/silver_listings", "mb/silver_vehicles"},
     "mb/mart_inventory_model_state": {"mb/fact_inventory_daily"},
 }
 
@@ -62,6 +64,8 @@ def test_quality_gates_are_blocking_checks_on_every_table_layer():
         ("mb/bronze_listings", "bronze_listings_suite"),
         ("mb/bronze_file_ledger", "bronze_file_ledger_suite"),
         ("mb/silver_listings", "silver_listings_suite"),
+        ("mb/silver_vehicles", "silver_listing_vehicle_suite"),
+        ("mb/vehicle_history", "silver_vehicle_history_suite"),
         ("mb/fact_inventory_daily", "gold_core_fact_inventory_daily_suite"),
         ("mb/mart_inventory_model_state", "gold_mart_inventory_model_state_suite"),
     }

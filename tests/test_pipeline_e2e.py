@@ -44,7 +44,14 @@ def test_one_partition_through_gold_read_back_with_delta_rs(settings):
         metadata = bronze_meta.asset_materialization.metadata
         assert metadata["dagster/row_count"].value > 0 and "delta_version" in metadata
         checks = [e for e in result.get_asset_check_evaluations()]
-        assert len(checks) == 5 and all(e.passed for e in checks)
+        assert len(checks) == 7 and all(e.passed for e in checks)
+        silver_meta = instance.get_latest_materialization_event(dg.AssetKey(["mb", "silver_listings"]))
+        figures = silver_meta.asset_materialization.metadata
+        flags = {k: v.value for k, v in figures.items() if k.startswith("flags/")}
+        assert flags["flags/vin/missing"] > 0 and flags["flags/price_usd/out_of_range"] > 0
+        assert 0 < figures["catalogue_match_rate"].value <= 1 and "catalogue_match/family_year_style" in figures
+        vehicles_meta = instance.get_latest_materialization_event(dg.AssetKey(["mb", "silver_vehicles"]))
+        assert vehicles_meta.asset_materialization.metadata["matched_by/vin"].value > 0
 
     tables = Tables(settings)
     mart = DeltaTable(tables.location(GOLD_MART_INVENTORY)).to_pandas()

@@ -1,5 +1,6 @@
 import datetime as dt
 
+from pyspark.sql import functions as F
 from chispa import assert_column_equality, assert_df_equality
 
 from spark_transforms.silver import (
@@ -105,25 +106,41 @@ def test_reference_catalogue_assigns_families_and_drops_exact_duplicates(spark):
     assert_df_equality(catalogue_frame(spark), expected, ignore_row_order=True, ignore_nullable=True)
 
 
-def test_match_catalogue_on_make_family_and_year(spark):
+def test_match_catalogue_gives_method_confidence_and_reason(spark):
     listings = spark.createDataFrame(
-        [("a", "e-class", 2015), ("b", "e-class", 2016), ("c", None, 2015), ("d", "gle-class", 2016)],
-        "listing_id string, model_family string, model_year int",
-    )
+        [
+            ("a", "e-class", 2015, "sedan", "ad"),
+            ("b", "e-class", 2016, None, "ad"),
+            ("c", None, 2015, "sedan", None),
+            ("d", "gle-class", 2016, "coupe", "text"),
+            ("e", "e-class", 2021, "sedan", "ad"),
+            ("f", "cla-class", 2015, "sedan", "ad"),
+            ("g", "e-class", None, "wagon", "ad"),
+            ("h", "e-class", 2018, "wagon", "text"),
+        ],
+        "listing_id string, model_family string, model_year int, body_type string, model_family_source string",
+    ).withColumn("_partition_date", F.lit(DAY))
     actual = (
         match_catalogue(listings, catalogue_frame(spark), make="Mercedes-Benz")
-        .select("listing_id", "make", "catalogue_match", "catalogue_body_styles", "catalogue_msrp_min", "catalogue_msrp_max")
+        .select("listing_id", "make", "catalogue_match", "catalogue_match_method", "catalogue_match_confidence",
+                "catalogue_unmatched_reason", "catalogue_model_year", "catalogue_body_styles", "catalogue_msrp_min")
         .orderBy("listing_id")
     )
+    mb, styles = "Mercedes-Benz", ["Sedan", "Wagon"]
     expected = spark.createDataFrame(
         [
-            ("a", "Mercedes-Benz", True, ["Sedan", "Wagon"], 52650.0, 61500.0),
-            ("b", "Mercedes-Benz", False, None, None, None),
-            ("c", "Mercedes-Benz", False, None, None, None),
-            ("d", "Mercedes-Benz", True, ["4dr SUV"], 65600.0, 65600.0),
+            ("a", mb, True, "family_year_style", 0.95, None, 2015, styles, 52650.0),
+            ("b", mb, True, "family_nearest_year", 0.6, None, 2015, styles, 52650.0),
+            ("c", mb, False, None, None, "no_model_family", None, None, None),
+            ("d", mb, True, "family_year", 0.7, None, 2016, ["4dr SUV"], 65600.0),
+            ("e", mb, False, None, None, "year_outside_catalogue", None, None, None),
+            ("f", mb, False, None, None, "family_not_in_catalogue", None, None, None),
+            ("g", mb, False, None, None, "no_model_year", None, None, None),
+            ("h", mb, True, "family_nearest_year", 0.3, None, 2015, styles, 52650.0),
         ],
-        "listing_id string, make string, catalogue_match boolean, catalogue_body_styles array<string>, "
-        "catalogue_msrp_min double, catalogue_msrp_max double",
+        "listing_id string, make string, catalogue_match boolean, catalogue_match_method string, "
+        "catalogue_match_confidence double, catalogue_unmatched_reason string, catalogue_model_year int, "
+        "catalogue_body_styles array<string>, catalogue_msrp_min double",
     )
     assert_df_equality(actual, expected, ignore_nullable=True)
 

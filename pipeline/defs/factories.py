@@ -23,8 +23,12 @@ def gated_table_asset(
     deps: Sequence[str],
     description: str,
     run: Callable[[SparkSession, Settings, dt.date], LayerResult],
+    snapshot: bool = False,
 ) -> dg.AssetsDefinition:
-    """A daily Delta table written by one layer job and gated by its blocking GE suite."""
+    """A daily Delta table written by one layer job and gated by its blocking GE suite.
+
+    A `snapshot` table is rebuilt whole from everything upstream, whichever day runs; a ranged run
+    therefore builds it once, for its last day."""
 
     @dg.asset(
         key=key(settings, name),
@@ -39,7 +43,8 @@ def gated_table_asset(
     def gated_table(context: dg.AssetExecutionContext, spark: AutolakeSpark):
         settings_ = spark.autolake.settings()
         reports = {}
-        for day in partition_days(context):
+        days = partition_days(context)
+        for day in days[-1:] if snapshot else days:
             result = run(spark.spark_session, settings_, day)
             context.log.info(f"{name} {day}: {result.metrics}")
             reports[day] = result.reports[table.name]

@@ -23,5 +23,6 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
             deps=[FACT_INVENTORY],
             description="Active inventory count and median asking price per model family and state, per day.",
             run=gold_mart.run,
+            snapshot=True,
         )
     ]

@@ -1,10 +1,10 @@
-"""Silver: the reference catalogue and typed, normalized listings matched to it."""
+"""Silver: the reference catalogue, typed listings matched to it, listings grouped into vehicles, vehicle history."""
 
 import dagster as dg
 
 from jobs import silver
 from jobs.settings import Settings
-from jobs.tables import SILVER_CATALOGUE, SILVER_LISTINGS, Tables
+from jobs.tables import SILVER_CATALOGUE, SILVER_LISTING_VEHICLE, SILVER_LISTINGS, SILVER_VEHICLE_HISTORY, Tables
 from pipeline.defs.bronze import LISTINGS as BRONZE_LISTINGS_ASSET
 from pipeline.defs.common import daily_partitions, key, table_metadata
 from pipeline.defs.factories import gated_table_asset
@@ -13,6 +13,8 @@ from pipeline.resources import AutolakeSpark
 GROUP = "silver"
 CATALOGUE = "reference_catalogue"
 LISTINGS = "silver_listings"
+VEHICLES = "silver_vehicles"
+HISTORY = "vehicle_history"
 
 
 def build(settings: Settings) -> list[dg.AssetsDefinition]:
@@ -46,4 +48,28 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         run=silver.run_listings,
     )
 
-    return [reference_catalogue, silver_listings]
+    vehicles = gated_table_asset(
+        settings,
+        name=VEHICLES,
+        group=GROUP,
+        table=SILVER_LISTING_VEHICLE,
+        suite=silver.VEHICLE_MAP_SUITE,
+        deps=[LISTINGS],
+        description="listing -> vehicle over all listings: VIN, else scored text/mileage/photo evidence "
+        "(match reason, score and partner listing). Rebuilt whole on every run.",
+        run=silver.run_vehicle_map,
+        snapshot=True,
+    )
+    history = gated_table_asset(
+        settings,
+        name=HISTORY,
+        group=GROUP,
+        table=SILVER_VEHICLE_HISTORY,
+        suite=silver.HISTORY_SUITE,
+        deps=[VEHICLES],
+        description="Per vehicle: first/last seen, relists, price history, inferred sold date, days on lot "
+        "and recency weight. Rebuilt whole on every run.",
+        run=silver.run_vehicle_history,
+        snapshot=True,
+    )
+    return [reference_catalogue, silver_listings, vehicles, history]
