@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 import tempfile
 import time
@@ -56,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
                 started = step(f"real VIN groups, {label}: {len(records)} ads")
                 frame = records.assign(source=source, posted_date=day, seen_date=day)
                 listings = evaluation.hide_vins(silver.typed_listings(evaluation.bronze_frame(spark, frame, scratch), settings))
-                mapped = vehicle_map(listings, rules, tables.stage).select("listing_id", "vehicle_id").toPandas()
+                mapped = vehicle_map(listings, rules, stage=tables.stage).select("listing_id", "vehicle_id").toPandas()
                 score = evaluation.pair_score(dict(zip(mapped["listing_id"], mapped["vehicle_id"])), truth)
                 rows.append((f"(a) real VIN groups, {label}", f"{score.precision:.3f}", f"{score.recall:.3f}",
                              f"{score.truth_pairs} / {score.predicted_pairs} / {score.true_pairs}",
@@ -72,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             typed = tables.stage(silver.typed_listings(evaluation.bronze_frame(spark, simulation.feed, scratch), settings), "typed")
             for label, listings in (("VINs used", typed), ("VINs hidden", evaluation.hide_vins(typed))):
                 started = step(f"replay v1 over {args.days} days, {len(simulation.feed)} feed rows, {label}")
-                mapped = tables.stage(vehicle_map(listings, rules, tables.stage), "vehicle_map")
+                mapped = tables.stage(vehicle_map(listings, rules, stage=tables.stage), "vehicle_map")
                 history = vehicle_history(
                     vehicle_days(listings, mapped), as_of=as_of,
                     sold_after_absent_days=lifecycle.sold_after_absent_days,

@@ -126,7 +126,7 @@ def run_vehicle_map(spark: SparkSession, settings: Settings, day: dt.date) -> La
     """listing -> vehicle over every silver listing so far (a snapshot: any day's run gives the same map)."""
     tables = Tables(settings)
     listings = tables.read(spark, SILVER_LISTINGS)
-    mapped = vehicle_map(listings, match_rules(settings), tables.stage)
+    mapped = vehicle_map(listings, match_rules(settings), stage=tables.stage)
     as_of = listings.agg(F.max("seen_date")).first()[0]
     tables.overwrite(mapped.withColumn("as_of_date", F.lit(as_of).cast("date")), SILVER_LISTING_VEHICLE)
     written = tables.read(spark, SILVER_LISTING_VEHICLE)

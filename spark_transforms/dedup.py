@@ -154,9 +154,9 @@ def listing_profiles(listings: DataFrame, rules: MatchRules) -> DataFrame:
 
 
 def _pairs(left: DataFrame, right: DataFrame, on: list[str]) -> DataFrame:
-    l, r = left.alias("l"), right.alias("r")
+    first, second = left.alias("l"), right.alias("r")
     condition = [F.col(f"l.{c}") == F.col(f"r.{c}") for c in on] + [F.col("l.listing_id") < F.col("r.listing_id")]
-    return l.join(r, on=condition).select(F.col("l.listing_id").alias("a"), F.col("r.listing_id").alias("b"))
+    return first.join(second, on=condition).select(F.col("l.listing_id").alias("a"), F.col("r.listing_id").alias("b"))
 
 
 MINHASH_SEED = 20210501
@@ -346,11 +346,14 @@ def resolve_vehicles(frame: pd.DataFrame, rules: MatchRules = MatchRules()) -> p
     return pd.DataFrame(rows, columns=["listing_id", "vehicle_key", "match_reason", "match_score", "matched_to"])
 
 
-def vehicle_map(listings: DataFrame, rules: MatchRules, stage: Stage = lambda df, name: df) -> DataFrame:
+def vehicle_map(listings: DataFrame, rules: MatchRules, *, stage: Stage) -> DataFrame:
     """listing -> vehicle over all the listings given, with the reason and score of the match.
 
-    `stage(df, name)` materializes an intermediate result the later steps read several times (the
-    profiles are joined to themselves); without it the engine may recompute them for every use."""
+    `stage(df, name)` must materialize an intermediate result and return it read back (the jobs
+    write a Delta table). The profiles are joined to themselves several times; left as a plan,
+    a deep input (a whole silver pipeline) makes that plan grow past what the engine analyses in
+    reasonable time, and every use recomputes it. Only small literal inputs may pass through
+    unstaged (`stage=lambda df, name: df`)."""
     profiles = stage(listing_profiles(listings, rules), "dedup_profiles")
     scored = stage(score_pairs(candidate_pairs(profiles, rules), profiles, rules), "dedup_pairs")
     accepted = scored.where(F.col("score") >= rules.match_threshold)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import tempfile
+from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -18,7 +20,9 @@ from spark_transforms.bronze import (
     to_bronze_listings,
     to_quarantine,
 )
-from spark_transforms.gold import dim_vehicle, fact_inventory_daily, inventory_by_model_state
+from spark_transforms.dedup import MatchRules, vehicle_map
+from spark_transforms.gold import dim_vehicle, fact_inventory, fact_inventory_daily, inventory_by_model_state
+from spark_transforms.lifecycle import vehicle_days, vehicle_history
 from spark_transforms.silver import (
     clean_listings,
     match_catalogue,
@@ -83,6 +87,7 @@ def build_cases(spark: SparkSession) -> dict[str, DataFrame]:
     )
     silver = with_vehicle_attributes(silver, load_rules())
     fact = fact_inventory_daily(silver, day=DAY, presence="posting_lifetime", ttl_days=30)
+    vehicles = vehicle_map(silver, MatchRules(), stage=_parquet_stage(spark))
     return {
         "bronze_listings": bronze,
         "quarantine": to_quarantine(classified, partition_date=DAY),
@@ -93,7 +98,25 @@ def build_cases(spark: SparkSession) -> dict[str, DataFrame]:
         "fact_inventory_daily": fact,
         "fact_inventory_daily_feed": fact_inventory_daily(silver, day=DAY, presence="feed", ttl_days=30),
         "mart_inventory_model_state": inventory_by_model_state(fact),
+        "vehicle_map": vehicles,
+        "vehicle_history": vehicle_history(
+            vehicle_days(silver, vehicles), as_of=DAY + dt.timedelta(days=7), sold_after_absent_days=6, half_life_days=30.0
+        ),
+        "fact_inventory_restated": fact_inventory(
+            silver, days=[DAY, DAY + dt.timedelta(days=1)], presence="posting_lifetime", ttl_days=30, vehicle_map=vehicles
+        ),
     }
+
+
+def _parquet_stage(spark: SparkSession):
+    """Materialize as Parquet in a scratch folder: both engines write it without extra jars."""
+    scratch = Path(tempfile.mkdtemp(prefix="autolake-parity-"))
+
+    def stage(df: DataFrame, name: str) -> DataFrame:
+        df.write.mode("overwrite").parquet(str(scratch / name))
+        return spark.read.schema(df.schema).parquet(str(scratch / name))
+
+    return stage
 
 
 def snapshot(df: DataFrame) -> dict:

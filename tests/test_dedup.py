@@ -192,7 +192,7 @@ def test_vehicle_map_joins_reposts_and_keeps_different_cars_apart(spark):
           for k in range(3, 9)],
         listing("craigslist:other", text="Clean title E-class, runs great, call me.", miles=99999.0, price=8000.0),
     ]
-    mapped = {r.listing_id: r for r in vehicle_map(frame(spark, rows), RULES).collect()}
+    mapped = {r.listing_id: r for r in vehicle_map(frame(spark, rows), RULES, stage=lambda df, name: df).collect()}
     same = lambda a, b: mapped[a].vehicle_id == mapped[b].vehicle_id  # noqa: E731
     assert same("craigslist:1", "autotrader:r1") and same("craigslist:1", "autotrader:r2")
     assert mapped["autotrader:r2"].match_reason == "text" and mapped["autotrader:r2"].match_score >= RULES.match_threshold

@@ -77,7 +77,7 @@ def test_dedup_on_the_sample_vin_groups_with_vins_hidden_and_reposts_perturbed(s
     for records in (sample, evaluation.perturb_reposts(sample, seed=7)):
         frame = records.assign(source=settings.replay.source, posted_date=day, seen_date=day)
         listings = evaluation.hide_vins(silver.typed_listings(evaluation.bronze_frame(spark, frame, tmp_path), settings))
-        mapped = vehicle_map(listings, silver.match_rules(settings), tables.stage).toPandas()
+        mapped = vehicle_map(listings, silver.match_rules(settings), stage=tables.stage).toPandas()
         score = evaluation.pair_score(dict(zip(mapped["listing_id"], mapped["vehicle_id"])), truth)
         assert score.truth_pairs >= 30
         assert score.precision >= 0.95 and score.recall >= 0.9, score
@@ -90,7 +90,7 @@ def test_sold_dates_inferred_from_a_long_replay_of_the_sample_match_the_simulati
     cars = evaluation.cars_with_vin(simulation)
     tables = Tables(settings.model_copy(update={"lakehouse": settings.lakehouse.model_copy(update={"root": str(tmp_path)})}))
     listings = silver.typed_listings(evaluation.bronze_frame(spark, simulation.feed, tmp_path), long_window)
-    mapped = vehicle_map(listings, silver.match_rules(settings), tables.stage)
+    mapped = vehicle_map(listings, silver.match_rules(settings), stage=tables.stage)
     lifecycle = settings.silver.lifecycle
     as_of = replay.window()[-1]
     history = vehicle_history(vehicle_days(listings, mapped), as_of=as_of,
