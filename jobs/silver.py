@@ -18,11 +18,13 @@ from jobs.tables import (
     BRONZE_LISTINGS,
     SILVER_CATALOGUE,
     SILVER_LISTING_VEHICLE,
+    SILVER_MODEL_YEARS,
     SILVER_LISTINGS,
     SILVER_VEHICLE_HISTORY,
     Tables,
 )
 from spark_transforms.silver import (
+    catalogue_by_family_year,
     clean_listings,
     flag_counts,
     match_catalogue,
@@ -45,28 +47,36 @@ def manufacturers() -> dict[str, str]:
     """World manufacturer identifiers (VIN positions 1-3) known to the reference data."""
     with WMI_FILE.open() as handle:
         return {row["wmi"]: row["manufacturer"] for row in csv.DictReader(handle)}
-CATALOGUE_COLUMNS = ["Make", "Model", "Year", "Vehicle Style", "MSRP"]
+CATALOGUE_COLUMNS = ["Make", "Model", "Year", "Engine Fuel Type", "Engine HP", "Engine Cylinders", "Driven_Wheels",
+                     "Vehicle Style", "MSRP"]
 
 
 def load_catalogue(spark: SparkSession, settings: Settings):
     members = fetch(settings.datasets.reference_catalogue, settings.resolve_path(settings.datasets.cache_dir))
     frames = [pd.read_csv(path, usecols=CATALOGUE_COLUMNS) for path in members.values()]
     raw = pd.concat(frames, ignore_index=True)
-    raw["Make"] = raw["Make"].astype(str)
-    raw["Model"] = raw["Model"].astype(str)
-    raw["Vehicle Style"] = raw["Vehicle Style"].astype(str)
+    for column in ("Make", "Model", "Vehicle Style", "Engine Fuel Type", "Driven_Wheels"):
+        raw[column] = raw[column].astype("string")
     raw["Year"] = raw["Year"].astype("int64")
-    raw["MSRP"] = raw["MSRP"].astype("float64")
+    for column in ("MSRP", "Engine HP", "Engine Cylinders"):
+        raw[column] = raw[column].astype("float64")
     return reference_catalogue(
-        spark.createDataFrame(raw, "Make string, Model string, Year long, `Vehicle Style` string, MSRP double")
+        spark.createDataFrame(
+            raw,
+            "Make string, Model string, Year long, `Engine Fuel Type` string, `Engine HP` double, "
+            "`Engine Cylinders` double, Driven_Wheels string, `Vehicle Style` string, MSRP double",
+        )
     )
 
 
 def run_catalogue(spark: SparkSession, settings: Settings) -> int:
-    """Reload the whole catalogue (it is a versioned reference snapshot, small enough to overwrite)."""
+    """Reload the whole catalogue and its model-year validity table (a versioned reference
+    snapshot, small enough to overwrite)."""
     tables = Tables(settings)
     tables.overwrite(load_catalogue(spark, settings), SILVER_CATALOGUE)
-    return tables.read(spark, SILVER_CATALOGUE).count()
+    catalogue = tables.read(spark, SILVER_CATALOGUE)
+    tables.overwrite(catalogue_by_family_year(catalogue), SILVER_MODEL_YEARS)
+    return catalogue.count()
 
 
 def match_rules(settings: Settings) -> MatchRules:

@@ -30,6 +30,7 @@ BRONZE_LISTINGS = TableRef("bronze", "listings")
 BRONZE_QUARANTINE = TableRef("bronze", "quarantine")
 BRONZE_FILE_LEDGER = TableRef("bronze", "file_ledger")
 SILVER_CATALOGUE = TableRef("silver", "reference_catalogue")
+SILVER_MODEL_YEARS = TableRef("silver", "reference_model_years")
 SILVER_LISTINGS = TableRef("silver", "listings")
 SILVER_LISTING_VEHICLE = TableRef("silver", "listing_vehicle")
 SILVER_VEHICLE_HISTORY = TableRef("silver", "vehicle_history")
@@ -42,6 +43,7 @@ ALL_TABLES = (
     BRONZE_LISTINGS,
     BRONZE_QUARANTINE,
     SILVER_CATALOGUE,
+    SILVER_MODEL_YEARS,
     SILVER_LISTINGS,
     SILVER_LISTING_VEHICLE,
     SILVER_VEHICLE_HISTORY,

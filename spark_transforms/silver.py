@@ -139,11 +139,19 @@ def normalize_model_family(listings: DataFrame) -> DataFrame:
     return listings.withColumn("model_family", family).withColumn("model_family_source", source)
 
 
+CATALOGUE_ENGINE_COLUMNS = {
+    "Engine Fuel Type": ("engine_fuel_type", "string"),
+    "Engine HP": ("engine_hp", "double"),
+    "Engine Cylinders": ("engine_cylinders", "double"),
+    "Driven_Wheels": ("driven_wheels", "string"),
+}
+
+
 def reference_catalogue(raw: DataFrame) -> DataFrame:
-    """The official catalogue (make, model, year, style, MSRP) with a model family per model.
+    """The official catalogue (make, model, year, style, MSRP, engine) with a model family per model.
 
     'GLE-Class Coupe' -> 'gle-class'; names without a class ('Metris', 'SLS AMG GT') keep their
-    lowercased, hyphenated name.
+    lowercased, hyphenated name. Engine fields the source does not have are NULL.
     """
     model = F.trim(F.col("Model"))
     class_prefix = F.regexp_extract(model, r"^([A-Za-z]+)-Class\b", 1)
@@ -157,15 +165,23 @@ def reference_catalogue(raw: DataFrame) -> DataFrame:
         F.col("Year").cast("int").alias("model_year"),
         F.trim(F.col("Vehicle Style")).alias("body_style"),
         F.col("MSRP").cast("double").alias("msrp_usd"),
-    ).dropDuplicates(["make", "model", "model_year", "body_style", "msrp_usd"])
+        *[
+            (F.col(f"`{source}`") if source in raw.columns else F.lit(None)).cast(kind).alias(name)
+            for source, (name, kind) in CATALOGUE_ENGINE_COLUMNS.items()
+        ],
+    ).dropDuplicates(["make", "model", "model_year", "body_style", "msrp_usd", "engine_hp"])
 
 
 def catalogue_by_family_year(catalogue: DataFrame) -> DataFrame:
-    """One row per (make, model family, model year): styles offered and the MSRP span."""
+    """Model-year validity: one row per (make, model family, model year) the catalogue offers, with
+    its models, styles, MSRP span and engine power span."""
     return catalogue.groupBy("make", "model_family", "model_year").agg(
+        F.array_sort(F.collect_set("model")).alias("catalogue_models"),
         F.array_sort(F.collect_set("body_style")).alias("catalogue_body_styles"),
         F.min("msrp_usd").alias("catalogue_msrp_min"),
         F.max("msrp_usd").alias("catalogue_msrp_max"),
+        F.min("engine_hp").alias("catalogue_engine_hp_min"),
+        F.max("engine_hp").alias("catalogue_engine_hp_max"),
     )
 
 

@@ -46,7 +46,7 @@ def test_run_over_the_test_window_then_summary(tmp_path, capsys, monkeypatch):
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("bronze.", "silver.", "gold."))}
     assert set(rows) == {
         "bronze.file_ledger", "bronze.listings", "bronze.quarantine", "silver.reference_catalogue", "silver.listings",
-        "silver.listing_vehicle", "silver.vehicle_history",
+        "silver.reference_model_years", "silver.listing_vehicle", "silver.vehicle_history",
         "gold.dim_vehicle", "gold.fact_inventory_daily", "gold.mart_inventory_model_state",
     }
     for table, (count, version) in rows.items():

@@ -25,8 +25,8 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         group_name=GROUP,
         partitions_def=partitions,
         kinds={"spark", "delta"},
-        description="Official make/model/year/style/MSRP catalogue (car-price-regression-model 3.0.1), "
-        "reloaded as a whole snapshot.",
+        description="Official make/model/year/style/MSRP/engine catalogue (car-price-regression-model 3.0.1) "
+        "and its model-year validity table, reloaded as a whole snapshot.",
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def reference_catalogue(context: dg.AssetExecutionContext, spark: AutolakeSpark) -> dg.MaterializeResult:
