@@ -5,6 +5,7 @@
 #   ./run_pipeline.sh ui         the Dagster UI on the same code and run history (http://127.0.0.1:3000)
 #   ./run_pipeline.sh summary    row counts and Delta versions of every table
 #   ./run_pipeline.sh bench-silver  dedup precision/recall and sold-date accuracy against truth
+#   ./run_pipeline.sh bench-vision  photo UDF throughput versus a plain Ultralytics loop
 # AUTOLAKE_ENV selects the configuration overlay (conf/env/<env>.yaml, default local).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -69,8 +70,12 @@ case "$command" in
         "$VENV/bin/autolake" fetch
         exec "$VENV/bin/python" benchmarks/silver_truth.py "$@"
         ;;
+    bench-vision)
+        bootstrap
+        exec "$VENV/bin/python" benchmarks/vision_throughput.py "$@"
+        ;;
     *)
-        sed -n '2,9p' "$0" >&2
+        sed -n '2,10p' "$0" >&2
         exit 2
         ;;
 esac

@@ -23,6 +23,7 @@ class LayerResult:
 
     metrics: dict[str, Any] = field(default_factory=dict)
     reports: dict[str, QualityReport] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def raise_for_quality(self) -> None:
         for report in self.reports.values():

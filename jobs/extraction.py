@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from jobs import replay_v1
+from jobs import photos, replay_v1
 from jobs.common import settings_from_args
 from jobs.datasets import fetch
 from jobs.settings import Bounds, FaultSettings, ReplaySettings, SearchConfig, Settings
@@ -244,10 +244,22 @@ def run_search(settings: Settings, search: SearchConfig, day: dt.date, ads: pd.D
     return ExtractionResult(search.name, day, directory, len(records), True, len(files), len(faults))
 
 
+def run_photos(settings: Settings, day: dt.date, ads: pd.DataFrame | None = None) -> tuple[int, int]:
+    """The photo files of the ads posted on `day` (replay v1; v0 ads have no photos): (files, faults)."""
+    if settings.replay.version != "v1" or day not in settings.replay.window():
+        return 0, 0
+    ads = load_ads(settings) if ads is None else ads
+    written, faults = photos.land_photos(settings, day, simulation(settings, ads).feed_of(day))
+    log.info("photos: %d files for the ads posted on %s (%d injected faults)", written, day, len(faults))
+    return written, len(faults)
+
+
 def run(settings: Settings, day: dt.date) -> list[ExtractionResult]:
-    """Every configured search for one day."""
+    """Every configured search for one day, then the photo files of the ads posted that day."""
     ads = load_ads(settings) if day in settings.replay.window() else None
-    return [run_search(settings, search, day, ads) for search in settings.searches]
+    results = [run_search(settings, search, day, ads) for search in settings.searches]
+    run_photos(settings, day, ads)
+    return results
 
 
 class _DailyFeed:

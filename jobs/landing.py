@@ -91,14 +91,18 @@ def describe(landing_root: Path, path: Path, source: str) -> LandingFile:
     return LandingFile(relative, source, path, size=stat.st_size, sha256=sha256_of(path), modified_ns=stat.st_mtime_ns)
 
 
+PHOTO_FOLDER = "photos"
+
+
 def discover(landing_root: Path, day: dt.date) -> list[LandingFile]:
-    """Every finished file of `day` across sources, sorted by relative path; refused ones included."""
+    """Every finished record file of `day` across sources, sorted by relative path; refused ones
+    included. The photo folder (`landing/photos/<day>/`) holds images, read by the photo job."""
     if not landing_root.is_dir():
         return []
     found: list[LandingFile] = []
     for source_dir in sorted(landing_root.iterdir()):
         source = source_dir.name
-        if source.startswith(IN_PROGRESS_PREFIXES):
+        if source.startswith(IN_PROGRESS_PREFIXES) or source == PHOTO_FOLDER:
             continue
         day_dir = source_dir / day.isoformat()
         if not day_dir.is_dir():

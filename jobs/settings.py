@@ -72,6 +72,8 @@ class FaultSettings(_Strict):
     truncated_files: int = Field(0, ge=0)
     duplicate_files: int = Field(0, ge=0)
     hostile_names: int = Field(0, ge=0)
+    missing_photo_rate: float = Field(0.0, ge=0, le=1)
+    corrupt_photo_rate: float = Field(0.0, ge=0, le=1)
 
 
 class Bounds(_Strict):
@@ -107,6 +109,8 @@ class LifecycleSettings(_Strict):
     mileage_effect_per_100k_mi: float = -0.25
     max_daily_sale_hazard: float = Field(0.5, gt=0, le=1)
     photos_per_ad: tuple[int, int] = (3, 12)
+    photo_files_per_ad: int = Field(1, ge=0)
+    photo_size: tuple[int, int] = (192, 144)
 
 
 class ReplaySettings(_Strict):
@@ -177,6 +181,20 @@ class VehicleLifecycleSettings(_Strict):
     recency_half_life_days: float = Field(30.0, gt=0)
 
 
+class VisionSettings(_Strict):
+    """Photo features (spark_transforms/vision.py). `detector_weights`: a local .pt file, an MLflow
+    model URI (models:/<name>/<version or @alias>, runs:/...), or an Ultralytics weights name found
+    locally; null = no detector (model-free features only)."""
+
+    detector_weights: str | None = None
+    image_size: int = Field(320, ge=32)
+    batch_size: int = Field(8, ge=1)
+    device: str = "auto"
+    confidence: float = Field(0.25, gt=0, lt=1)
+    hash_match_distance: int = Field(4, ge=0, le=32)
+    stock_photo_max_dealers: int = Field(3, ge=1)
+
+
 class SilverSettings(_Strict):
     make: str
     price_usd: Range
@@ -184,6 +202,7 @@ class SilverSettings(_Strict):
     model_year: Range
     catalogue_max_year_distance: int = Field(3, ge=0)
     dedup: DedupSettings = Field(default_factory=DedupSettings)
+    vision: VisionSettings = Field(default_factory=VisionSettings)
     lifecycle: VehicleLifecycleSettings = Field(default_factory=VehicleLifecycleSettings)
 
 

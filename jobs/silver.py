@@ -19,6 +19,7 @@ from jobs.tables import (
     SILVER_CATALOGUE,
     SILVER_LISTING_VEHICLE,
     SILVER_MODEL_YEARS,
+    SILVER_PHOTO_FEATURES,
     SILVER_LISTINGS,
     SILVER_VEHICLE_HISTORY,
     Tables,
@@ -136,7 +137,14 @@ def run_vehicle_map(spark: SparkSession, settings: Settings, day: dt.date) -> La
     """listing -> vehicle over every silver listing so far (a snapshot: any day's run gives the same map)."""
     tables = Tables(settings)
     listings = tables.read(spark, SILVER_LISTINGS)
-    mapped = vehicle_map(listings, match_rules(settings), stage=tables.stage)
+    photo_hashes = None
+    if tables.exists(spark, SILVER_PHOTO_FEATURES):
+        photo_hashes = (
+            tables.read(spark, SILVER_PHOTO_FEATURES)
+            .where(F.col("status") == "ok")
+            .select("listing_id", F.lower(F.hex(F.col("phash"))).alias("photo_hash"))
+        )
+    mapped = vehicle_map(listings, match_rules(settings), stage=tables.stage, photo_hashes=photo_hashes)
     as_of = listings.agg(F.max("seen_date")).first()[0]
     tables.overwrite(mapped.withColumn("as_of_date", F.lit(as_of).cast("date")), SILVER_LISTING_VEHICLE)
     written = tables.read(spark, SILVER_LISTING_VEHICLE)

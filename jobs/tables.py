@@ -29,11 +29,14 @@ class TableRef:
 BRONZE_LISTINGS = TableRef("bronze", "listings")
 BRONZE_QUARANTINE = TableRef("bronze", "quarantine")
 BRONZE_FILE_LEDGER = TableRef("bronze", "file_ledger")
+BRONZE_PHOTOS = TableRef("bronze", "photos")
 SILVER_CATALOGUE = TableRef("silver", "reference_catalogue")
 SILVER_MODEL_YEARS = TableRef("silver", "reference_model_years")
 SILVER_LISTINGS = TableRef("silver", "listings")
+SILVER_PHOTO_FEATURES = TableRef("silver", "photo_features")
 SILVER_LISTING_VEHICLE = TableRef("silver", "listing_vehicle")
 SILVER_VEHICLE_HISTORY = TableRef("silver", "vehicle_history")
+SILVER_VEHICLE_IMAGES = TableRef("silver", "vehicle_images")
 GOLD_DIM_VEHICLE = TableRef("gold", "dim_vehicle")
 GOLD_FACT_INVENTORY = TableRef("gold", "fact_inventory_daily")
 GOLD_MART_INVENTORY = TableRef("gold", "mart_inventory_model_state")
@@ -42,11 +45,14 @@ ALL_TABLES = (
     BRONZE_FILE_LEDGER,
     BRONZE_LISTINGS,
     BRONZE_QUARANTINE,
+    BRONZE_PHOTOS,
     SILVER_CATALOGUE,
     SILVER_MODEL_YEARS,
     SILVER_LISTINGS,
+    SILVER_PHOTO_FEATURES,
     SILVER_LISTING_VEHICLE,
     SILVER_VEHICLE_HISTORY,
+    SILVER_VEHICLE_IMAGES,
     GOLD_DIM_VEHICLE,
     GOLD_FACT_INVENTORY,
     GOLD_MART_INVENTORY,

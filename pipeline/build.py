@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from jobs.settings import Settings
-from pipeline.defs import automation, bronze, extraction, gold_core, gold_mart, silver
+from pipeline.defs import automation, bronze, extraction, gold_core, gold_mart, silver, vision
 from pipeline.resources import AutolakeConfig, AutolakeSpark
 
 LAYERS = (extraction, bronze, silver, gold_core, gold_mart)
@@ -13,7 +13,7 @@ FULL_PIPELINE_JOB = "full_pipeline_job"
 
 
 def build_definitions(settings: Settings, *, env: str | None = None, lakehouse_root: str | None = None) -> dg.Definitions:
-    assets = [asset for layer in LAYERS for asset in layer.build(settings)]
+    assets = [asset for layer in LAYERS for asset in layer.build(settings)] + vision.build(settings)
     jobs = [
         dg.define_asset_job(FULL_PIPELINE_JOB, selection=dg.AssetSelection.all(),
                             description="Every layer, landing to gold marts, for one daily partition.",

@@ -177,3 +177,18 @@ def records_per_file(classified: DataFrame) -> DataFrame:
         F.sum(F.when(good, 1).otherwise(0)).cast("long").alias("good_records"),
         F.sum(F.when(good, 0).otherwise(1)).cast("long").alias("bad_records"),
     )
+
+
+def photo_manifest(listings: DataFrame, *, day: dt.date, files_per_ad: int, photo_root: str) -> DataFrame:
+    """The photos each ad posted on `day` published as files: one row per (listing, position) for
+    the first `files_per_ad` photo ids of its manifest, with the landing path the file is expected at."""
+    photos = F.from_json(F.col("photos"), "array<string>")
+    posted = listings.where(F.col("posted_date") == F.lit(day.isoformat())).select(
+        F.concat_ws(":", F.col("source"), F.col("ad_id")).alias("listing_id"),
+        F.posexplode(F.slice(F.coalesce(photos, F.array().cast("array<string>")), 1, files_per_ad)).alias("position", "photo_id"),
+    )
+    return (
+        posted.dropDuplicates(["listing_id", "position"])
+        .withColumn("path", F.concat(F.lit(photo_root.rstrip("/") + "/" + day.isoformat() + "/"), F.col("photo_id"), F.lit(".jpg")))
+        .withColumn("_partition_date", F.lit(day).cast("date"))
+    )

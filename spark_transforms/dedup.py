@@ -92,8 +92,12 @@ def text_shingles(rows: DataFrame, text_column: str, words_per_shingle: int) -> 
     )
 
 
-def listing_profiles(listings: DataFrame, rules: MatchRules) -> DataFrame:
-    """One row per listing (its latest sighting) with everything the matcher compares."""
+def listing_profiles(listings: DataFrame, rules: MatchRules, photo_hashes: DataFrame | None = None) -> DataFrame:
+    """One row per listing (its latest sighting) with everything the matcher compares.
+
+    Photos are the ids of the ad's photo manifest plus, when `photo_hashes` (listing_id,
+    photo_hash) is given, the perceptual hashes of its photo files ('phash:<hex>'), so the same
+    image re-hosted under another URL still counts."""
     latest = Window.partitionBy("listing_id").orderBy(F.col("seen_date").desc(), F.col("_partition_date").desc())
     rows = (
         listings.withColumn("_rank", F.row_number().over(latest))
@@ -132,6 +136,12 @@ def listing_profiles(listings: DataFrame, rules: MatchRules) -> DataFrame:
         .agg(F.array_sort(F.collect_set("shingle")).alias("text_shingles"))
     )
     photo_rows = rows.select("listing_id", "dealer_id", F.explode("_photos").alias("photo"))
+    if photo_hashes is not None:
+        photo_rows = photo_rows.unionByName(
+            photo_hashes.join(rows.select("listing_id", "dealer_id"), on="listing_id").select(
+                "listing_id", "dealer_id", F.concat(F.lit("phash:"), F.col("photo_hash")).alias("photo")
+            )
+        )
     stock = (
         photo_rows.groupBy("photo")
         .agg(F.countDistinct(F.coalesce(F.col("dealer_id"), F.col("listing_id"))).alias("_dealers"))
@@ -346,7 +356,9 @@ def resolve_vehicles(frame: pd.DataFrame, rules: MatchRules = MatchRules()) -> p
     return pd.DataFrame(rows, columns=["listing_id", "vehicle_key", "match_reason", "match_score", "matched_to"])
 
 
-def vehicle_map(listings: DataFrame, rules: MatchRules, *, stage: Stage) -> DataFrame:
+def vehicle_map(
+    listings: DataFrame, rules: MatchRules, *, stage: Stage, photo_hashes: DataFrame | None = None
+) -> DataFrame:
     """listing -> vehicle over all the listings given, with the reason and score of the match.
 
     `stage(df, name)` must materialize an intermediate result and return it read back (the jobs
@@ -354,7 +366,7 @@ def vehicle_map(listings: DataFrame, rules: MatchRules, *, stage: Stage) -> Data
     a deep input (a whole silver pipeline) makes that plan grow past what the engine analyses in
     reasonable time, and every use recomputes it. Only small literal inputs may pass through
     unstaged (`stage=lambda df, name: df`)."""
-    profiles = stage(listing_profiles(listings, rules), "dedup_profiles")
+    profiles = stage(listing_profiles(listings, rules, photo_hashes), "dedup_profiles")
     scored = stage(score_pairs(candidate_pairs(profiles, rules), profiles, rules), "dedup_pairs")
     accepted = scored.where(F.col("score") >= rules.match_threshold)
     nodes = profiles.select(

@@ -47,6 +47,7 @@ def test_run_over_the_test_window_then_summary(tmp_path, capsys, monkeypatch):
     assert set(rows) == {
         "bronze.file_ledger", "bronze.listings", "bronze.quarantine", "silver.reference_catalogue", "silver.listings",
         "silver.reference_model_years", "silver.listing_vehicle", "silver.vehicle_history",
+        "bronze.photos", "silver.photo_features", "silver.vehicle_images",
         "gold.dim_vehicle", "gold.fact_inventory_daily", "gold.mart_inventory_model_state",
     }
     for table, (count, version) in rows.items():

@@ -202,3 +202,15 @@ def test_vehicle_map_joins_reposts_and_keeps_different_cars_apart(spark):
     assert len(carvana) == 6
     assert mapped["craigslist:other"].match_reason == "single" and not same("craigslist:other", "craigslist:1")
     assert len(mapped) == len(rows)
+
+
+def test_photo_hashes_count_as_shared_photos_unless_many_dealers_use_them(spark):
+    rows = [listing("cl:1", dealer="D1"), listing("at:1", source="autotrader", dealer="D1"),
+            *[listing(f"cl:stock{k}", dealer=f"S{k}") for k in range(5)]]
+    hashes = spark.createDataFrame(
+        [("cl:1", "a1b2"), ("at:1", "a1b2"), *[(f"cl:stock{k}", "5707") for k in range(5)]],
+        "listing_id string, photo_hash string",
+    )
+    profiles = {r.listing_id: r.photos for r in listing_profiles(frame(spark, rows), RULES, hashes).collect()}
+    assert profiles["cl:1"] == profiles["at:1"] == ["phash:a1b2"]
+    assert all(profiles[f"cl:stock{k}"] == [] for k in range(5))

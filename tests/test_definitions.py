@@ -9,14 +9,19 @@ from pipeline.build import FULL_PIPELINE_JOB, build_definitions
 
 GROUPS = ["extraction", "bronze", "silver", "gold_core", "gold_mart"]
 LANDING = {"mb/landing_mb_all", "mb/landing_mb_all_autotrader", "mb/landing_mb_e_class_2015_plus", "mb/landing_bmw_m5_f90_2019_plus"}
+PHOTOS = "mb/landing_photos"
 GRAPH = {
     **{landing: set() for landing in LANDING},
+    PHOTOS: set(),
+    "mb/bronze_photos": {PHOTOS, "mb/bronze_listings"},
+    "mb/photo_features": {"mb/bronze_photos"},
+    "mb/vehicle_images": {"mb/photo_features", "mb/silver_vehicles"},
     "mb/bronze_listings": LANDING,
     "mb/bronze_quarantine": LANDING,
     "mb/bronze_file_ledger": LANDING,
     "mb/reference_catalogue": set(),
     "mb/silver_listings": {"mb/bronze_listings", "mb/reference_catalogue"},
-    "mb/silver_vehicles": {"mb/silver_listings"},
+    "mb/silver_vehicles": {"mb/silver_listings", "mb/photo_features"},
     "mb/vehicle_history": {"mb/silver_vehicles"},
     "mb/dim_vehicle": {"mb/silver_listings", "mb/silver_vehicles"},
     "mb/fact_inventory_daily": {"mb/silver_listings", "mb/silver_vehicles"},
@@ -65,6 +70,9 @@ def test_quality_gates_are_blocking_checks_on_every_table_layer():
         ("mb/bronze_file_ledger", "bronze_file_ledger_suite"),
         ("mb/silver_listings", "silver_listings_suite"),
         ("mb/silver_vehicles", "silver_listing_vehicle_suite"),
+        ("mb/bronze_photos", "bronze_photos_suite"),
+        ("mb/photo_features", "silver_photo_features_suite"),
+        ("mb/vehicle_images", "silver_vehicle_images_suite"),
         ("mb/vehicle_history", "silver_vehicle_history_suite"),
         ("mb/fact_inventory_daily", "gold_core_fact_inventory_daily_suite"),
         ("mb/mart_inventory_model_state", "gold_mart_inventory_model_state_suite"),

@@ -44,7 +44,12 @@ def test_one_partition_through_gold_read_back_with_delta_rs(settings):
         metadata = bronze_meta.asset_materialization.metadata
         assert metadata["dagster/row_count"].value > 0 and "delta_version" in metadata
         checks = [e for e in result.get_asset_check_evaluations()]
-        assert len(checks) == 7 and all(e.passed for e in checks)
+        assert len(checks) == 10 and all(e.passed for e in checks)
+        photos_meta = instance.get_latest_materialization_event(dg.AssetKey(["mb", "photo_features"]))
+        photo_figures = photos_meta.asset_materialization.metadata
+        assert photo_figures["detector_weights_available"].value is False
+        assert photo_figures["detector"].value.startswith("no detector weights configured")
+        assert photo_figures["photo_status/ok"].value > 0
         silver_meta = instance.get_latest_materialization_event(dg.AssetKey(["mb", "silver_listings"]))
         figures = silver_meta.asset_materialization.metadata
         flags = {k: v.value for k, v in figures.items() if k.startswith("flags/")}

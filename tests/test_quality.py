@@ -46,12 +46,12 @@ def test_suite_name_must_match_its_file(suite_dir):
 
 
 def test_every_shipped_suite_loads_and_is_used_by_a_layer():
-    from jobs import bronze, gold_core, gold_mart, silver
+    from jobs import bronze, gold_core, gold_mart, silver, vision
 
     shipped = {p.stem for p in quality.EXPECTATIONS_DIR.glob("*.json")}
     assert shipped == {
         bronze.SUITE, bronze.LEDGER_SUITE, silver.SUITE, silver.VEHICLE_MAP_SUITE, silver.HISTORY_SUITE,
-        gold_core.SUITE, gold_mart.SUITE,
+        gold_core.SUITE, gold_mart.SUITE, vision.BRONZE_SUITE, vision.FEATURES_SUITE, vision.VEHICLE_IMAGES_SUITE,
     }
     for name in shipped:
         assert quality.load_suite(name)["expectations"]

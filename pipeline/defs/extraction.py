@@ -56,5 +56,29 @@ def search_asset(settings: Settings, search: SearchConfig) -> dg.AssetsDefinitio
     return landing
 
 
+PHOTOS = "landing_photos"
+
+
+def photos_asset(settings: Settings) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=key(settings, PHOTOS),
+        group_name=GROUP,
+        partitions_def=daily_partitions(settings),
+        kinds={"python", "file"},
+        description="Photo files of the ads posted each day (replay v1 renders simulated photos: a car shape "
+        "in the ad's paint colour), landing/photos/<day>/<photo id>.jpg.",
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+    def landing_photos(context: dg.AssetExecutionContext, autolake: AutolakeConfig) -> dg.MaterializeResult:
+        settings_ = autolake.settings()
+        totals = [extraction.run_photos(settings_, day) for day in partition_days(context)]
+        context.log.info(f"photo files: {sum(t[0] for t in totals)}, injected faults: {sum(t[1] for t in totals)}")
+        return dg.MaterializeResult(
+            metadata={"photo_files": sum(t[0] for t in totals), "injected_faults": sum(t[1] for t in totals)}
+        )
+
+    return landing_photos
+
+
 def build(settings: Settings) -> list[dg.AssetsDefinition]:
-    return [search_asset(settings, search) for search in settings.searches]
+    return [search_asset(settings, search) for search in settings.searches] + [photos_asset(settings)]

@@ -47,8 +47,10 @@ def gated_table_asset(
         for day in days[-1:] if snapshot else days:
             result = run(spark.spark_session, settings_, day)
             context.log.info(f"{name} {day}: {result.metrics}")
+            for warning in result.warnings:
+                context.log.warning(f"{name} {day}: {warning}")
             reports[day] = result.reports[table.name]
-        figures = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float)) and k != table.name}
+        figures = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float, str)) and k != table.name}
         yield dg.MaterializeResult(
             metadata={**table_metadata(spark.spark_session, Tables(settings_), table, day), **figures}
         )

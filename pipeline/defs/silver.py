@@ -54,7 +54,7 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         group=GROUP,
         table=SILVER_LISTING_VEHICLE,
         suite=silver.VEHICLE_MAP_SUITE,
-        deps=[LISTINGS],
+        deps=[LISTINGS, "photo_features"],
         description="listing -> vehicle over all listings: VIN, else scored text/mileage/photo evidence "
         "(match reason, score and partner listing). Rebuilt whole on every run.",
         run=silver.run_vehicle_map,
