@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 from jobs import quality
 from jobs.common import LayerResult, run_spark_job
 from jobs.datasets import fetch
+from jobs.vision import run_vehicle_images
 from jobs.vocabulary import load_rules
 from jobs.settings import PROJECT_ROOT, Settings
 from jobs.tables import (
@@ -203,7 +204,10 @@ def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     catalogue_rows = run_catalogue(spark, settings)
     result = run_listings(spark, settings, day)
     result.metrics[SILVER_CATALOGUE.name] = catalogue_rows
-    for step in (run_vehicle_map, run_vehicle_history):
+    steps = [run_vehicle_map, run_vehicle_history]
+    if Tables(settings).exists(spark, SILVER_PHOTO_FEATURES):
+        steps.append(run_vehicle_images)
+    for step in steps:
         following = step(spark, settings, day)
         result.metrics.update(following.metrics)
         result.reports.update(following.reports)

@@ -54,7 +54,7 @@ def silver_figures(settings: Settings) -> str | None:
     """Catalogue match rate and option coverage over every silver listing (read with delta-rs)."""
     from deltalake import DeltaTable
 
-    from jobs.tables import SILVER_LISTING_VEHICLE, SILVER_LISTINGS, SILVER_VEHICLE_HISTORY
+    from jobs.tables import SILVER_LISTING_VEHICLE, SILVER_LISTINGS, SILVER_PHOTO_FEATURES, SILVER_VEHICLE_HISTORY
 
     location = Tables(settings).location(SILVER_LISTINGS)
     if Tables(settings).uses_catalog or not (Path(location) / "_delta_log").is_dir():
@@ -79,6 +79,14 @@ def silver_figures(settings: Settings) -> str | None:
         lines.append(f"silver: {len(mapped)} listings -> {mapped['vehicle_id'].nunique()} vehicles (matched by: {reasons})")
         lines.append(f"silver: as of {lifecycle['as_of_date'].max()}: {statuses}"
                      + (f"; median days on lot of sold cars {sold['days_on_lot'].median():.0f}" if len(sold) else ""))
+    photos = Tables(settings).location(SILVER_PHOTO_FEATURES)
+    if (Path(photos) / "_delta_log").is_dir():
+        features = DeltaTable(photos).to_pandas(columns=["status", "detector", "colour"])
+        if len(features):
+            statuses = ", ".join(f"{s} {n}" for s, n in features["status"].value_counts().items())
+            detector = ("detections on" if (features["detector"] == "ok").any()
+                        else "no detector weights: model-free features only")
+            lines.append(f"photos: {len(features)} ({statuses}); {detector}")
     return "\n".join(lines)
 
 

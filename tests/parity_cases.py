@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib.util
 import json
 import tempfile
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
+from jobs.photo_render import palette
 from jobs.vocabulary import load_rules
 from spark_transforms.attributes import with_vehicle_attributes
 from spark_transforms.bronze import (
     LANDING_LINE_SCHEMA,
     classify_landing_lines,
+    photo_manifest,
     records_per_file,
     reject_duplicate_records,
     to_bronze_listings,
@@ -31,6 +35,9 @@ from spark_transforms.silver import (
     reference_catalogue,
 )
 from spark_transforms.vin import with_vin_checks
+from spark_transforms.vision import DetectorSpec, file_facts, photo_features
+
+SHIPPED_PHOTOS = Path(importlib.util.find_spec("ultralytics").origin).parent / "assets"
 
 DAY = dt.date(2021, 5, 2)
 INGESTED = dt.datetime(2021, 5, 3, 2, 0, 0)
@@ -47,7 +54,7 @@ def _line(ad_id, price, odometer, year, model, vin, state, description, posted="
 
 LINES = [
     ("d/a.jsonl", 1, _line("1", 15000, 42000.0, 1989, "c-class", "1M8GDM9AXKP042788", "ca", "C300 4MATIC", posted="2021-05-01")),
-    ("d/a.jsonl", 2, _line("2", 14500, "", 1990, "c-class", "1m8gdm9axkp042788", "nv", "C 300 sport")),
+    ("d/a.jsonl", 2, _line("2", 14500, "", 1990, "c-class", "1m8gdm9axkp042788", "nv", "C 300 sport", photos=["ph-1", "ph-2", "ph-3"])),
     ("d/b.jsonl", 3, _line("10", 9000, 90000.0, 2014, "e-class", "WDDGF4HB0EA000001", "ca", "E350")),
     ("d/a.jsonl", 3, _line("3", 0, 99000.0, 2016, "gl-class", None, "ca", "GLE350 loaded", dealer="x")),
     ("d/a.jsonl", 4, _line("4", "3000000000", "abc", "20x5", "other", "", "tx", "SL 500 roadster")),
@@ -88,6 +95,9 @@ def build_cases(spark: SparkSession) -> dict[str, DataFrame]:
     silver = with_vehicle_attributes(silver, load_rules())
     fact = fact_inventory_daily(silver, day=DAY, presence="posting_lifetime", ttl_days=30)
     vehicles = vehicle_map(silver, MatchRules(), stage=_parquet_stage(spark))
+    photos = spark.createDataFrame(
+        [(str(SHIPPED_PHOTOS / "bus.jpg"),), (str(SHIPPED_PHOTOS / "zidane.jpg"),), ("/no/such/photo.jpg",)], "path string"
+    )
     return {
         "bronze_listings": bronze,
         "quarantine": to_quarantine(classified, partition_date=DAY),
@@ -102,6 +112,10 @@ def build_cases(spark: SparkSession) -> dict[str, DataFrame]:
         "vehicle_history": vehicle_history(
             vehicle_days(silver, vehicles), as_of=DAY + dt.timedelta(days=7), sold_after_absent_days=6, half_life_days=30.0
         ),
+        "photo_manifest": photo_manifest(bronze, day=DAY, files_per_ad=2, photo_root="/landing/photos"),
+        "photo_file_facts": photos.select("path", file_facts(F.col("path")).alias("f")).select("path", "f.*"),
+        "photo_features": photos.select("path", photo_features(F.col("path"), DetectorSpec(), palette()).alias("f"))
+        .select("path", "f.*"),
         "fact_inventory_restated": fact_inventory(
             silver, days=[DAY, DAY + dt.timedelta(days=1)], presence="posting_lifetime", ttl_days=30, vehicle_map=vehicles
         ),

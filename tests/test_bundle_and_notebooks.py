@@ -22,10 +22,11 @@ BUNDLE_DIR = ROOT / "bundles"
 BUNDLE_FILE = BUNDLE_DIR / "databricks.yml"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
-LAYER_CHAIN = ["extraction", "bronze", "silver", "gold_core", "gold_mart"]
+LAYER_CHAIN = ["extraction", "bronze", "vision", "silver", "gold_core", "gold_mart"]
 LAYER_SCRIPTS = [
     "autolake-extraction",
     "autolake-bronze",
+    "autolake-vision",
     "autolake-silver",
     "autolake-gold-core",
     "autolake-gold-mart",

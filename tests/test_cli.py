@@ -43,6 +43,7 @@ def test_run_over_the_test_window_then_summary(tmp_path, capsys, monkeypatch):
     assert "silver: catalogue match " in out and "option coverage: " in out and "drivetrain " in out
     assert re.search(r"silver: \d+ listings -> \d+ vehicles \(matched by: ", out)
     assert "silver: as of 2021-05-02: active " in out
+    assert re.search(r"photos: \d+ \(ok \d+\); no detector weights: model-free features only", out)
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("bronze.", "silver.", "gold."))}
     assert set(rows) == {
         "bronze.file_ledger", "bronze.listings", "bronze.quarantine", "silver.reference_catalogue", "silver.listings",
