@@ -82,7 +82,7 @@ def run_catalogue(spark: SparkSession, settings: Settings) -> int:
 
 
 def match_rules(settings: Settings) -> MatchRules:
-    return MatchRules(**settings.silver.dedup.model_dump())
+    return MatchRules(**settings.silver.dedup.model_dump(), photo_hash_distance=settings.silver.vision.hash_match_distance)
 
 
 def typed_listings(bronze: DataFrame, settings: Settings) -> DataFrame:
@@ -143,7 +143,7 @@ def run_vehicle_map(spark: SparkSession, settings: Settings, day: dt.date) -> La
         photo_hashes = (
             tables.read(spark, SILVER_PHOTO_FEATURES)
             .where(F.col("status") == "ok")
-            .select("listing_id", F.lower(F.hex(F.col("phash"))).alias("photo_hash"))
+            .select("listing_id", "phash")
         )
     mapped = vehicle_map(listings, match_rules(settings), stage=tables.stage, photo_hashes=photo_hashes)
     as_of = listings.agg(F.max("seen_date")).first()[0]

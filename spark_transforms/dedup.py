@@ -11,14 +11,16 @@ A valid VIN identifies a car. Listings without one are matched by evidence:
    car's own stock number and equipment list one or two. Carvana's paragraph appears in hundreds
    of cars, a car's own stock number and equipment list in one.
 3. **Candidates** within a block (model year): MinHash LSH on the informative shingles, the same
-   exact mileage, or a shared photo. Nothing else is ever compared, so the work grows with the
-   number of similar ads, not with the square of all ads.
+   exact mileage, a shared photo id, or photo hashes agreeing on one of five bit bands. Nothing
+   else is ever compared, so the work grows with the number of similar ads, not with the square
+   of all ads.
 4. **Score** of a candidate pair, 0 when the two cannot be one car (different year, or model
    family and model field both different,
    mileage apart, prices too far apart, two different valid VINs); otherwise the noisy-or of the
    evidence: the overlap of informative text (shared shingles over the shorter ad's, so a dropped
    sentence or an added preamble does not count against a repost), a shared non-round mileage,
-   the share of shared photos, and a price within 2%.
+   the share of shared photos (same id, or perceptual hashes at most `photo_hash_distance` bits
+   apart), and a price within 2%.
 5. **Vehicles**: pairs scoring at least `match_threshold`, strongest first, join their listings;
    a join that would give one car two different VINs, or mileages further apart than the
    tolerance, is refused (an ad without a mileage must not bridge two cars).
@@ -49,6 +51,7 @@ class MatchRules:
     max_price_ratio: float = 1.35
     close_price_ratio: float = 1.02
     stock_photo_max_dealers: int = 3
+    photo_hash_distance: int = 4
     text_weight: float = 1.0
     odometer_weight: float = 0.8
     photo_weight: float = 0.95
@@ -58,8 +61,10 @@ class MatchRules:
 
 PROFILE_COLUMNS = [
     "listing_id", "source", "dealer_id", "block", "model_year", "model_family", "model_raw",
-    "price_usd", "odometer_mi", "vin", "text_shingles", "photos",
+    "price_usd", "odometer_mi", "vin", "text_shingles", "photos", "photo_hashes",
 ]
+HASH_BANDS = 5
+HASH_BAND_BITS = 13
 Stage = Callable[[DataFrame, str], DataFrame]
 MAP_SCHEMA = "listing_id string, vehicle_key string, match_reason string, match_score double, matched_to string"
 
@@ -95,9 +100,10 @@ def text_shingles(rows: DataFrame, text_column: str, words_per_shingle: int) -> 
 def listing_profiles(listings: DataFrame, rules: MatchRules, photo_hashes: DataFrame | None = None) -> DataFrame:
     """One row per listing (its latest sighting) with everything the matcher compares.
 
-    Photos are the ids of the ad's photo manifest plus, when `photo_hashes` (listing_id,
-    photo_hash) is given, the perceptual hashes of its photo files ('phash:<hex>'), so the same
-    image re-hosted under another URL still counts."""
+    `photos` are the ids of the ad's photo manifest; `photo_hashes` the perceptual hashes of its
+    photo files when `photo_hashes` (listing_id, phash) is given, so the same image re-hosted or
+    re-encoded under another URL still counts. Either kind seen at more than
+    `stock_photo_max_dealers` dealers is a stock photo and left out."""
     latest = Window.partitionBy("listing_id").orderBy(F.col("seen_date").desc(), F.col("_partition_date").desc())
     rows = (
         listings.withColumn("_rank", F.row_number().over(latest))
@@ -139,7 +145,7 @@ def listing_profiles(listings: DataFrame, rules: MatchRules, photo_hashes: DataF
     if photo_hashes is not None:
         photo_rows = photo_rows.unionByName(
             photo_hashes.join(rows.select("listing_id", "dealer_id"), on="listing_id").select(
-                "listing_id", "dealer_id", F.concat(F.lit("phash:"), F.col("photo_hash")).alias("photo")
+                "listing_id", "dealer_id", F.concat(F.lit("phash:"), F.col("phash").cast("string")).alias("photo")
             )
         )
     stock = (
@@ -147,18 +153,23 @@ def listing_profiles(listings: DataFrame, rules: MatchRules, photo_hashes: DataF
         .agg(F.countDistinct(F.coalesce(F.col("dealer_id"), F.col("listing_id"))).alias("_dealers"))
         .where(F.col("_dealers") > rules.stock_photo_max_dealers)
     )
+    is_hash = F.col("photo").startswith("phash:")
     own_photos = (
         photo_rows.join(stock, on="photo", how="left_anti")
         .groupBy("listing_id")
-        .agg(F.array_sort(F.collect_set("photo")).alias("photos"))
+        .agg(
+            F.array_sort(F.collect_set(F.when(~is_hash, F.col("photo")))).alias("photos"),
+            F.array_sort(F.collect_set(F.when(is_hash, F.substring("photo", 7, 30).cast("bigint")))).alias("photo_hashes"),
+        )
     )
     return (
         rows.join(informative, on="listing_id", how="left")
         .join(own_photos, on="listing_id", how="left")
         .select(
-            *[c for c in PROFILE_COLUMNS if c not in ("text_shingles", "photos")],
+            *[c for c in PROFILE_COLUMNS if c not in ("text_shingles", "photos", "photo_hashes")],
             F.coalesce(F.col("text_shingles"), F.array().cast("array<bigint>")).alias("text_shingles"),
             F.coalesce(F.col("photos"), F.array().cast("array<string>")).alias("photos"),
+            F.coalesce(F.col("photo_hashes"), F.array().cast("array<bigint>")).alias("photo_hashes"),
         )
     )
 
@@ -210,7 +221,36 @@ def candidate_pairs(profiles: DataFrame, rules: MatchRules) -> DataFrame:
     by_odometer = _pairs(with_odometer, with_odometer, ["block", "odometer_mi"])
     photos = profiles.select("listing_id", F.explode("photos").alias("photo"))
     by_photo = _pairs(photos, photos, ["photo"])
-    return by_text.union(by_odometer).union(by_photo).distinct()
+    hash_bands = profiles.select("listing_id", F.explode("photo_hashes").alias("phash")).select(
+        "listing_id", F.explode(hash_band_keys(F.col("phash"))).alias("band")
+    )
+    by_photo_hash = _pairs(hash_bands, hash_bands, ["band"])
+    return by_text.union(by_odometer).union(by_photo).union(by_photo_hash).distinct()
+
+
+def hash_band_keys(phash: Column) -> Column:
+    """The 64 hash bits cut into 5 bands ('band:value'): two hashes at most 4 bits apart agree on
+    at least one band, so they always become candidates. The shift is arithmetic (bigint stays
+    signed on every engine), so the top band repeats the sign bit; a band is still a function of
+    its own bits only."""
+    mask = F.lit((1 << HASH_BAND_BITS) - 1).cast("bigint")
+    return F.array(*[
+        F.concat(F.lit(f"{band}:"), F.shiftright(phash, band * HASH_BAND_BITS).bitwiseAND(mask).cast("string"))
+        for band in range(HASH_BANDS)
+    ])
+
+
+def photo_hash_matches(pairs: DataFrame, profiles: DataFrame, rules: MatchRules) -> DataFrame:
+    """(a, b, matched_photos): how many of a's photo hashes are within `photo_hash_distance` bits of one of b's."""
+    side_a = profiles.select(F.col("listing_id").alias("a"), F.explode("photo_hashes").alias("_hash_a"))
+    side_b = profiles.select(F.col("listing_id").alias("b"), F.explode("photo_hashes").alias("_hash_b"))
+    return (
+        pairs.join(side_a, on="a")
+        .join(side_b, on="b")
+        .where(F.bit_count(F.col("_hash_a").bitwiseXOR(F.col("_hash_b"))) <= rules.photo_hash_distance)
+        .groupBy("a", "b")
+        .agg(F.countDistinct("_hash_a").alias("matched_photos"))
+    )
 
 
 def _share(numerator: Column, denominator: Column) -> Column:
@@ -220,7 +260,11 @@ def _share(numerator: Column, denominator: Column) -> Column:
 def score_pairs(pairs: DataFrame, profiles: DataFrame, rules: MatchRules) -> DataFrame:
     """Each candidate pair with its evidence, score in [0, 1] and the strongest reason."""
     side = lambda prefix: profiles.select([F.col(c).alias(f"{prefix}_{c}") for c in PROFILE_COLUMNS])  # noqa: E731
-    joined = pairs.join(side("a"), F.col("a") == F.col("a_listing_id")).join(side("b"), F.col("b") == F.col("b_listing_id"))
+    joined = (
+        pairs.join(photo_hash_matches(pairs, profiles, rules), on=["a", "b"], how="left")
+        .join(side("a"), F.col("a") == F.col("a_listing_id"))
+        .join(side("b"), F.col("b") == F.col("b_listing_id"))
+    )
     a, b = (lambda c: F.col(f"a_{c}")), (lambda c: F.col(f"b_{c}"))
     both_odometer = a("odometer_mi").isNotNull() & b("odometer_mi").isNotNull()
     odometer_gap = F.abs(a("odometer_mi") - b("odometer_mi"))
@@ -250,7 +294,11 @@ def score_pairs(pairs: DataFrame, profiles: DataFrame, rules: MatchRules) -> Dat
     same_odometer = F.when(
         both_odometer & (odometer_gap == 0) & (a("odometer_mi") % 1000 != 0), F.lit(1.0)
     ).otherwise(F.lit(0.0))
-    photos = _share(F.size(F.array_intersect(a("photos"), b("photos"))), F.least(F.size(a("photos")), F.size(b("photos"))))
+    photos = F.greatest(
+        _share(F.size(F.array_intersect(a("photos"), b("photos"))), F.least(F.size(a("photos")), F.size(b("photos")))),
+        _share(F.coalesce(F.col("matched_photos"), F.lit(0)),
+               F.least(F.size(a("photo_hashes")), F.size(b("photo_hashes")))),
+    )
     close_price = F.when(both_price & (price_ratio <= rules.close_price_ratio), F.lit(1.0)).otherwise(F.lit(0.0))
     evidence = {
         "text": text * rules.text_weight,

@@ -96,14 +96,15 @@ def test_flagged_prices_and_mileages_and_stock_photos_are_left_out_of_profiles(s
 def profile_rows(spark, rows):
     schema = (
         "listing_id string, source string, dealer_id string, block long, model_year int, model_family string, "
-        "model_raw string, price_usd double, odometer_mi double, vin string, text_shingles array<bigint>, photos array<string>"
+        "model_raw string, price_usd double, odometer_mi double, vin string, text_shingles array<bigint>, photos array<string>, "
+        "photo_hashes array<bigint>"
     )
     return spark.createDataFrame(rows, schema)
 
 
 def profile(listing_id, *, year=2015, family="e-class", raw="e-class", price=30000.0, miles=None, vin=None,
             text=(), photos=()):
-    return (listing_id, "craigslist", "CA-01", year, year, family, raw, price, miles, vin, list(text), list(photos))
+    return (listing_id, "craigslist", "CA-01", year, year, family, raw, price, miles, vin, list(text), list(photos), [])
 
 
 def test_pair_scores_gate_impossible_pairs_and_name_the_strongest_evidence(spark):
@@ -204,13 +205,20 @@ def test_vehicle_map_joins_reposts_and_keeps_different_cars_apart(spark):
     assert len(mapped) == len(rows)
 
 
-def test_photo_hashes_count_as_shared_photos_unless_many_dealers_use_them(spark):
-    rows = [listing("cl:1", dealer="D1"), listing("at:1", source="autotrader", dealer="D1"),
-            *[listing(f"cl:stock{k}", dealer=f"S{k}") for k in range(5)]]
+def test_photo_hashes_near_each_other_are_shared_photos_unless_many_dealers_use_them(spark):
+    base = 0xD2F8_3355_AA00_1234 - (1 << 64)
+    rows = [listing("cl:1", dealer="D1", miles=None), listing("at:1", source="autotrader", dealer="D9", miles=None),
+            listing("at:2", source="autotrader", dealer="D8", miles=None),
+            *[listing(f"cl:stock{k}", dealer=f"S{k}", miles=10000.0 * k + 7) for k in range(5)]]
     hashes = spark.createDataFrame(
-        [("cl:1", "a1b2"), ("at:1", "a1b2"), *[(f"cl:stock{k}", "5707") for k in range(5)]],
-        "listing_id string, photo_hash string",
+        [("cl:1", base), ("at:1", base ^ 0b1011), ("at:2", base ^ 0x00FF_0000_00F0_0000),
+         *[(f"cl:stock{k}", 777) for k in range(5)]],
+        "listing_id string, phash bigint",
     )
-    profiles = {r.listing_id: r.photos for r in listing_profiles(frame(spark, rows), RULES, hashes).collect()}
-    assert profiles["cl:1"] == profiles["at:1"] == ["phash:a1b2"]
-    assert all(profiles[f"cl:stock{k}"] == [] for k in range(5))
+    profiles = {r.listing_id: r.photo_hashes for r in listing_profiles(frame(spark, rows), RULES, hashes).collect()}
+    assert profiles["cl:1"] == [base] and all(profiles[f"cl:stock{k}"] == [] for k in range(5))
+    mapped = {r.listing_id: r for r in vehicle_map(frame(spark, rows), RULES, stage=lambda df, name: df,
+                                                       photo_hashes=hashes).collect()}
+    assert mapped["at:1"].vehicle_id == mapped["cl:1"].vehicle_id and mapped["at:1"].match_reason == "photos"
+    assert mapped["at:2"].vehicle_id != mapped["cl:1"].vehicle_id
+    assert len({mapped[f"cl:stock{k}"].vehicle_id for k in range(5)}) == 5
