@@ -50,16 +50,28 @@ def summarize(settings: Settings) -> list[TableSummary]:
     return summaries
 
 
-def silver_figures(settings: Settings) -> str | None:
-    """Catalogue match rate and option coverage over every silver listing (read with delta-rs)."""
+def read_delta_columns(location: str, columns: list[str]):
+    """The current version's rows of a local Delta table as pandas: delta-rs lists the live files,
+    pyarrow reads them (scanning through delta-rs can abort the process at exit)."""
+    import pyarrow.parquet as pq
     from deltalake import DeltaTable
 
+    files = [uri.removeprefix("file://") for uri in DeltaTable(location).file_uris()]
+    if not files:
+        import pandas as pd
+
+        return pd.DataFrame(columns=columns)
+    return pq.ParquetDataset(files).read(columns=columns).to_pandas()
+
+
+def silver_figures(settings: Settings) -> str | None:
+    """Catalogue match rate and option coverage over every silver listing."""
     from jobs.tables import SILVER_LISTING_VEHICLE, SILVER_LISTINGS, SILVER_PHOTO_FEATURES, SILVER_VEHICLE_HISTORY
 
     location = Tables(settings).location(SILVER_LISTINGS)
     if Tables(settings).uses_catalog or not (Path(location) / "_delta_log").is_dir():
         return None
-    frame = DeltaTable(location).to_pandas(columns=["catalogue_match", "catalogue_match_method", "vehicle_attributes"])
+    frame = read_delta_columns(location, ["catalogue_match", "catalogue_match_method", "vehicle_attributes"])
     if frame.empty:
         return None
     types = frame["vehicle_attributes"].map(lambda attrs: {a["attribute_type"] for a in attrs})
@@ -71,9 +83,9 @@ def silver_figures(settings: Settings) -> str | None:
     vehicles = Tables(settings).location(SILVER_LISTING_VEHICLE)
     history = Tables(settings).location(SILVER_VEHICLE_HISTORY)
     if (Path(vehicles) / "_delta_log").is_dir() and (Path(history) / "_delta_log").is_dir():
-        mapped = DeltaTable(vehicles).to_pandas(columns=["vehicle_id", "match_reason"])
+        mapped = read_delta_columns(vehicles, ["vehicle_id", "match_reason"])
         reasons = ", ".join(f"{r} {n}" for r, n in mapped["match_reason"].value_counts().items())
-        lifecycle = DeltaTable(history).to_pandas(columns=["status", "days_on_lot", "as_of_date"])
+        lifecycle = read_delta_columns(history, ["status", "days_on_lot", "as_of_date"])
         statuses = ", ".join(f"{s} {n}" for s, n in lifecycle["status"].value_counts().items())
         sold = lifecycle[lifecycle["status"] == "sold"]
         lines.append(f"silver: {len(mapped)} listings -> {mapped['vehicle_id'].nunique()} vehicles (matched by: {reasons})")
@@ -81,7 +93,7 @@ def silver_figures(settings: Settings) -> str | None:
                      + (f"; median days on lot of sold cars {sold['days_on_lot'].median():.0f}" if len(sold) else ""))
     photos = Tables(settings).location(SILVER_PHOTO_FEATURES)
     if (Path(photos) / "_delta_log").is_dir():
-        features = DeltaTable(photos).to_pandas(columns=["status", "detector", "colour"])
+        features = read_delta_columns(photos, ["status", "detector", "colour"])
         if len(features):
             statuses = ", ".join(f"{s} {n}" for s, n in features["status"].value_counts().items())
             detector = ("detections on" if (features["detector"] == "ok").any()
