@@ -206,9 +206,102 @@ class SilverSettings(_Strict):
     lifecycle: VehicleLifecycleSettings = Field(default_factory=VehicleLifecycleSettings)
 
 
+GEO_LEVELS = ("national", "census_region", "state", "neighborhood", "dealer_id")
+
+
+class NeighborhoodSettings(_Strict):
+    """Dealers grouped into grid cells of `grid_size` degrees of latitude/longitude within their state."""
+
+    grid_size: float = Field(1.0, gt=0, le=10)
+
+
+class InventoryStatsSettings(_Strict):
+    """`<oem>/inventory_stats/<grouping>`: one table per grouping (columns of the enriched inventory)."""
+
+    windows: list[int] = Field(default_factory=lambda: [45, 90], min_length=1)
+    groupings: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "dealer": ["dealer_id"],
+            "neighborhood": ["neighborhood"],
+            "state": ["state"],
+            "region": ["census_region"],
+            "national": ["national"],
+            "model_family_year": ["model_family", "model_year"],
+        },
+        min_length=1,
+    )
+
+    @model_validator(mode="after")
+    def _valid(self) -> "InventoryStatsSettings":
+        if any(n < 1 for n in self.windows) or len(set(self.windows)) != len(self.windows):
+            raise ValueError(f"windows must be distinct positive day counts, got {self.windows}")
+        for name, columns in self.groupings.items():
+            if not name.isidentifier() or not columns:
+                raise ValueError(f"grouping {name!r} needs an identifier name and at least one column")
+        return self
+
+    @property
+    def lookback_days(self) -> int:
+        return max(self.windows) + 1
+
+
+class MarketValueSettings(_Strict):
+    """Competitive sets: same model family, year band and mileage band; the geography widens
+    through `levels` until a set holds `min_comparables` other vehicles."""
+
+    year_band_years: int = Field(1, ge=1)
+    mileage_band_mi: int = Field(20000, gt=0)
+    min_comparables: int = Field(5, ge=1)
+    levels: list[Literal["dealer_id", "neighborhood", "state", "census_region", "national"]] = Field(
+        default_factory=lambda: ["neighborhood", "state", "census_region", "national"], min_length=1
+    )
+    # A vehicle is rated by the first bound its price-to-market (percent) does not exceed.
+    deal_ratings: dict[Literal["great", "good", "fair", "high"], float] = Field(
+        default_factory=lambda: {"great": 90.0, "good": 97.0, "fair": 103.0, "high": 110.0}
+    )
+    excluded_titles: list[str] = Field(default_factory=lambda: ["salvage", "rebuilt", "parts only", "missing"])
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "MarketValueSettings":
+        bounds = [self.deal_ratings.get(k) for k in ("great", "good", "fair", "high")]
+        if None in bounds or bounds != sorted(bounds):
+            raise ValueError(f"deal_ratings needs great <= good <= fair <= high, got {self.deal_ratings}")
+        return self
+
+
+class ArbitrageSettings(_Strict):
+    below_market_pct: float = Field(85.0, gt=0, lt=100)
+    transport_cost_usd: float = Field(300.0, ge=0)
+    transport_cost_per_mile_usd: float = Field(0.75, ge=0)
+    min_state_vehicles: int = Field(3, ge=1)
+    min_net_spread_usd: float = Field(1000.0, ge=0)
+    # A vehicle joined to another listing on weak evidence is a suspected duplicate.
+    min_match_score: float = Field(0.6, ge=0, le=1)
+
+
+class TakeRateSettings(_Strict):
+    """Take rates per attribute code, blended national -> region -> state -> neighborhood -> dealer."""
+
+    weighted: bool = False
+    credibility_k: float | None = Field(None, gt=0)
+    max_credibility_k: float = Field(1000.0, gt=0)
+    interval_z: float = Field(1.96, gt=0)
+
+
+class ReportSettings(_Strict):
+    exports_folder: str = "exports"
+    top_n: int = Field(15, ge=1)
+
+
 class GoldSettings(_Strict):
     inventory_presence: Literal["feed", "posting_lifetime"] = "feed"
     listing_ttl_days: int = Field(ge=1)
+    neighborhoods: NeighborhoodSettings = Field(default_factory=NeighborhoodSettings)
+    inventory_stats: InventoryStatsSettings = Field(default_factory=InventoryStatsSettings)
+    market_value: MarketValueSettings = Field(default_factory=MarketValueSettings)
+    arbitrage: ArbitrageSettings = Field(default_factory=ArbitrageSettings)
+    take_rates: TakeRateSettings = Field(default_factory=TakeRateSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
 
 
 class Settings(_Strict):

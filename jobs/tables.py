@@ -40,6 +40,26 @@ SILVER_VEHICLE_IMAGES = TableRef("silver", "vehicle_images")
 GOLD_DIM_VEHICLE = TableRef("gold", "dim_vehicle")
 GOLD_FACT_INVENTORY = TableRef("gold", "fact_inventory_daily")
 GOLD_MART_INVENTORY = TableRef("gold", "mart_inventory_model_state")
+GOLD_DIM_DEALER = TableRef("gold", "dim_dealer")
+GOLD_DIM_GEOGRAPHY = TableRef("gold", "dim_geography")
+GOLD_DIM_DATE = TableRef("gold", "dim_date")
+GOLD_FACT_SALES = TableRef("gold", "fact_sales")
+GOLD_NEIGHBORHOODS = TableRef("gold", "dealer_neighborhoods")
+GOLD_INVENTORY_ENRICHED = TableRef("gold", "inventory_enriched")
+GOLD_MARKET_VALUE = TableRef("gold", "market_value")
+GOLD_ARBITRAGE_BELOW_MARKET = TableRef("gold", "arbitrage_below_market")
+GOLD_ARBITRAGE_CROSS_STATE = TableRef("gold", "arbitrage_cross_state")
+GOLD_FEATURE_ENRICHED = TableRef("gold", "feature_enriched")
+
+
+def inventory_stats_table(grouping: str) -> TableRef:
+    """`mb/inventory_stats/<grouping>`."""
+    return TableRef("gold", f"inventory_stats_{grouping}")
+
+
+def attribute_stats_table(level: str) -> TableRef:
+    """`mb/attribute_stats/<level>`: take rates at one geographic level."""
+    return TableRef("gold", f"attribute_stats_{level}")
 
 ALL_TABLES = (
     BRONZE_FILE_LEDGER,
@@ -57,6 +77,29 @@ ALL_TABLES = (
     GOLD_FACT_INVENTORY,
     GOLD_MART_INVENTORY,
 )
+
+
+def gold_mart_tables(settings: Settings) -> tuple[TableRef, ...]:
+    """The marts this configuration builds (one statistics table per grouping, one take-rate table per level)."""
+    from jobs.settings import GEO_LEVELS
+
+    return (
+        GOLD_NEIGHBORHOODS,
+        GOLD_INVENTORY_ENRICHED,
+        *[inventory_stats_table(g) for g in settings.gold.inventory_stats.groupings],
+        GOLD_MARKET_VALUE,
+        GOLD_ARBITRAGE_BELOW_MARKET,
+        GOLD_ARBITRAGE_CROSS_STATE,
+        GOLD_FEATURE_ENRICHED,
+        *[attribute_stats_table(level) for level in GEO_LEVELS],
+        GOLD_MART_INVENTORY,
+    )
+
+
+def all_tables(settings: Settings) -> tuple[TableRef, ...]:
+    """Every table of the lakehouse for this configuration, layer by layer."""
+    core = (GOLD_DIM_DEALER, GOLD_DIM_GEOGRAPHY, GOLD_DIM_DATE, GOLD_FACT_SALES)
+    return (*[t for t in ALL_TABLES if t != GOLD_MART_INVENTORY], *core, *gold_mart_tables(settings))
 
 
 class Tables:

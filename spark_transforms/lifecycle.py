@@ -35,8 +35,20 @@ def vehicle_history(
     days: DataFrame, *, as_of: dt.date, sold_after_absent_days: int, half_life_days: float
 ) -> DataFrame:
     """One row per vehicle: first/last seen, gaps and relists, price history, status and sold date."""
-    ordered = Window.partitionBy("vehicle_id").orderBy("seen_date")
-    steps = days.where(F.col("seen_date") <= F.lit(as_of)).select(
+    calendar = days.sparkSession.createDataFrame([(as_of,)], "as_of_date date")
+    return vehicle_history_as_of(
+        days, calendar, sold_after_absent_days=sold_after_absent_days, half_life_days=half_life_days
+    )
+
+
+def vehicle_history_as_of(
+    days: DataFrame, calendar: DataFrame, *, sold_after_absent_days: int, half_life_days: float
+) -> DataFrame:
+    """`vehicle_history` as it was known on each `as_of_date` of `calendar`: one row per vehicle
+    and day, from the sightings up to that day only (point in time, nothing from later days)."""
+    ordered = Window.partitionBy("as_of_date", "vehicle_id").orderBy("seen_date")
+    steps = days.join(calendar, F.col("seen_date") <= F.col("as_of_date")).select(
+        "as_of_date",
         "vehicle_id",
         "seen_date",
         "price_usd",
@@ -47,7 +59,7 @@ def vehicle_history(
     price_changed = F.col("price_usd").isNotNull() & (
         F.col("_previous_price").isNull() | (F.col("price_usd") != F.col("_previous_price"))
     )
-    history = steps.groupBy("vehicle_id").agg(
+    history = steps.groupBy("as_of_date", "vehicle_id").agg(
         F.min("seen_date").alias("first_seen_date"),
         F.max("seen_date").alias("last_seen_date"),
         F.count(F.lit(1)).cast("int").alias("days_seen"),
@@ -60,10 +72,11 @@ def vehicle_history(
         F.min_by("price_usd", F.when(F.col("price_usd").isNotNull(), F.col("seen_date"))).alias("first_price_usd"),
         F.max_by("price_usd", F.when(F.col("price_usd").isNotNull(), F.col("seen_date"))).alias("last_price_usd"),
     )
-    absent = F.datediff(F.lit(as_of), F.col("last_seen_date")).cast("int")
+    as_of = F.col("as_of_date")
+    absent = F.datediff(as_of, F.col("last_seen_date")).cast("int")
     sold = absent >= sold_after_absent_days
     sold_date = F.when(sold, F.date_add(F.col("last_seen_date"), 1))
-    last_on_sale = F.when(sold, F.col("last_seen_date")).otherwise(F.lit(as_of))
+    last_on_sale = F.when(sold, F.col("last_seen_date")).otherwise(as_of)
     return history.select(
         "vehicle_id",
         "first_seen_date",
@@ -80,11 +93,11 @@ def vehicle_history(
         absent.alias("days_absent"),
         F.when(sold, F.lit("sold")).when(absent > 0, F.lit("missing")).otherwise(F.lit("active")).alias("status"),
         sold_date.alias("inferred_sold_date"),
-        F.datediff(F.coalesce(sold_date, F.lit(as_of + dt.timedelta(days=1))), F.col("first_seen_date"))
+        F.datediff(F.coalesce(sold_date, F.date_add(as_of, 1)), F.col("first_seen_date"))
         .cast("int")
         .alias("days_on_lot"),
-        F.round(F.pow(F.lit(0.5), F.datediff(F.lit(as_of), last_on_sale) / F.lit(float(half_life_days))), 6).alias(
+        F.round(F.pow(F.lit(0.5), F.datediff(as_of, last_on_sale) / F.lit(float(half_life_days))), 6).alias(
             "recency_weight"
         ),
-        F.lit(as_of).cast("date").alias("as_of_date"),
+        as_of.cast("date").alias("as_of_date"),
     )
