@@ -1,37 +1,79 @@
-"""Gold core: `dim_vehicle` and `fact_inventory_daily`, both rebuilt from silver on every run.
+"""Gold core: dimensions (vehicle, dealer, geography, date) and facts (daily inventory, inferred
+sales), all rebuilt from silver on every run.
 
 Silver's listing -> vehicle map is a snapshot that can join listings of earlier days into one
-vehicle, so the fact is restated for every day rather than appended: an incremental run and a
-full refresh then give the same table."""
+vehicle, so the facts are restated for every day rather than appended: an incremental run and a
+full refresh then give the same tables."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import SparkSession
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from jobs import quality
 from jobs.common import LayerResult, run_spark_job
-from jobs.settings import Settings
+from jobs.settings import PROJECT_ROOT, Settings
 from jobs.tables import (
+    GOLD_DIM_DATE,
+    GOLD_DIM_DEALER,
+    GOLD_DIM_GEOGRAPHY,
     GOLD_DIM_VEHICLE,
     GOLD_FACT_INVENTORY,
+    GOLD_FACT_SALES,
     PARTITION_COLUMN,
     SILVER_LISTING_VEHICLE,
     SILVER_LISTINGS,
+    SILVER_VEHICLE_HISTORY,
     Tables,
 )
 from spark_transforms.gold import dim_vehicle, fact_inventory
+from spark_transforms.marts import dim_date, dim_dealer, dim_geography
 
 SUITE = "gold_core_fact_inventory_daily"
+SALES_SUITE = "gold_core_fact_sales"
+DEALER_SUITE = "gold_core_dim_dealer"
+STATES_FILE = PROJECT_ROOT / "conf" / "reference" / "us_states.csv"
+
+
+def states(spark: SparkSession) -> DataFrame:
+    frame = pd.read_csv(STATES_FILE, dtype={"state": str, "name": str, "census_region": str})
+    return spark.createDataFrame(frame, "state string, name string, census_region string, latitude double, longitude double")
+
+
+def partition_dates(listings: DataFrame) -> list[dt.date]:
+    return sorted(row[0] for row in listings.select(PARTITION_COLUMN).distinct().collect())
+
+
+def fact_sales(history: DataFrame, vehicles: DataFrame, dealers: DataFrame) -> DataFrame:
+    """One row per vehicle inferred sold (silver history as of its latest day), partitioned by sold date."""
+    return (
+        history.where(F.col("status") == "sold")
+        .join(vehicles.select("vehicle_id", "dealer_id", "model_family", "model_year"), on="vehicle_id", how="left")
+        .join(dealers.select("dealer_id", "state", "neighborhood", "census_region"), on="dealer_id", how="left")
+        .select(
+            "vehicle_id", "dealer_id", "neighborhood", "state", "census_region", "model_family", "model_year",
+            "first_seen_date", "inferred_sold_date", "days_on_lot", F.col("last_price_usd").alias("sold_price_usd"),
+            "relists", "price_changes", F.col("inferred_sold_date").alias(PARTITION_COLUMN),
+        )
+    )
 
 
 def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     tables = Tables(settings)
     listings = tables.read(spark, SILVER_LISTINGS)
     vehicles = tables.read(spark, SILVER_LISTING_VEHICLE)
+    days = partition_dates(listings)
+    geography = dim_geography(states(spark))
+    tables.overwrite(geography, GOLD_DIM_GEOGRAPHY)
+    tables.overwrite(dim_date(days, spark), GOLD_DIM_DATE)
+    tables.overwrite(
+        dim_dealer(listings, tables.read(spark, GOLD_DIM_GEOGRAPHY), grid_size=settings.gold.neighborhoods.grid_size),
+        GOLD_DIM_DEALER,
+    )
     tables.overwrite(dim_vehicle(listings, vehicles), GOLD_DIM_VEHICLE)
-    days = sorted(row[0] for row in listings.select(PARTITION_COLUMN).distinct().collect())
     tables.overwrite(
         fact_inventory(
             listings,
@@ -43,19 +85,36 @@ def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
         GOLD_FACT_INVENTORY,
         partitioned=True,
     )
+    dealers = tables.read(spark, GOLD_DIM_DEALER)
+    if tables.exists(spark, SILVER_VEHICLE_HISTORY):
+        sales = fact_sales(tables.read(spark, SILVER_VEHICLE_HISTORY), tables.read(spark, GOLD_DIM_VEHICLE), dealers)
+    else:
+        sales = fact_sales(
+            spark.createDataFrame([], "vehicle_id string, status string, first_seen_date date, inferred_sold_date date, "
+                                      "days_on_lot int, last_price_usd double, relists int, price_changes int"),
+            tables.read(spark, GOLD_DIM_VEHICLE), dealers,
+        )
+    tables.overwrite(sales, GOLD_FACT_SALES, partitioned=True)
     fact = tables.read(spark, GOLD_FACT_INVENTORY)
+    sold = tables.read(spark, GOLD_FACT_SALES)
     return LayerResult(
         metrics={
             GOLD_DIM_VEHICLE.name: tables.read(spark, GOLD_DIM_VEHICLE).count(),
+            GOLD_DIM_DEALER.name: dealers.count(),
             GOLD_FACT_INVENTORY.name: fact.count(),
+            GOLD_FACT_SALES.name: sold.count(),
             "days": len(days),
         },
-        reports={GOLD_FACT_INVENTORY.name: quality.validate(fact, SUITE, table=tables.location(GOLD_FACT_INVENTORY))},
+        reports={
+            GOLD_FACT_INVENTORY.name: quality.validate(fact, SUITE, table=tables.location(GOLD_FACT_INVENTORY)),
+            GOLD_FACT_SALES.name: quality.validate(sold, SALES_SUITE, table=tables.location(GOLD_FACT_SALES)),
+            GOLD_DIM_DEALER.name: quality.validate(dealers, DEALER_SUITE, table=tables.location(GOLD_DIM_DEALER)),
+        },
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_spark_job("Rebuild the vehicle dimension and the daily inventory fact.", run, argv)
+    return run_spark_job("Rebuild the gold dimensions and the daily inventory and sales facts.", run, argv)
 
 
 if __name__ == "__main__":

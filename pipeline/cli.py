@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from jobs.datasets import fetch_all
 from jobs.settings import ConfigError, Settings, load_settings
-from jobs.tables import ALL_TABLES, Tables
+from jobs.tables import Tables, all_tables
 
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -40,7 +40,7 @@ def summarize(settings: Settings) -> list[TableSummary]:
 
     tables = Tables(settings)
     summaries = []
-    for ref in ALL_TABLES:
+    for ref in all_tables(settings):
         location = tables.location(ref)
         if tables.uses_catalog or not (Path(location) / "_delta_log").is_dir():
             summaries.append(TableSummary(str(ref), location, None, None))
@@ -99,6 +99,46 @@ def silver_figures(settings: Settings) -> str | None:
             detector = ("detections on" if (features["detector"] == "ok").any()
                         else "no detector weights: model-free features only")
             lines.append(f"photos: {len(features)} ({statuses}); {detector}")
+    return "\n".join(lines)
+
+
+def gold_figures(settings: Settings) -> str | None:
+    """National inventory statistics, deal ratings and arbitrage of the latest day, and where the
+    report and exports are."""
+    from jobs.gold_mart import exports_dir
+    from jobs.tables import GOLD_ARBITRAGE_BELOW_MARKET, GOLD_MARKET_VALUE, inventory_stats_table
+
+    tables = Tables(settings)
+    stats = settings.gold.inventory_stats
+    if tables.uses_catalog or "national" not in stats.groupings:
+        return None
+    national_path = tables.location(inventory_stats_table("national"))
+    if not (Path(national_path) / "_delta_log").is_dir():
+        return None
+    windows = stats.windows
+    columns = ["_partition_date", "current_inventory_count",
+               *[f"{name}_{n}D" for n in windows for name in ("inferred_sales_count", "days_supply", "avg_days_on_lot")]]
+    national = read_delta_columns(national_path, columns)
+    if national.empty:
+        return None
+    latest = national.sort_values("_partition_date").iloc[-1]
+    day = latest["_partition_date"]
+    per_window = "; ".join(
+        f"{n}D: {int(latest[f'inferred_sales_count_{n}D'])} sold, days supply {latest[f'days_supply_{n}D']:.0f}, "
+        f"avg days on lot {latest[f'avg_days_on_lot_{n}D']:.1f}" if latest[f"inferred_sales_count_{n}D"] else
+        f"{n}D: no inferred sales yet (days supply inf)"
+        for n in windows
+    )
+    lines = [f"gold: {day}: {int(latest['current_inventory_count'])} active vehicles nationally; {per_window}"]
+    market = read_delta_columns(tables.location(GOLD_MARKET_VALUE), ["_partition_date", "deal_rating"])
+    today = market[market["_partition_date"] == day]
+    if len(today):
+        ratings = ", ".join(f"{r} {n}" for r, n in today["deal_rating"].value_counts().items())
+        below = read_delta_columns(tables.location(GOLD_ARBITRAGE_BELOW_MARKET), ["_partition_date"])
+        lines.append(f"gold: deal ratings {ratings}; {int((below['_partition_date'] == day).sum())} below-market opportunities")
+    report = exports_dir(settings) / "report.html"
+    if report.is_file():
+        lines.append(f"gold: report {report} (exports beside it, Parquet and CSV)")
     return "\n".join(lines)
 
 
@@ -161,9 +201,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"autolake: env={settings.env} engine={settings.engine.name} lakehouse={settings.lakehouse_root}")
     print(f"replay window {days[0]} .. {days[-1]} ({len(days)} daily partitions)" if days else "no partitions selected")
     print(format_summary(summarize(settings)))
-    figures = silver_figures(settings)
-    if figures:
-        print(figures)
+    for figures in (silver_figures(settings), gold_figures(settings)):
+        if figures:
+            print(figures)
     print(f"datasets ready in {fetched - started:.1f} s; pipeline phase {finished - fetched:.1f} s "
           f"({(finished - fetched) / max(len(days), 1):.1f} s per partition)")
     print("Dagster UI on the same code and runs:  ./run_pipeline.sh ui   (then open http://127.0.0.1:3000)")

@@ -4,10 +4,11 @@ import sys
 
 import dagster as dg
 
-from jobs.settings import load_settings
+from jobs.settings import GEO_LEVELS, load_settings
 from pipeline.build import FULL_PIPELINE_JOB, build_definitions
 
 GROUPS = ["extraction", "bronze", "silver", "gold_core", "gold_mart"]
+STATS = ("dealer", "neighborhood", "state", "region", "national", "model_family_year")
 LANDING = {"mb/landing_mb_all", "mb/landing_mb_all_autotrader", "mb/landing_mb_e_class_2015_plus", "mb/landing_bmw_m5_f90_2019_plus"}
 PHOTOS = "mb/landing_photos"
 GRAPH = {
@@ -23,9 +24,23 @@ GRAPH = {
     "mb/silver_listings": {"mb/bronze_listings", "mb/reference_catalogue"},
     "mb/silver_vehicles": {"mb/silver_listings", "mb/photo_features"},
     "mb/vehicle_history": {"mb/silver_vehicles"},
-    "mb/dim_vehicle": {"mb/silver_listings", "mb/silver_vehicles"},
-    "mb/fact_inventory_daily": {"mb/silver_listings", "mb/silver_vehicles"},
+    **{f"mb/{name}": {"mb/silver_listings", "mb/silver_vehicles"}
+       for name in ("dim_vehicle", "dim_dealer", "dim_geography", "dim_date", "fact_inventory_daily")},
+    "mb/fact_sales": {"mb/silver_listings", "mb/silver_vehicles", "mb/vehicle_history"},
     "mb/mart_inventory_model_state": {"mb/fact_inventory_daily"},
+    "mb/dealers/neighborhoods": {"mb/dim_dealer"},
+    "mb/inventory_enriched": {"mb/silver_listings", "mb/silver_vehicles", "mb/dealers/neighborhoods", "mb/dim_geography"},
+    **{f"mb/inventory_stats/{g}": {"mb/inventory_enriched"} for g in STATS},
+    "mb/market_value": {"mb/inventory_enriched"},
+    **{f"mb/arbitrage/{name}": {"mb/market_value", "mb/silver_vehicles", "mb/dim_geography"}
+       for name in ("below_market", "cross_state")},
+    "mb/feature_enriched": {"mb/inventory_enriched", "mb/silver_listings"},
+    **{f"mb/attribute_stats/{level}": {"mb/inventory_enriched", "mb/silver_listings"} for level in GEO_LEVELS},
+    "mb/gold_report": {
+        "mb/dealers/neighborhoods", "mb/inventory_enriched", *(f"mb/inventory_stats/{g}" for g in STATS),
+        "mb/market_value", "mb/arbitrage/below_market", "mb/arbitrage/cross_state", "mb/feature_enriched",
+        *(f"mb/attribute_stats/{level}" for level in GEO_LEVELS), "mb/mart_inventory_model_state",
+    },
 }
 
 
@@ -75,7 +90,18 @@ def test_quality_gates_are_blocking_checks_on_every_table_layer():
         ("mb/vehicle_images", "silver_vehicle_images_suite"),
         ("mb/vehicle_history", "silver_vehicle_history_suite"),
         ("mb/fact_inventory_daily", "gold_core_fact_inventory_daily_suite"),
+        ("mb/fact_sales", "gold_core_fact_sales_suite"),
+        ("mb/dim_dealer", "gold_core_dim_dealer_suite"),
         ("mb/mart_inventory_model_state", "gold_mart_inventory_model_state_suite"),
+        ("mb/dealers/neighborhoods", "gold_dealer_neighborhoods_suite"),
+        ("mb/inventory_enriched", "gold_inventory_enriched_suite"),
+        *((f"mb/inventory_stats/{g}", "gold_inventory_stats_suite") for g in STATS),
+        ("mb/inventory_stats/dealer", "geographic_sums_agree"),
+        ("mb/market_value", "gold_market_value_suite"),
+        ("mb/arbitrage/below_market", "gold_arbitrage_below_market_suite"),
+        ("mb/arbitrage/cross_state", "gold_arbitrage_cross_state_suite"),
+        ("mb/feature_enriched", "gold_inventory_enriched_suite"),
+        *((f"mb/attribute_stats/{level}", "gold_attribute_stats_suite") for level in GEO_LEVELS),
     }
     for assets_def in defs.resolve_asset_graph().assets_defs:
         for spec in assets_def.check_specs:

@@ -9,7 +9,7 @@ import pytest
 from deltalake import DeltaTable
 
 from jobs.quality import EXPECTATIONS_DIR
-from jobs.tables import ALL_TABLES, BRONZE_LISTINGS, GOLD_FACT_INVENTORY, GOLD_MART_INVENTORY, Tables
+from jobs.tables import BRONZE_LISTINGS, GOLD_FACT_INVENTORY, GOLD_MART_INVENTORY, Tables, all_tables
 from pipeline.build import FULL_PIPELINE_JOB, build_definitions
 from tests.conftest import TEST_DAY
 
@@ -30,7 +30,7 @@ def materialize(settings, instance, day=TEST_DAY):
 
 def counts(settings):
     tables = Tables(settings)
-    return {str(ref): DeltaTable(tables.location(ref)).to_pyarrow_dataset().count_rows() for ref in ALL_TABLES}
+    return {str(ref): DeltaTable(tables.location(ref)).to_pyarrow_dataset().count_rows() for ref in all_tables(settings)}
 
 
 def test_one_partition_through_gold_read_back_with_delta_rs(settings):
@@ -44,7 +44,12 @@ def test_one_partition_through_gold_read_back_with_delta_rs(settings):
         metadata = bronze_meta.asset_materialization.metadata
         assert metadata["dagster/row_count"].value > 0 and "delta_version" in metadata
         checks = [e for e in result.get_asset_check_evaluations()]
-        assert len(checks) == 10 and all(e.passed for e in checks)
+        job = build_definitions(settings).resolve_job_def(FULL_PIPELINE_JOB)
+        planned = {k for node in job.asset_layer.asset_graph.asset_nodes for k in node.check_keys}
+        assert {e.asset_check_key for e in checks} == planned and all(e.passed for e in checks), [
+            e.asset_check_key for e in checks if not e.passed]
+        report = instance.get_latest_materialization_event(dg.AssetKey(["mb", "gold_report"]))
+        assert Path(report.asset_materialization.metadata["report"].value).is_file()
         photos_meta = instance.get_latest_materialization_event(dg.AssetKey(["mb", "photo_features"]))
         photo_figures = photos_meta.asset_materialization.metadata
         assert photo_figures["detector_weights_available"].value is False

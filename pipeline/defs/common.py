@@ -21,7 +21,8 @@ def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
 
 
 def key(settings: Settings, name: str) -> dg.AssetKey:
-    return dg.AssetKey([settings.oem, name])
+    """`<oem>/<name>`; a name with slashes ('inventory_stats/dealer') adds path segments."""
+    return dg.AssetKey([settings.oem, *name.split("/")])
 
 
 def partition_days(context: dg.AssetExecutionContext) -> list[dt.date]:

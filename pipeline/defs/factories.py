@@ -57,3 +57,58 @@ def gated_table_asset(
         yield check_result(settings_, name, reports)
 
     return gated_table
+
+
+def gated_tables_asset(
+    settings: Settings,
+    *,
+    name: str,
+    group: str,
+    outputs: Sequence[tuple[str, TableRef, str, str]],
+    deps: Sequence[str],
+    run: Callable[[SparkSession, Settings, dt.date], LayerResult],
+    extra_checks: Sequence[tuple[dg.AssetCheckSpec, Callable[[SparkSession, Settings], list[str]]]] = (),
+) -> dg.AssetsDefinition:
+    """Several snapshot Delta tables written by one job, each its own asset gated by its suite.
+
+    `outputs`: (asset name, table, suite, description). `extra_checks`: a check spec and a function
+    returning the problems it found (none: passed)."""
+
+    @dg.multi_asset(
+        name=name,
+        group_name=group,
+        partitions_def=daily_partitions(settings),
+        specs=[
+            dg.AssetSpec(key(settings, asset), deps=[key(settings, dep) for dep in deps], kinds={"spark", "delta"},
+                         description=description)
+            for asset, _, _, description in outputs
+        ],
+        check_specs=[*(check_spec(settings, asset, suite) for asset, _, suite, _ in outputs),
+                     *(spec for spec, _ in extra_checks)],
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+    def gated_tables(context: dg.AssetExecutionContext, spark: AutolakeSpark):
+        settings_ = spark.autolake.settings()
+        day = partition_days(context)[-1]
+        result = run(spark.spark_session, settings_, day)
+        context.log.info(f"{name} {day}: {result.metrics}")
+        for warning in result.warnings:
+            context.log.warning(f"{name} {day}: {warning}")
+        tables = Tables(settings_)
+        figures = {k: v for k, v in result.metrics.items()
+                   if isinstance(v, (int, float, str)) and k not in {table.name for _, table, _, _ in outputs}}
+        for asset, table, _, _ in outputs:
+            yield dg.MaterializeResult(
+                asset_key=key(settings_, asset),
+                metadata={**table_metadata(spark.spark_session, tables, table, day), **figures},
+            )
+        for asset, table, _, _ in outputs:
+            yield check_result(settings_, asset, {day: result.reports[table.name]})
+        for spec, find_problems in extra_checks:
+            problems = find_problems(spark.spark_session, settings_)
+            yield dg.AssetCheckResult(
+                check_name=spec.name, asset_key=spec.asset_key, passed=not problems, severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none")},
+            )
+
+    return gated_tables
