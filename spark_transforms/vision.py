@@ -170,7 +170,12 @@ def features_of(paths: pd.Series, spec: DetectorSpec, palette: dict[str, tuple[i
                 main_box=list(box) if box else None,
             )
         rows.append(row)
-    return pd.DataFrame(rows, columns=[f.split(" ")[0] for f in _top_level_fields()])
+    # Built as objects, then nullable integers: a missing photo's NULL must not turn the 64-bit
+    # hashes into floats (which keep only 53 bits).
+    frame = pd.DataFrame(rows, columns=[f.split(" ")[0] for f in _top_level_fields()], dtype=object)
+    return frame.astype({"width": "Int32", "height": "Int32", "phash": "Int64", "dhash": "Int64",
+                         "blur": "float64", "colour_distance": "float64", "main_confidence": "float64",
+                         "inference_ms": "float64"})
 
 
 def _top_level_fields() -> list[str]:

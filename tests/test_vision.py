@@ -73,6 +73,9 @@ def test_missing_truncated_and_non_image_files_get_a_status_and_a_reason(spark, 
     rows = {r.path: r for r in frame.select("path", photo_features(F.col("path"), DetectorSpec(), photo_render.palette())
                                             .alias("f")).select("path", "f.*").collect()}
     assert rows[good].status == "ok"
+    # all 64 bits of the hashes survive a batch holding NULLs
+    array, _, _ = udf.decode(good)
+    assert (rows[good].phash, rows[good].dhash) == (images.phash(array), images.dhash(array))
     assert rows[str(truncated)].status == "unreadable" and "truncated JPEG" in rows[str(truncated)].reason
     assert rows[str(noise)].status == "unreadable" and "not a decodable image" in rows[str(noise)].reason
     assert rows[str(empty)].status == "unreadable"
