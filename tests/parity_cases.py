@@ -27,6 +27,17 @@ from spark_transforms.bronze import (
 from spark_transforms.dedup import MatchRules, vehicle_map
 from spark_transforms.gold import dim_vehicle, fact_inventory, fact_inventory_daily, inventory_by_model_state
 from spark_transforms.lifecycle import vehicle_days, vehicle_history
+from spark_transforms.marts import (
+    arbitrage_below_market,
+    arbitrage_cross_state,
+    dim_dealer,
+    dim_geography,
+    inventory_enriched,
+    inventory_stats,
+    market_values,
+    suspected_duplicates,
+)
+from spark_transforms.take_rates import TakeRateRules, feature_enriched, take_rates
 from spark_transforms.silver import (
     clean_listings,
     match_catalogue,
@@ -55,7 +66,8 @@ def _line(ad_id, price, odometer, year, model, vin, state, description, posted="
 LINES = [
     ("d/a.jsonl", 1, _line("1", 15000, 42000.0, 1989, "c-class", "1M8GDM9AXKP042788", "ca", "C300 4MATIC", posted="2021-05-01")),
     ("d/a.jsonl", 2, _line("2", 14500, "", 1990, "c-class", "1m8gdm9axkp042788", "nv", "C 300 sport", photos=["ph-1", "ph-2", "ph-3"])),
-    ("d/b.jsonl", 3, _line("10", 9000, 90000.0, 2014, "e-class", "WDDGF4HB0EA000001", "ca", "E350")),
+    ("d/b.jsonl", 3, _line("10", 9000, 90000.0, 2014, "e-class", "WDDGF4HB0EA000001", "ca", "E350",
+                                 photos=["ph-10a", "ph-10b", "ph-10c"])),
     ("d/a.jsonl", 3, _line("3", 0, 99000.0, 2016, "gl-class", None, "ca", "GLE350 loaded", dealer="x")),
     ("d/a.jsonl", 4, _line("4", "3000000000", "abc", "20x5", "other", "", "tx", "SL 500 roadster")),
     ("d/a.jsonl", 5, "{broken"),
@@ -78,6 +90,37 @@ CATALOGUE = [
 ]
 
 
+STATES = [("CA", "California", "West", 37.2, -119.4), ("TX", "Texas", "South", 31.5, -99.3), ("OR", "Oregon", "West", 44.0, -120.6)]
+ENRICHED_SCHEMA = (
+    "vehicle_id string, listing_id string, dealer_id string, neighborhood string, state string, census_region string, "
+    "national string, model_family string, model_year int, odometer_mi double, price_usd double, title_status string, "
+    "inferred_sold_date date, is_active boolean, is_sold_in_window boolean, days_on_lot int, recency_weight double, "
+    "_partition_date date"
+)
+
+
+def _gold_inventory() -> list[tuple]:
+    """Twelve cars in two states, a price tie, a salvage title, a flagged price and three sales."""
+    rows = []
+    prices = [20000.0, 25000.0, 25000.0, 40000.0, 22000.0, 21000.0, None, 30000.0, 26000.0, 27000.0, 28000.0, 9000.0]
+    for k, price in enumerate(prices):
+        state, dealer = ("CA", f"CA-0{k % 2 + 1}") if k < 7 else ("TX", "TX-01")
+        sold = DAY - dt.timedelta(days=3 * k) if k in (4, 8, 9) else None
+        rows.append((f"v{k}", f"cl:{k}", dealer, f"{state}/{k % 2}", state, "West" if state == "CA" else "South", "US",
+                     "e-class", 2016, 30000.0 + 500 * k, price, "salvage" if k == 11 else "clean", sold, sold is None,
+                     sold is not None, 5 + k, round(0.5 ** (k / 30), 6), DAY))
+    return rows
+
+
+CASES = (
+    "bronze_listings", "quarantine", "records_per_file", "reference_catalogue", "silver_listings", "dim_vehicle",
+    "fact_inventory_daily", "fact_inventory_daily_feed", "mart_inventory_model_state", "vehicle_map", "vehicle_history",
+    "photo_manifest", "photo_file_facts", "photo_features", "fact_inventory_restated", "inventory_enriched",
+    "inventory_stats_state", "market_value", "arbitrage_below_market", "arbitrage_cross_state", "take_rates_state",
+    "take_rates_dealer",
+)
+
+
 def build_cases(spark: SparkSession) -> dict[str, DataFrame]:
     lines = spark.createDataFrame([(*line, INGESTED) for line in LINES], LANDING_LINE_SCHEMA)
     already_ingested = next(line for line in LINES if '"ad_id": "7"' in line[2])[2]
@@ -98,7 +141,33 @@ def build_cases(spark: SparkSession) -> dict[str, DataFrame]:
     photos = spark.createDataFrame(
         [(str(SHIPPED_PHOTOS / "bus.jpg"),), (str(SHIPPED_PHOTOS / "zidane.jpg"),), ("/no/such/photo.jpg",)], "path string"
     )
+    geography = dim_geography(spark.createDataFrame(STATES, "state string, name string, census_region string, "
+                                                               "latitude double, longitude double"))
+    calendar = spark.createDataFrame([(DAY,), (DAY + dt.timedelta(days=7),)], "as_of_date date")
+    inventory = spark.createDataFrame(_gold_inventory(), ENRICHED_SCHEMA)
+    market = market_values(inventory, levels=["neighborhood", "state", "national"], year_band_years=1, mileage_band_mi=20000,
+                           min_comparables=2, deal_ratings={"great": 90.0, "good": 97.0, "fair": 103.0, "high": 110.0},
+                           excluded_titles=["salvage"])
+    none_suspected = suspected_duplicates(vehicles.withColumn("match_score", F.lit(1.0)), min_match_score=0.6)
+    attributes = spark.createDataFrame(
+        [(f"cl:{k}", [("roof", "panoramic")] * (k % 2) + [("seats", "heated")] * (k % 3 > 0)) for k in range(12)],
+        "listing_id string, vehicle_attributes array<struct<attribute_type:string, attribute_code:string>>",
+    )
+    rates = take_rates(feature_enriched(inventory, attributes),
+                       TakeRateRules(levels=("national", "census_region", "state", "dealer_id")))
     return {
+        "inventory_enriched": inventory_enriched(
+            silver, vehicles, dim_dealer(silver, geography, grid_size=1.0), geography, calendar,
+            window_days=45, sold_after_absent_days=6, half_life_days=30.0,
+        ),
+        "inventory_stats_state": inventory_stats(inventory, keys=["state"], windows=[7, 45]),
+        "market_value": market,
+        "arbitrage_below_market": arbitrage_below_market(market, none_suspected, below_market_pct=85.0),
+        "arbitrage_cross_state": arbitrage_cross_state(market, geography, none_suspected, min_state_vehicles=2,
+                                                       transport_cost_usd=300.0, transport_cost_per_mile_usd=0.5,
+                                                       min_net_spread_usd=0.0),
+        "take_rates_state": rates["state"],
+        "take_rates_dealer": rates["dealer_id"],
         "bronze_listings": bronze,
         "quarantine": to_quarantine(classified, partition_date=DAY),
         "records_per_file": records_per_file(classified),
