@@ -1,10 +1,15 @@
 import re
+
+import numpy as np
 import pytest
+from PIL import Image
 
 from jobs import bronze
 from jobs.settings import ConfigError, load_settings
 from jobs.tables import all_tables
+from jobs.gold_report import render_png
 from pipeline import cli
+from tests.test_gold_report import browser_or_skip, decoded_plots, not_blank
 
 
 @pytest.fixture
@@ -50,6 +55,7 @@ def test_run_over_the_test_window_then_summary(tmp_path, capsys, monkeypatch):
     assert {"gold.dim_dealer", "gold.inventory_stats_dealer", "gold.attribute_stats_dealer_id", "gold.market_value"} <= set(rows)
     assert re.search(r"gold: 2021-05-02: \d+ active vehicles nationally; 45D: ", out)
     assert "gold: report " in out and (lakehouse / "exports" / "report.html").is_file()
+    assert_report_renders(lakehouse / "exports" / "report.html", tmp_path / "report.png")
     maybe_empty = {"bronze.quarantine", "gold.fact_sales", "gold.arbitrage_cross_state", "gold.arbitrage_below_market"}
     for table, (count, version) in rows.items():
         if table not in maybe_empty:
@@ -59,3 +65,13 @@ def test_run_over_the_test_window_then_summary(tmp_path, capsys, monkeypatch):
     again = capsys.readouterr().out
     for table, (count, version) in rows.items():
         assert f"{table:<36} {count:>8} {version:>14}" in again
+
+
+def assert_report_renders(html, png):
+    """The report the main command wrote opens headless with its three plots, not a blank page."""
+    plots = decoded_plots(html.read_text())
+    assert len(plots) == 3 and all(not_blank(plot)[0] > 0.02 for plot in plots)
+    browser_or_skip()
+    with Image.open(render_png(html, png, width=1280, height=2400)) as image:
+        inked, colours = not_blank(np.asarray(image.convert("RGB")))
+    assert inked > 0.02 and colours > 300, (inked, colours)
