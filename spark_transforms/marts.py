@@ -27,6 +27,7 @@ FLAGGED = lambda prefix: F.exists(  # noqa: E731
 DEAL_RATINGS = ("great", "good", "fair", "high")
 NOT_RATED = "not_rated"
 EARTH_RADIUS_MI = 3958.8
+LOCATED_VEHICLE = ("vehicle_id", "listing_id", "dealer_id", "neighborhood", "state", "census_region")
 
 
 def dim_geography(states: DataFrame) -> DataFrame:
@@ -160,12 +161,7 @@ def inventory_enriched(
         .withColumn("state", F.coalesce(F.col("_dealer_state"), F.col("_listing_state")))
         .join(geography.select("state", "census_region"), on="state", how="left")
         .select(
-            "vehicle_id",
-            "listing_id",
-            "dealer_id",
-            "neighborhood",
-            "state",
-            "census_region",
+            *LOCATED_VEHICLE,
             F.lit(NATIONAL).alias("national"),
             "model_family",
             "model_year",
@@ -327,12 +323,7 @@ def market_values(
         .when(~enough, F.concat(F.lit("only "), comparables, F.lit(f" (needs {min_comparables})")))
     )
     return valued.select(
-        "vehicle_id",
-        "listing_id",
-        "dealer_id",
-        "neighborhood",
-        "state",
-        "census_region",
+        *LOCATED_VEHICLE,
         "model_family",
         "model_year",
         "year_band",
