@@ -66,7 +66,7 @@ def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     listings = tables.read(spark, SILVER_LISTINGS)
     vehicles = tables.read(spark, SILVER_LISTING_VEHICLE)
     days = partition_dates(listings)
-    geography = dim_geography(states(spark))
+    geography = dim_geography(states(spark), as_of=days[-1] if days else day)
     tables.overwrite(geography, GOLD_DIM_GEOGRAPHY)
     tables.overwrite(dim_date(days, spark), GOLD_DIM_DATE)
     tables.overwrite(

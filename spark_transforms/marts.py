@@ -30,8 +30,9 @@ EARTH_RADIUS_MI = 3958.8
 LOCATED_VEHICLE = ("vehicle_id", "listing_id", "dealer_id", "neighborhood", "state", "census_region")
 
 
-def dim_geography(states: DataFrame) -> DataFrame:
-    """state -> census region -> national, with the state's centre (conf/reference/us_states.csv)."""
+def dim_geography(states: DataFrame, *, as_of: dt.date) -> DataFrame:
+    """state -> census region -> national, with the state's centre (conf/reference/us_states.csv);
+    `_partition_date` is the day the snapshot was built for."""
     return states.select(
         F.col("state"),
         F.col("name").alias("state_name"),
@@ -39,13 +40,17 @@ def dim_geography(states: DataFrame) -> DataFrame:
         F.lit(NATIONAL).alias("national"),
         F.col("latitude").cast("double").alias("latitude"),
         F.col("longitude").cast("double").alias("longitude"),
+        F.lit(as_of).cast("date").alias("_partition_date"),
     )
 
 
 def dim_date(days: Sequence[dt.date], spark) -> DataFrame:
-    rows = [(d, d.year, (d.month - 1) // 3 + 1, d.month, d.isocalendar()[1], d.isoweekday(), d.isoweekday() >= 6) for d in days]
+    rows = [(d, d.year, (d.month - 1) // 3 + 1, d.month, d.isocalendar()[1], d.isoweekday(), d.isoweekday() >= 6, d)
+            for d in days]
     return spark.createDataFrame(
-        rows, "date date, year int, quarter int, month int, iso_week int, iso_day_of_week int, is_weekend boolean"
+        rows,
+        "date date, year int, quarter int, month int, iso_week int, iso_day_of_week int, is_weekend boolean, "
+        "_partition_date date",
     )
 
 
@@ -59,7 +64,8 @@ def neighborhood_of(state: Column, latitude: Column, longitude: Column, grid_siz
 
 
 def dim_dealer(listings: DataFrame, geography: DataFrame, *, grid_size: float) -> DataFrame:
-    """One row per dealer: name, position, state and its neighborhood, region and nation, first seen.
+    """One row per dealer: name, position, state and its neighborhood, region and nation, and the
+    day it was first seen (also its `_partition_date`, as for vehicles).
 
     The dealer's latest listing gives its name and position; its state is the state most of its
     listings carry (ties: the alphabetically first)."""
@@ -94,6 +100,7 @@ def dim_dealer(listings: DataFrame, geography: DataFrame, *, grid_size: float) -
             "census_region",
             F.coalesce(F.col("national"), F.lit(NATIONAL)).alias("national"),
             "first_seen_date",
+            F.col("first_seen_date").alias("_partition_date"),
         )
     )
 

@@ -142,7 +142,7 @@ def build_cases(spark: SparkSession) -> dict[str, DataFrame]:
         [(str(SHIPPED_PHOTOS / "bus.jpg"),), (str(SHIPPED_PHOTOS / "zidane.jpg"),), ("/no/such/photo.jpg",)], "path string"
     )
     geography = dim_geography(spark.createDataFrame(STATES, "state string, name string, census_region string, "
-                                                               "latitude double, longitude double"))
+                                                               "latitude double, longitude double"), as_of=DAY)
     calendar = spark.createDataFrame([(DAY,), (DAY + dt.timedelta(days=7),)], "as_of_date date")
     inventory = spark.createDataFrame(_gold_inventory(), ENRICHED_SCHEMA)
     market = market_values(inventory, levels=["neighborhood", "state", "national"], year_band_years=1, mileage_band_mi=20000,

@@ -64,6 +64,10 @@ def test_one_partition_through_gold_read_back_with_delta_rs(settings):
         assert vehicles_meta.asset_materialization.metadata["matched_by/vin"].value > 0
 
     tables = Tables(settings)
+    for ref in all_tables(settings):
+        if ref.layer == "gold":
+            columns = [field.name for field in DeltaTable(tables.location(ref)).schema().fields]
+            assert "_partition_date" in columns, ref
     mart = DeltaTable(tables.location(GOLD_MART_INVENTORY)).to_pandas()
     fact = DeltaTable(tables.location(GOLD_FACT_INVENTORY)).to_pandas()
     bronze = DeltaTable(tables.location(BRONZE_LISTINGS)).to_pandas()
