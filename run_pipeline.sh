@@ -6,6 +6,7 @@
 #   ./run_pipeline.sh summary    row counts and Delta versions of every table
 #   ./run_pipeline.sh bench-silver  dedup precision/recall and sold-date accuracy against truth
 #   ./run_pipeline.sh bench-vision  photo UDF throughput versus a plain Ultralytics loop
+#   ./run_pipeline.sh mlflow     the MLflow UI over the lakehouse's local store (http://127.0.0.1:5000)
 # AUTOLAKE_ENV selects the configuration overlay (conf/env/<env>.yaml, default local).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -70,12 +71,16 @@ case "$command" in
         "$VENV/bin/autolake" fetch
         exec "$VENV/bin/python" benchmarks/silver_truth.py "$@"
         ;;
+    mlflow)
+        bootstrap
+        exec "$VENV/bin/autolake-model" --lakehouse-root ./lakehouse serve "$@"
+        ;;
     bench-vision)
         bootstrap
         exec "$VENV/bin/python" benchmarks/vision_throughput.py "$@"
         ;;
     *)
-        sed -n '2,10p' "$0" >&2
+        sed -n '2,11p' "$0" >&2
         exit 2
         ;;
 esac

@@ -561,11 +561,25 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (("promote", "make an approved, validated version the champion"),
                        ("bootstrap", "promote the first champion (validated against the baseline)")):
         commands.add_parser(name, help=text).add_argument("--version", required=True)
+    serve_cmd = commands.add_parser("serve", help="the MLflow UI and API on loopback over the local store")
+    serve_cmd.add_argument("--host", default="127.0.0.1")
+    serve_cmd.add_argument("--port", type=int, default=5000)
     return parser
+
+
+def serve_command(lakehouse_root: Path, *, host: str, port: int) -> list[str]:
+    """`mlflow server` over the lakehouse's local store (runs, registry and artifacts)."""
+    tracking, artifacts = local_tracking(lakehouse_root)
+    return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", tracking,
+            "--artifacts-destination", artifacts, "--host", host, "--port", str(port), "--workers", "1"]
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        command = serve_command(args.lakehouse_root, host=args.host, port=args.port)
+        print(f"MLflow on http://{args.host}:{args.port} (store {command[5]})", flush=True)
+        os.execv(command[0], command)
     tracking, registry = resolve_uris(args.tracking_uri, args.registry_uri, args.lakehouse_root)
     client = configure(tracking, registry)
     rules = default_rules(args.model_name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import mlflow
@@ -491,3 +492,38 @@ def test_a_metric_that_is_not_a_number_fails_validation(client, models):
     assert not result.passed
     assert any(line.startswith("holdout_mae") and "not a finite number" in line for line in result.detail)
     assert champion_version(client, MODEL) == champion
+
+
+def test_the_mlflow_service_serves_the_local_store_over_http(tmp_path):
+    """`./run_pipeline.sh mlflow`: a real MLflow server on loopback, reached over HTTP."""
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jobs.model_registry", "--lakehouse-root", str(tmp_path / "lakehouse"), "serve",
+         "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                    assert response.read().decode().strip() == "OK"
+                    break
+            except OSError:
+                assert server.poll() is None, server.stdout.read().decode()[-2000:]
+                assert time.monotonic() < deadline, "MLflow server did not answer within 120 s"
+                time.sleep(1)
+        client = MlflowClient(tracking_uri=f"http://127.0.0.1:{port}")
+        experiment = client.create_experiment("served")
+        assert client.get_experiment(experiment).name == "served"
+        assert (tmp_path / "lakehouse" / "mlflow" / "mlflow.db").is_file()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -52,6 +52,9 @@ def test_every_shipped_suite_loads_and_is_used_by_a_layer():
     assert shipped == {
         bronze.SUITE, bronze.LEDGER_SUITE, silver.SUITE, silver.VEHICLE_MAP_SUITE, silver.HISTORY_SUITE,
         gold_core.SUITE, gold_mart.SUITE, vision.BRONZE_SUITE, vision.FEATURES_SUITE, vision.VEHICLE_IMAGES_SUITE,
+        gold_core.SALES_SUITE, gold_core.DEALER_SUITE, gold_mart.NEIGHBORHOODS_SUITE, gold_mart.ENRICHED_SUITE,
+        gold_mart.STATS_SUITE, gold_mart.MARKET_SUITE, gold_mart.BELOW_MARKET_SUITE, gold_mart.CROSS_STATE_SUITE,
+        gold_mart.ATTRIBUTE_SUITE,
     }
     for name in shipped:
         assert quality.load_suite(name)["expectations"]
