@@ -13,8 +13,12 @@ features.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
+import numpy as np
+import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -86,3 +90,58 @@ def scoring_frame(listed: DataFrame, enriched: DataFrame, *, day: dt.date) -> Da
     """The vehicles active on `day`, with the same features they were (or will be) trained with."""
     active = enriched.where((F.col("_partition_date") == F.lit(day)) & F.col("is_active")).select("vehicle_id")
     return listed.join(active, on="vehicle_id")
+
+
+PREDICTIONS_SCHEMA = "car_id string, predicted_days_on_lot double, model_version string, _partition_date date"
+Scorer = Callable[[pd.DataFrame], np.ndarray]
+
+
+@dataclass
+class _Scorers:
+    """Scoring functions loaded in this process, one per model URI (Sail runs UDFs as threads of
+    one process, a cluster as one Python worker per executor core)."""
+
+    scorers: dict = field(default_factory=dict)
+    loads: list = field(default_factory=list)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+
+SCORERS = _Scorers()
+
+
+def scorer_for(model_uri: str, load: Callable[[str], Scorer]) -> Scorer:
+    """The scorer of `model_uri`, loaded at most once per process."""
+    with SCORERS.lock:
+        if model_uri not in SCORERS.scorers:
+            SCORERS.scorers[model_uri] = load(model_uri)
+            SCORERS.loads.append(model_uri)
+        return SCORERS.scorers[model_uri]
+
+
+def predict_days_on_lot(
+    frame: DataFrame,
+    *,
+    model_uri: str,
+    model_version: str,
+    load: Callable[[str], Scorer],
+    features: Sequence[str],
+    day: dt.date,
+) -> DataFrame:
+    """`<oem>/days_on_lot_predictions`: every row of `frame` (a `scoring_frame`) scored by the model
+    at `model_uri` in an iterator pandas UDF that loads it once per worker; the output names the
+    model version that scored it. `model_uri` names a version (`models:/<name>/<version>`), not an
+    alias, so a long-lived worker never keeps scoring with a former champion."""
+    columns = list(features)
+
+    @F.pandas_udf("double")
+    def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.Series]:
+        scorer = scorer_for(model_uri, load)
+        for batch in batches:
+            yield pd.Series(np.asarray(scorer(batch), dtype="float64"))
+
+    return frame.select(
+        F.col("vehicle_id").alias("car_id"),
+        score(F.struct(*columns)).alias("predicted_days_on_lot"),
+        F.lit(str(model_version)).alias("model_version"),
+        F.lit(day).cast("date").alias("_partition_date"),
+    )

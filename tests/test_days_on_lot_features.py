@@ -82,3 +82,46 @@ def test_training_labels_are_as_of_the_training_day_and_scoring_uses_the_same_fe
     assert [r.vehicle_id for r in scored.collect()] == ["B"]
     training_b = training_frame(listed, features, as_of=D[5]).where(F.col("vehicle_id") == "B").drop("days_on_lot", "is_sold")
     assert_df_equality(scored, training_b)
+
+
+def test_scoring_loads_the_champion_once_per_worker_and_records_its_version(spark, tmp_path):
+    """A real registered model (simulated training data), scored in the pandas UDF on two partitions."""
+    import functools
+
+    import mlflow
+    import numpy as np
+    from mlflow import MlflowClient
+    from mlflow.models import infer_signature
+
+    from jobs import days_on_lot_model as dol
+    from spark_transforms.days_on_lot import SCORERS, predict_days_on_lot
+    from tests.test_days_on_lot_model import simulate_listings
+
+    cars = simulate_listings(300, seed=3)
+    model = dol.fit_regression(cars, {**dol.DEFAULT_PARAMS, "n_estimators": 20})
+    matrix = dol.model_matrix(dol.prepare(cars, dol.model_categories(model)))
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        experiment = mlflow.create_experiment("scoring", artifact_location=str(tmp_path / "artifacts"))
+        with mlflow.start_run(experiment_id=experiment):
+            mlflow.xgboost.log_model(model, name="model", signature=infer_signature(matrix, model.predict(matrix)),
+                                     registered_model_name="days_on_lot", pip_requirements=["xgboost"])
+        client = MlflowClient()
+        client.set_registered_model_alias("days_on_lot", "champion", "1")
+        version = client.get_model_version_by_alias("days_on_lot", "champion").version
+        uri = f"models:/days_on_lot/{version}"
+
+        def load(model_uri):
+            return functools.partial(dol.predict, mlflow.xgboost.load_model(model_uri))
+
+        frame = spark.createDataFrame(cars[["vehicle_id", *dol.FEATURES]].replace({np.inf: 1e9})).repartition(2)
+        before = SCORERS.loads.count(uri)
+        scored = predict_days_on_lot(frame, model_uri=uri, model_version=version, load=load,
+                                     features=dol.FEATURES, day=D[5]).toPandas()
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert SCORERS.loads.count(uri) - before == 1
+    assert set(scored["model_version"]) == {"1"} and set(scored["_partition_date"]) == {D[5]}
+    expected = dict(zip(cars["vehicle_id"], dol.predict(model, cars.replace({np.inf: 1e9}))))
+    assert len(scored) == len(cars)
+    assert np.allclose(scored["predicted_days_on_lot"], scored["car_id"].map(expected), rtol=1e-5)
