@@ -52,16 +52,20 @@ def summarize(settings: Settings) -> list[TableSummary]:
 
 def read_delta_columns(location: str, columns: list[str]):
     """The current version's rows of a local Delta table as pandas: delta-rs lists the live files,
-    pyarrow reads them (scanning through delta-rs can abort the process at exit)."""
+    pyarrow reads them (scanning through delta-rs can abort the process at exit). Partition
+    columns, which pyarrow reads from the paths as categories, come back as plain strings."""
+    import pandas as pd
     import pyarrow.parquet as pq
     from deltalake import DeltaTable
 
     files = [uri.removeprefix("file://") for uri in DeltaTable(location).file_uris()]
     if not files:
-        import pandas as pd
-
         return pd.DataFrame(columns=columns)
-    return pq.ParquetDataset(files).read(columns=columns).to_pandas()
+    frame = pq.ParquetDataset(files).read(columns=columns).to_pandas()
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.CategoricalDtype):
+            frame[column] = frame[column].astype(str)
+    return frame
 
 
 def silver_figures(settings: Settings) -> str | None:
