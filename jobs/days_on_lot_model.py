@@ -49,12 +49,12 @@ import xgboost
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-FEATURES = [
-    "model_family", "model_year", "odometer_mi", "price_usd", "price_to_market_pct", "options_count", "paint_color",
-    "dealer_id", "neighborhood", "state", "dealer__days_supply_90D", "dealer__avg_days_on_lot_90D",
-    "neighborhood__days_supply_90D", "neighborhood__avg_days_on_lot_90D",
-]
-CATEGORICAL = ["model_family", "paint_color", "dealer_id", "neighborhood", "state"]
+from spark_transforms.days_on_lot import CATEGORICAL as _CATEGORICAL
+from spark_transforms.days_on_lot import feature_names
+
+FEATURE_GROUPINGS = ("dealer", "neighborhood")
+FEATURES = feature_names(FEATURE_GROUPINGS)
+CATEGORICAL = list(_CATEGORICAL)
 NUMERIC = [f for f in FEATURES if f not in CATEGORICAL]
 DAYS_SUPPLY_FEATURES = [f for f in FEATURES if "days_supply" in f]
 FEATURE_TYPES = ["c" if f in CATEGORICAL else "q" for f in FEATURES]

@@ -11,7 +11,6 @@ import datetime as dt
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from jobs import quality
 from jobs.common import LayerResult, run_spark_job
@@ -30,7 +29,7 @@ from jobs.tables import (
     Tables,
 )
 from spark_transforms.gold import dim_vehicle, fact_inventory
-from spark_transforms.marts import dim_date, dim_dealer, dim_geography
+from spark_transforms.marts import dim_date, dim_dealer, dim_geography, fact_sales
 
 SUITE = "gold_core_fact_inventory_daily"
 SALES_SUITE = "gold_core_fact_sales"
@@ -45,20 +44,6 @@ def states(spark: SparkSession) -> DataFrame:
 
 def partition_dates(listings: DataFrame) -> list[dt.date]:
     return sorted(row[0] for row in listings.select(PARTITION_COLUMN).distinct().collect())
-
-
-def fact_sales(history: DataFrame, vehicles: DataFrame, dealers: DataFrame) -> DataFrame:
-    """One row per vehicle inferred sold (silver history as of its latest day), partitioned by sold date."""
-    return (
-        history.where(F.col("status") == "sold")
-        .join(vehicles.select("vehicle_id", "dealer_id", "model_family", "model_year"), on="vehicle_id", how="left")
-        .join(dealers.select("dealer_id", "state", "neighborhood", "census_region"), on="dealer_id", how="left")
-        .select(
-            "vehicle_id", "dealer_id", "neighborhood", "state", "census_region", "model_family", "model_year",
-            "first_seen_date", "inferred_sold_date", "days_on_lot", F.col("last_price_usd").alias("sold_price_usd"),
-            "relists", "price_changes", F.col("inferred_sold_date").alias(PARTITION_COLUMN),
-        )
-    )
 
 
 def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:

@@ -217,10 +217,12 @@ def run_take_rates(spark: SparkSession, settings: Settings, day: dt.date) -> Lay
     features = tables.read(spark, GOLD_FEATURE_ENRICHED)
     metrics = {GOLD_FEATURE_ENRICHED.name: features.count()}
     reports = {GOLD_FEATURE_ENRICHED.name: quality.validate(features, ENRICHED_SUITE, table=tables.location(GOLD_FEATURE_ENRICHED))}
-    for level, frame in take_rates(features, take_rate_rules(settings)).items():
+    def write_level(frame: DataFrame, level: str) -> DataFrame:
+        tables.overwrite(frame, attribute_stats_table(level), partitioned=True)
+        return tables.read(spark, attribute_stats_table(level))
+
+    for level, written in take_rates(features, take_rate_rules(settings), stage=write_level).items():
         ref = attribute_stats_table(level)
-        tables.overwrite(frame, ref, partitioned=True)
-        written = tables.read(spark, ref)
         metrics[ref.name] = written.count()
         reports[ref.name] = quality.validate(written, ATTRIBUTE_SUITE, table=tables.location(ref))
     return LayerResult(metrics=metrics, reports=reports)

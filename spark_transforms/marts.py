@@ -105,6 +105,20 @@ def dim_dealer(listings: DataFrame, geography: DataFrame, *, grid_size: float) -
     )
 
 
+def fact_sales(history: DataFrame, vehicles: DataFrame, dealers: DataFrame) -> DataFrame:
+    """One row per vehicle inferred sold (silver history as of its latest day), partitioned by sold date."""
+    return (
+        history.where(F.col("status") == "sold")
+        .join(vehicles.select("vehicle_id", "dealer_id", "model_family", "model_year"), on="vehicle_id", how="left")
+        .join(dealers.select("dealer_id", "state", "neighborhood", "census_region"), on="dealer_id", how="left")
+        .select(
+            "vehicle_id", "dealer_id", "neighborhood", "state", "census_region", "model_family", "model_year",
+            "first_seen_date", "inferred_sold_date", "days_on_lot", F.col("last_price_usd").alias("sold_price_usd"),
+            "relists", "price_changes", F.col("inferred_sold_date").alias("_partition_date"),
+        )
+    )
+
+
 def dealer_neighborhoods(dealers: DataFrame, calendar: DataFrame) -> DataFrame:
     """`<oem>/dealers/neighborhoods`: [dealer_id, neighborhood, _partition_date] for every dealer
     known on each day of `calendar` (column `as_of_date`)."""

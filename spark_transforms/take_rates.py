@@ -45,6 +45,7 @@ with the effective sample size n + k and the configured z (1.96 for 95%); it alw
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
 
@@ -304,11 +305,15 @@ def _level_rates(
     )
 
 
-def take_rates(features: DataFrame, rules: TakeRateRules) -> dict[str, DataFrame]:
+def take_rates(
+    features: DataFrame, rules: TakeRateRules, *, stage: Callable[[DataFrame, str], DataFrame] | None = None
+) -> dict[str, DataFrame]:
     """Raw and blended take rates of every equipment code, one table per level of `rules.levels`.
 
     Each table has one row per day, population, code and group of the level; see the module
-    docstring for the definitions and `OUTPUT_COLUMNS` for the columns.
+    docstring for the definitions and `OUTPUT_COLUMNS` for the columns. `stage(frame, level)`,
+    when given, materializes each level before the next blends with it, so a level's plan does
+    not recompute every level above it.
     """
     vehicles = _described_vehicles(features, rules)
     carried = _codes_carried(vehicles)
@@ -316,8 +321,7 @@ def take_rates(features: DataFrame, rules: TakeRateRules) -> dict[str, DataFrame
     tables: dict[str, DataFrame] = {}
     parent: str | None = None
     for level in rules.levels:
-        tables[level] = _level_rates(
-            vehicles, carried, codes, rules, level, parent, tables[parent] if parent is not None else None
-        )
+        rates = _level_rates(vehicles, carried, codes, rules, level, parent, tables[parent] if parent is not None else None)
+        tables[level] = stage(rates, level) if stage is not None else rates
         parent = level
     return tables
