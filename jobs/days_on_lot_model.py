@@ -63,6 +63,7 @@ LABEL_COLUMNS = ["vehicle_id", "listed_date", "days_on_lot", "is_sold"]
 DAYS_SUPPLY_CAP = 3650.0
 """Days supply is `active / (sales / window)`, `inf` when nothing sold in the window: capped here."""
 
+MIN_DAYS_ON_LOT = 1.0
 MODEL_ARTIFACT = "model"
 REGRESSION = "regression"
 AFT = "aft"
@@ -309,14 +310,17 @@ def predict(
     categories: Mapping[str, Sequence[str]] | None = None,
 ) -> np.ndarray:
     """Predicted days on lot for `frame`, prepared exactly as at training (`categories` defaults
-    to the lists stored on the model)."""
+    to the lists stored on the model); never below `MIN_DAYS_ON_LOT` (a car listed today has spent
+    its first day on the lot), which the absolute-error regression does not guarantee by itself."""
     if categories is None:
         categories = model_categories(model)
         if categories is None:
             raise ValueError("the model stores no category lists: pass the training categories")
     if isinstance(model, xgboost.Booster):
-        return np.asarray(model.predict(_dmatrix(frame, categories)), dtype="float64")
-    return np.asarray(model.predict(model_matrix(prepare(frame, categories))), dtype="float64")
+        raw = model.predict(_dmatrix(frame, categories))
+    else:
+        raw = model.predict(model_matrix(prepare(frame, categories)))
+    return np.clip(np.asarray(raw, dtype="float64"), MIN_DAYS_ON_LOT, None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,6 +408,18 @@ def evaluate(y_true_days: Any, is_sold: Any, predicted: Any) -> dict[str, float]
 
 # ---------------------------------------------------------------------------------------------
 # Training run
+
+
+def spearman(predicted: Any, price_to_market: Any) -> float:
+    """Spearman rank correlation of predictions with price to market over the rows that have both
+    (positive: cars priced lower against the market are predicted to sell sooner). NaN under 3 rows."""
+    frame = pd.DataFrame({"p": np.asarray(predicted, dtype="float64"),
+                          "m": pd.to_numeric(pd.Series(np.asarray(price_to_market, dtype=object)), errors="coerce")})
+    frame = frame[np.isfinite(frame["p"]) & np.isfinite(frame["m"].astype("float64"))]
+    if len(frame) < 3:
+        return float("nan")
+    ranks = frame.rank()
+    return float(np.corrcoef(ranks["p"], ranks["m"])[0, 1])
 
 
 def _feature_importance_figure(model: xgboost.XGBRegressor | xgboost.Booster, title: str) -> Figure:
@@ -494,6 +510,7 @@ def train_and_log(
     metrics: dict[str, float] = {}
     for name, prefix in [(chosen, ""), (REGRESSION, "regression_"), (AFT, "aft_"), ("baseline", "baseline_")]:
         metrics.update({f"{prefix}holdout_{m}": per_model[name][m] for m in METRIC_NAMES})
+    metrics["holdout_spearman_price_to_market"] = spearman(predictions[chosen], holdout["price_to_market_pct"])
 
     aft_params, aft_rounds = aft_train_params(effective, train["days_on_lot"].to_numpy(dtype="float64"))
     n_sold_train = int(train["is_sold"].astype(bool).sum())

@@ -181,14 +181,14 @@ def local_tracking(lakehouse_root: Path) -> tuple[str, str]:
     return f"sqlite:///{folder / 'mlflow.db'}", str(artifacts)
 
 
-def _default_registry(tracking_uri: str) -> str:
+def default_registry(tracking_uri: str) -> str:
     return "databricks-uc" if tracking_uri.startswith("databricks") else tracking_uri
 
 
 def configure(tracking_uri: str, registry_uri: str | None = None) -> MlflowClient:
     """Point MLflow (the fluent API too, for training code that logs runs) at a tracking store and
     registry; the registry defaults to the tracking store, or Unity Catalog for ``databricks``."""
-    registry = registry_uri or _default_registry(tracking_uri)
+    registry = registry_uri or default_registry(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(registry)
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=registry)
@@ -369,15 +369,16 @@ def validate(
     version: str,
     *,
     reference_metrics: Mapping[str, float] | None = None,
+    reference_label: str = BASELINE,
 ) -> ValidationResult:
-    """Compare the version's holdout metrics with the champion's (or with `reference_metrics`, the
-    baseline's, when given) under `rules`, and record the verdict as version tags."""
+    """Compare the version's holdout metrics with the champion's recorded ones, or with
+    `reference_metrics` when given (the baseline's, or with `reference_label` the champion version
+    re-measured on the candidate's own holdout), under `rules`; record the verdict as version tags."""
     version = str(version)
     candidate = version_metrics(client, rules.model_name, version)
     detail: list[str] = []
     passed = True
     if reference_metrics is not None:
-        reference_label = BASELINE
         reference = {name: float(value) for name, value in reference_metrics.items()}
     else:
         champion = champion_version(client, rules.model_name)

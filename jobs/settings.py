@@ -304,6 +304,43 @@ class GoldSettings(_Strict):
     report: ReportSettings = Field(default_factory=ReportSettings)
 
 
+class GateMetricSettings(_Strict):
+    """One metric the challenger may not lose on: `max_relative_worsening` 0.02 = up to 2 % worse."""
+
+    greater_is_better: bool
+    max_relative_worsening: float = Field(0.0, ge=0)
+
+
+def _default_gate() -> dict[str, GateMetricSettings]:
+    return {
+        "holdout_mae": GateMetricSettings(greater_is_better=False),
+        "holdout_within_14d": GateMetricSettings(greater_is_better=True),
+    }
+
+
+class DaysOnLotSettings(_Strict):
+    """The days-on-lot model: registry name, experiment, training split, XGBoost parameters and the
+    review gate's thresholds (jobs/model_registry.py)."""
+
+    model_name: str = "days_on_lot"
+    experiment: str = "autolake_days_on_lot"
+    holdout_share: float = Field(0.2, gt=0, lt=1)
+    seed: int = 20210501
+    params: dict[str, Any] = Field(default_factory=dict)
+    gate: dict[str, GateMetricSettings] = Field(default_factory=_default_gate, min_length=1)
+    bootstrap_in_main_command: bool = True
+    bootstrap_reason: str = "first champion, bootstrapped by ./run_pipeline.sh after passing validation against the baseline"
+
+
+class MlSettings(_Strict):
+    """MLflow: null URIs mean $MLFLOW_TRACKING_URI / $MLFLOW_REGISTRY_URI, `databricks` on a Databricks
+    runtime, else the local store `<lakehouse>/mlflow/mlflow.db`."""
+
+    tracking_uri: str | None = None
+    registry_uri: str | None = None
+    days_on_lot: DaysOnLotSettings = Field(default_factory=DaysOnLotSettings)
+
+
 class Settings(_Strict):
     env: str = DEFAULT_ENV
     oem: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
@@ -315,6 +352,7 @@ class Settings(_Strict):
     bronze: BronzeSettings = Field(default_factory=BronzeSettings)
     silver: SilverSettings
     gold: GoldSettings
+    ml: MlSettings = Field(default_factory=MlSettings)
     searches: list[SearchConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -50,6 +50,8 @@ GOLD_MARKET_VALUE = TableRef("gold", "market_value")
 GOLD_ARBITRAGE_BELOW_MARKET = TableRef("gold", "arbitrage_below_market")
 GOLD_ARBITRAGE_CROSS_STATE = TableRef("gold", "arbitrage_cross_state")
 GOLD_FEATURE_ENRICHED = TableRef("gold", "feature_enriched")
+GOLD_DAYS_ON_LOT_PREDICTIONS = TableRef("gold", "days_on_lot_predictions")
+GOLD_ATTRIBUTE_DAYS_ON_LOT = TableRef("gold", "attribute_days_on_lot")
 
 
 def inventory_stats_table(grouping: str) -> TableRef:
@@ -96,10 +98,14 @@ def gold_mart_tables(settings: Settings) -> tuple[TableRef, ...]:
     )
 
 
+MODEL_TABLES = (GOLD_DAYS_ON_LOT_PREDICTIONS, GOLD_ATTRIBUTE_DAYS_ON_LOT)
+"""Written only once a champion days-on-lot model exists."""
+
+
 def all_tables(settings: Settings) -> tuple[TableRef, ...]:
     """Every table of the lakehouse for this configuration, layer by layer."""
     core = (GOLD_DIM_DEALER, GOLD_DIM_GEOGRAPHY, GOLD_DIM_DATE, GOLD_FACT_SALES)
-    return (*[t for t in ALL_TABLES if t != GOLD_MART_INVENTORY], *core, *gold_mart_tables(settings))
+    return (*[t for t in ALL_TABLES if t != GOLD_MART_INVENTORY], *core, *gold_mart_tables(settings), *MODEL_TABLES)
 
 
 class Tables:

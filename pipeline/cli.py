@@ -1,6 +1,7 @@
 """`autolake`: run the pipeline over the replay window, summarize the lakehouse, check definitions.
 
-    autolake run        materialize every asset for each day of the replay window, then summarize
+    autolake run        materialize every asset for each day of the replay window, train the days-on-lot
+                        model on the last day, promote a first champion through the gate, score, summarize
     autolake summary    print each table's row count and Delta version
     autolake fetch      fetch and verify the pinned datasets
 """
@@ -155,33 +156,123 @@ def format_summary(summaries: list[TableSummary]) -> str:
     return "\n".join(lines)
 
 
-def run_window(settings: Settings, days: list[dt.date], *, lakehouse_root: str | None = None) -> list[str]:
-    """Materialize the full pipeline job once per day, in order; returns the Dagster run ids."""
+def run_window(settings: Settings, days: list[dt.date], *, lakehouse_root: str | None = None,
+               days_per_run: int = 1) -> list[str]:
+    """Materialize the full pipeline job over `days` in order, `days_per_run` consecutive days per run
+    (a ranged run, as a Dagster backfill makes: each layer loops over its days, the restated gold
+    marts are rebuilt once per run); returns the Dagster run ids."""
     import dagster as dg
 
     from pipeline.build import FULL_PIPELINE_JOB, build_definitions
+    from pipeline.defs.automation import RANGE_END, RANGE_START
 
     run_ids = []
+    chunks = [days[i:i + days_per_run] for i in range(0, len(days), max(days_per_run, 1))]
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    with instance, tqdm(days, desc="materializing", unit="day", file=sys.stderr, disable=None) as progress:
+    with instance, tqdm(total=len(days), desc="materializing", unit="day", file=sys.stderr, disable=None) as progress:
         defs = build_definitions(settings, env=settings.env, lakehouse_root=lakehouse_root)
         job = defs.resolve_job_def(FULL_PIPELINE_JOB)
-        for day in progress:
-            progress.set_postfix_str(day.isoformat())
-            result = job.execute_in_process(
-                partition_key=day.isoformat(), instance=instance, raise_on_error=True, run_config=QUIET_LOGS
-            )
+        for chunk in chunks:
+            label = chunk[0].isoformat() if len(chunk) == 1 else f"{chunk[0]}..{chunk[-1]}"
+            progress.set_postfix_str(label)
+            selection = ({"partition_key": chunk[0].isoformat()} if len(chunk) == 1 else
+                         {"tags": {RANGE_START: chunk[0].isoformat(), RANGE_END: chunk[-1].isoformat()}})
+            result = job.execute_in_process(instance=instance, raise_on_error=True, run_config=QUIET_LOGS, **selection)
             if not result.success:
-                raise RuntimeError(f"run for {day} failed (run id {result.run_id})")
+                raise RuntimeError(f"run for {label} failed (run id {result.run_id})")
             blocked = [
                 evaluation.asset_check_key.to_user_string()
                 for evaluation in result.get_asset_check_evaluations()
                 if not evaluation.passed
             ]
             if blocked:
-                raise RuntimeError(f"quality gate failed for {day}: {', '.join(blocked)} (run id {result.run_id})")
+                raise RuntimeError(f"quality gate failed for {label}: {', '.join(blocked)} (run id {result.run_id})")
             run_ids.append(result.run_id)
+            progress.update(len(chunk))
     return run_ids
+
+
+def _execute(defs, instance, job_name: str, day: dt.date, *, assets=None):
+    result = defs.resolve_job_def(job_name).execute_in_process(
+        partition_key=day.isoformat(), instance=instance, raise_on_error=True, run_config=QUIET_LOGS,
+        asset_selection=assets,
+    )
+    if not result.success:
+        raise RuntimeError(f"{job_name} for {day} failed (run id {result.run_id})")
+    return result
+
+
+def _skipped_reasons(result) -> list[str]:
+    return [
+        event.asset_observation_data.asset_observation.metadata["skipped"].value
+        for event in result.all_events
+        if event.event_type_value == "ASSET_OBSERVATION"
+        and "skipped" in event.asset_observation_data.asset_observation.metadata
+    ]
+
+
+def run_model(settings: Settings, day: dt.date, *, lakehouse_root: str | None = None) -> list[str]:
+    """Train the days-on-lot model as of `day` (a new challenger, validated), promote it through the
+    gate when no champion exists yet and the configuration allows, then score `day`. Returns what
+    happened, one line per step."""
+    import dagster as dg
+
+    from jobs import days_on_lot
+    from jobs.model_registry import CHALLENGER, PromotionRefused, champion_version
+    from pipeline.build import FULL_PIPELINE_JOB, build_definitions
+    from pipeline.defs.automation import TRAINING_JOB
+    from pipeline.defs.common import key
+    from pipeline.defs.days_on_lot import PREDICTIONS
+
+    config = settings.ml.days_on_lot
+    lines = []
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    with instance:
+        defs = build_definitions(settings, env=settings.env, lakehouse_root=lakehouse_root)
+        print(f"training the days-on-lot model as of {day}", file=sys.stderr, flush=True)
+        skipped = _skipped_reasons(_execute(defs, instance, TRAINING_JOB, day))
+        lines += [f"training skipped: {reason}" for reason in skipped]
+        client = days_on_lot.mlflow_client(settings)
+        if not skipped and config.bootstrap_in_main_command and champion_version(client, config.model_name) is None:
+            challenger = client.get_registered_model(config.model_name).aliases.get(CHALLENGER)
+            if challenger is not None:
+                try:
+                    days_on_lot.bootstrap_first_champion(settings, challenger)
+                    lines.append(f"version {challenger} promoted to champion through the gate (bootstrap: validated "
+                                 "against the baseline, approval recorded)")
+                except PromotionRefused as exc:
+                    lines.append(str(exc))
+        scored = _execute(defs, instance, FULL_PIPELINE_JOB, day, assets=[key(settings, PREDICTIONS)])
+        lines += [f"predictions skipped: {reason}" for reason in _skipped_reasons(scored)]
+    return lines
+
+
+def model_figures(settings: Settings) -> str | None:
+    """The champion's holdout MAE next to the baseline's, and the latest day's predictions."""
+    from jobs import days_on_lot
+    from jobs.model_registry import champion_version, version_metrics
+    from jobs.tables import GOLD_DAYS_ON_LOT_PREDICTIONS
+
+    config = settings.ml.days_on_lot
+    client = days_on_lot.mlflow_client(settings)
+    champion = champion_version(client, config.model_name)
+    if champion is None:
+        return "days on lot: no champion model yet (autolake-model status)"
+    m = version_metrics(client, config.model_name, champion)
+    mae, baseline = m.get("holdout_mae"), m.get("baseline_holdout_mae")
+    lines = [f"days on lot: champion version {champion}: holdout MAE {mae:.1f} days vs median baseline {baseline:.1f} "
+             f"({1 - mae / baseline:.0%} lower); within 14 days {m.get('holdout_within_14d', float('nan')):.0%}; "
+             f"Spearman(prediction, price to market) {m.get('holdout_spearman_price_to_market', float('nan')):.2f}"]
+    location = Tables(settings).location(GOLD_DAYS_ON_LOT_PREDICTIONS)
+    if not Tables(settings).uses_catalog and (Path(location) / "_delta_log").is_dir():
+        predictions = read_delta_columns(location, ["_partition_date", "predicted_days_on_lot", "model_version"])
+        if len(predictions):
+            day = predictions["_partition_date"].max()
+            latest = predictions[predictions["_partition_date"] == day]
+            lines.append(f"days on lot: {day}: {len(latest)} active vehicles scored by version(s) "
+                         f"{', '.join(sorted(latest['model_version'].unique()))}, median prediction "
+                         f"{latest['predicted_days_on_lot'].median():.0f} days")
+    return "\n".join(lines)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -199,13 +290,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         days = [d for d in days if d >= args.start]
     if args.end:
         days = [d for d in days if d <= args.end]
-    run_window(settings, days, lakehouse_root=args.lakehouse_root)
+    run_window(settings, days, lakehouse_root=args.lakehouse_root, days_per_run=args.days_per_run)
+    model_steps = run_model(settings, days[-1], lakehouse_root=args.lakehouse_root) if days else []
     finished = time.perf_counter()
     print()
     print(f"autolake: env={settings.env} engine={settings.engine.name} lakehouse={settings.lakehouse_root}")
     print(f"replay window {days[0]} .. {days[-1]} ({len(days)} daily partitions)" if days else "no partitions selected")
     print(format_summary(summarize(settings)))
-    for figures in (silver_figures(settings), gold_figures(settings)):
+    for figures in (silver_figures(settings), gold_figures(settings), *model_steps, model_figures(settings)):
         if figures:
             print(figures)
     print(f"datasets ready in {fetched - started:.1f} s; pipeline phase {finished - fetched:.1f} s "
@@ -234,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="materialize every asset for the replay window")
     run.add_argument("--start", type=dt.date.fromisoformat, default=None)
     run.add_argument("--end", type=dt.date.fromisoformat, default=None)
+    run.add_argument("--days-per-run", type=int, default=15,
+                     help="consecutive days materialized by one ranged run (default 15; 1 = one run per day, "
+                          "as the daily schedule does)")
     run.set_defaults(func=cmd_run)
     sub.add_parser("summary", help="row counts and Delta versions").set_defaults(func=cmd_summary)
     sub.add_parser("fetch", help="fetch and verify the pinned datasets").set_defaults(func=cmd_fetch)

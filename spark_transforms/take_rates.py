@@ -45,7 +45,7 @@ with the effective sample size n + k and the configured z (1.96 for 95%); it alw
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import reduce
 
@@ -325,3 +325,57 @@ def take_rates(
         tables[level] = stage(rates, level) if stage is not None else rates
         parent = level
     return tables
+
+
+ABNORMAL_DAYS_COLUMNS = (
+    "_partition_date",
+    "level",
+    "group_key",
+    "attribute_type",
+    "attribute_code",
+    "vehicles",
+    "avg_days_on_lot",
+    "avg_predicted_days_on_lot",
+    "avg_abnormal_days_on_lot",
+    "group_vehicles",
+    "group_avg_abnormal_days_on_lot",
+)
+
+
+def attribute_abnormal_days(features: DataFrame, predictions: DataFrame, levels: Sequence[str]) -> DataFrame:
+    """`<oem>/attribute_stats/abnormal_days_on_lot`: for every day, level group and equipment code, the
+    active vehicles carrying it that the days-on-lot model scored, their mean days on lot so far,
+    mean prediction and mean `abnormal_days_on_lot` (so far minus predicted: above 0, sitting longer
+    than the model expects), beside the same mean over all scored vehicles of the group whose ad
+    lists equipment. Vehicles without a prediction that day are left out."""
+    scored = features.where(F.col("is_active") & (F.coalesce(F.size("vehicle_attributes"), F.lit(0)) > 0)).join(
+        predictions.select(F.col("car_id").alias("vehicle_id"), "_partition_date", "predicted_days_on_lot",
+                           "abnormal_days_on_lot"),
+        on=["vehicle_id", "_partition_date"],
+    )
+    frames = []
+    for level in levels:
+        located = scored.select(
+            "_partition_date", "vehicle_id", F.lit(level).alias("level"), F.col(level).cast("string").alias("group_key"),
+            "days_on_lot", "predicted_days_on_lot", "abnormal_days_on_lot", "vehicle_attributes",
+        )
+        groups = located.groupBy("_partition_date", "level", "group_key").agg(
+            F.count("*").alias("group_vehicles"),
+            F.avg("abnormal_days_on_lot").alias("group_avg_abnormal_days_on_lot"),
+        )
+        codes = (
+            _codes_carried(located)
+            .groupBy("_partition_date", "level", "group_key", *CODE)
+            .agg(
+                F.count("*").alias("vehicles"),
+                F.avg("days_on_lot").alias("avg_days_on_lot"),
+                F.avg("predicted_days_on_lot").alias("avg_predicted_days_on_lot"),
+                F.avg("abnormal_days_on_lot").alias("avg_abnormal_days_on_lot"),
+            )
+        )
+        frames.append(_join_null_safe(codes, groups, [(c, c) for c in ("_partition_date", "level", "group_key")], "inner"))
+    averages = [c for c in ABNORMAL_DAYS_COLUMNS if c.startswith(("avg_", "group_avg_"))]
+    combined = reduce(DataFrame.unionByName, frames)
+    return combined.select(
+        *[F.round(F.col(c), DECIMALS).alias(c) if c in averages else F.col(c) for c in ABNORMAL_DAYS_COLUMNS]
+    )

@@ -11,6 +11,8 @@ GROUPS = ["extraction", "bronze", "silver", "gold_core", "gold_mart"]
 STATS = ("dealer", "neighborhood", "state", "region", "national", "model_family_year")
 LANDING = {"mb/landing_mb_all", "mb/landing_mb_all_autotrader", "mb/landing_mb_e_class_2015_plus", "mb/landing_bmw_m5_f90_2019_plus"}
 PHOTOS = "mb/landing_photos"
+MODEL_FEATURES = {"mb/feature_enriched", "mb/market_value", "mb/inventory_enriched", "mb/inventory_stats/dealer",
+                  "mb/inventory_stats/neighborhood"}
 GRAPH = {
     **{landing: set() for landing in LANDING},
     PHOTOS: set(),
@@ -36,6 +38,9 @@ GRAPH = {
        for name in ("below_market", "cross_state")},
     "mb/feature_enriched": {"mb/inventory_enriched", "mb/silver_listings"},
     **{f"mb/attribute_stats/{level}": {"mb/inventory_enriched", "mb/silver_listings"} for level in GEO_LEVELS},
+    "mb/days_on_lot_model": MODEL_FEATURES,
+    "mb/days_on_lot_predictions": {"mb/days_on_lot_model", *MODEL_FEATURES},
+    "mb/attribute_stats/abnormal_days_on_lot": {"mb/days_on_lot_predictions", "mb/feature_enriched"},
     "mb/gold_report": {
         "mb/dealers/neighborhoods", "mb/inventory_enriched", *(f"mb/inventory_stats/{g}" for g in STATS),
         "mb/market_value", "mb/arbitrage/below_market", "mb/arbitrage/cross_state", "mb/feature_enriched",
@@ -71,6 +76,21 @@ def test_jobs_schedules_and_sensor():
     assert defs.resolve_schedule_def("daily_schedule").cron_schedule == "0 2 * * *"
     assert defs.resolve_schedule_def("weekly_full_refresh_schedule").cron_schedule == "0 3 * * 0"
     assert defs.resolve_sensor_def("landing_sensor").job_name == "ingest_job"
+    training = defs.resolve_schedule_def("weekly_training_schedule")
+    assert training.cron_schedule == "0 5 * * 0" and training.job_name == "days_on_lot_training_job"
+
+
+def test_the_model_is_trained_only_by_the_training_job():
+    defs = build_definitions(load_settings("test"))
+    model = dg.AssetKey(["mb", "days_on_lot_model"])
+    predictions = dg.AssetKey(["mb", "days_on_lot_predictions"])
+
+    def selected(name):
+        return defs.resolve_job_def(name).asset_layer.asset_graph.executable_asset_keys
+
+    assert selected("days_on_lot_training_job") == {model}
+    for daily in (FULL_PIPELINE_JOB, "ingest_job", "full_refresh_job", "gold_mart_job"):
+        assert model not in selected(daily) and predictions in selected(daily), daily
 
 
 def test_quality_gates_are_blocking_checks_on_every_table_layer():
@@ -102,6 +122,8 @@ def test_quality_gates_are_blocking_checks_on_every_table_layer():
         ("mb/arbitrage/cross_state", "gold_arbitrage_cross_state_suite"),
         ("mb/feature_enriched", "gold_inventory_enriched_suite"),
         *((f"mb/attribute_stats/{level}", "gold_attribute_stats_suite") for level in GEO_LEVELS),
+        ("mb/days_on_lot_predictions", "gold_days_on_lot_predictions_suite"),
+        ("mb/attribute_stats/abnormal_days_on_lot", "gold_attribute_days_on_lot_suite"),
     }
     for assets_def in defs.resolve_asset_graph().assets_defs:
         for spec in assets_def.check_specs:

@@ -46,7 +46,7 @@ def test_suite_name_must_match_its_file(suite_dir):
 
 
 def test_every_shipped_suite_loads_and_is_used_by_a_layer():
-    from jobs import bronze, gold_core, gold_mart, silver, vision
+    from jobs import bronze, days_on_lot, gold_core, gold_mart, silver, vision
 
     shipped = {p.stem for p in quality.EXPECTATIONS_DIR.glob("*.json")}
     assert shipped == {
@@ -54,7 +54,7 @@ def test_every_shipped_suite_loads_and_is_used_by_a_layer():
         gold_core.SUITE, gold_mart.SUITE, vision.BRONZE_SUITE, vision.FEATURES_SUITE, vision.VEHICLE_IMAGES_SUITE,
         gold_core.SALES_SUITE, gold_core.DEALER_SUITE, gold_mart.NEIGHBORHOODS_SUITE, gold_mart.ENRICHED_SUITE,
         gold_mart.STATS_SUITE, gold_mart.MARKET_SUITE, gold_mart.BELOW_MARKET_SUITE, gold_mart.CROSS_STATE_SUITE,
-        gold_mart.ATTRIBUTE_SUITE,
+        gold_mart.ATTRIBUTE_SUITE, days_on_lot.PREDICTIONS_SUITE, days_on_lot.ATTRIBUTE_DAYS_SUITE,
     }
     for name in shipped:
         assert quality.load_suite(name)["expectations"]

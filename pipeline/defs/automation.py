@@ -15,6 +15,7 @@ from pipeline.resources import AutolakeConfig
 
 INGEST_JOB = "ingest_job"
 FULL_REFRESH_JOB = "full_refresh_job"
+TRAINING_JOB = "days_on_lot_training_job"
 LAKEHOUSE_WRITE_TAG = {"autolake/lakehouse": "write"}
 TRIGGER_TAG = "autolake/trigger"
 RANGE_START = "dagster/asset_partition_range_start"
@@ -92,18 +93,34 @@ def bronze_days(settings: Settings) -> list[dt.date]:
     return sorted(dt.date.fromisoformat(v) for v in values if v)
 
 
+def training_selection(settings: Settings) -> dg.AssetSelection:
+    """The days-on-lot model: trained weekly and on demand, never by the daily runs."""
+    from pipeline.defs.common import key
+    from pipeline.defs.days_on_lot import MODEL
+
+    return dg.AssetSelection.assets(key(settings, MODEL))
+
+
 def build(settings: Settings) -> tuple[list, list, list]:
     """(jobs, schedules, sensors)."""
+    training = training_selection(settings)
     ingest_job = dg.define_asset_job(
         INGEST_JOB,
-        selection=dg.AssetSelection.groups("bronze", "silver", "gold_core", "gold_mart"),
+        selection=dg.AssetSelection.groups("bronze", "silver", "gold_core", "gold_mart") - training,
         description="Landing files already there: bronze to gold marts for one day.",
         tags=LAKEHOUSE_WRITE_TAG,
     )
     full_refresh_job = dg.define_asset_job(
         FULL_REFRESH_JOB,
-        selection=dg.AssetSelection.groups("silver", "gold_core", "gold_mart"),
+        selection=dg.AssetSelection.groups("silver", "gold_core", "gold_mart") - training,
         description="Rebuild silver and gold from bronze; run over a partition range it processes the days in order.",
+        tags=LAKEHOUSE_WRITE_TAG,
+    )
+    training_job = dg.define_asset_job(
+        TRAINING_JOB,
+        selection=training,
+        description="Train the days-on-lot model on everything known on the partition's day; the new version becomes "
+                    "the challenger, validated against the champion and waiting for a reviewer.",
         tags=LAKEHOUSE_WRITE_TAG,
     )
 
@@ -158,4 +175,22 @@ def build(settings: Settings) -> tuple[list, list, list]:
             },
         )
 
-    return [ingest_job, full_refresh_job], [daily_schedule, weekly_full_refresh_schedule], [landing_sensor]
+    @dg.schedule(
+        name="weekly_training_schedule",
+        cron_schedule="0 5 * * 0",
+        execution_timezone="UTC",
+        job=training_job,
+        description="Sunday 05:00 UTC, after the full refresh: the days-on-lot model trained as of the latest day bronze holds.",
+    )
+    def weekly_training_schedule(context: dg.ScheduleEvaluationContext, autolake: AutolakeConfig):
+        days = bronze_days(autolake.settings())
+        if not days:
+            return dg.SkipReason("bronze holds no partitions yet")
+        return dg.RunRequest(
+            run_key=f"training:{context.scheduled_execution_time.date().isoformat()}",
+            partition_key=days[-1].isoformat(),
+            tags={TRIGGER_TAG: "weekly_training_schedule", **LAKEHOUSE_WRITE_TAG},
+        )
+
+    return ([ingest_job, full_refresh_job, training_job],
+            [daily_schedule, weekly_full_refresh_schedule, weekly_training_schedule], [landing_sensor])
