@@ -73,7 +73,7 @@ case "$command" in
         ;;
     mlflow)
         bootstrap
-        exec "$VENV/bin/autolake-model" --lakehouse-root ./lakehouse serve "$@"
+        exec "$VENV/bin/autolake-model" serve "$@"
         ;;
     bench-vision)
         bootstrap

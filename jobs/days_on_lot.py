@@ -103,8 +103,7 @@ def _local_artifacts(settings: Settings, client) -> str | None:
 
 
 def gate_rules(settings: Settings) -> gate.GateRules:
-    config = settings.ml.days_on_lot
-    return gate.GateRules.from_mapping(config.model_name, {k: v.model_dump() for k, v in config.gate.items()})
+    return gate.rules_from_settings(settings)
 
 
 def version_uri(model_name: str, version: str) -> str:
@@ -298,15 +297,20 @@ def run_attribute_days(spark: SparkSession, settings: Settings, day: dt.date) ->
     )
 
 
-def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
-    """spark-submit entry: train and validate, then score the day with the champion (a first champion
-    is not promoted here: that takes `autolake-model bootstrap`)."""
-    training = run_training(spark, settings, day)
+def train(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
+    """spark-submit / Databricks entry of the weekly training: a new challenger, validated; a first
+    champion is not promoted here (that takes `autolake-model bootstrap`, a person's decision)."""
+    outcome = run_training(spark, settings, day)
+    result = LayerResult(metrics={"training": outcome.summary(), "model_version": outcome.version})
+    return result
+
+
+def score(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
+    """spark-submit / Databricks entry of the daily scoring: predictions, then abnormal days per option."""
     scoring = run_predictions(spark, settings, day)
     result = scoring.result
-    result.metrics["training"] = training.summary()
     if not scoring.scored:
-        result.warnings.append(f"predictions skipped: {scoring.reason}")
+        result.metrics["predictions_skipped"] = scoring.reason
         return result
     attribute_days = run_attribute_days(spark, settings, day)
     result.metrics.update(attribute_days.metrics)
@@ -314,10 +318,13 @@ def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run_spark_job("Train the days-on-lot model (registered as challenger), then score the day's inventory.",
-                         run, argv)
+def train_main(argv: list[str] | None = None) -> int:
+    return run_spark_job("Train the days-on-lot model as of the day; the new version becomes the challenger.", train, argv)
+
+
+def score_main(argv: list[str] | None = None) -> int:
+    return run_spark_job("Score the day's active vehicles with the champion days-on-lot model.", score, argv)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(score_main())

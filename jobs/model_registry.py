@@ -549,10 +549,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the local store in the lakehouse)")
     parser.add_argument("--registry-uri", default=None,
                         help="MLflow registry URI, e.g. databricks-uc (default: $MLFLOW_REGISTRY_URI, else the tracking store)")
-    parser.add_argument("--lakehouse-root", default="./lakehouse", type=Path,
-                        help="lakehouse holding the local store mlflow/mlflow.db (default: ./lakehouse)")
-    parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME,
-                        help=f"registered model name (default: {DEFAULT_MODEL_NAME}; <catalog>.<schema>.<name> on Unity Catalog)")
+    parser.add_argument("--env", default=None,
+                        help="configuration environment giving the defaults below and the gate's thresholds "
+                             "(default: $AUTOLAKE_ENV or local)")
+    parser.add_argument("--lakehouse-root", default=None, type=Path,
+                        help="lakehouse holding the local store mlflow/mlflow.db (default: lakehouse.root)")
+    parser.add_argument("--model-name", default=None,
+                        help="registered model name (default: ml.days_on_lot.model_name; <catalog>.<schema>.<name> on Unity Catalog)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("status", help="show champion, challenger, metrics, validation and approval")
     approve_cmd = commands.add_parser("approve", help="record a reviewer's approval of a version")
@@ -575,15 +578,31 @@ def serve_command(lakehouse_root: Path, *, host: str, port: int) -> list[str]:
             "--artifacts-destination", artifacts, "--host", host, "--port", str(port), "--workers", "1"]
 
 
+def rules_from_settings(settings, model_name: str | None = None) -> GateRules:
+    """The gate of the configuration (`ml.days_on_lot`: model name and thresholds)."""
+    config = settings.ml.days_on_lot
+    return GateRules.from_mapping(model_name or config.model_name, {k: v.model_dump() for k, v in config.gate.items()})
+
+
 def main(argv: list[str] | None = None) -> int:
+    from jobs.settings import ConfigError, load_settings
+
     args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.env)
+    except ConfigError as exc:
+        print(f"autolake-model: {exc}", file=sys.stderr)
+        return 2
+    lakehouse_root = args.lakehouse_root or settings.lakehouse_root
     if args.command == "serve":
-        command = serve_command(args.lakehouse_root, host=args.host, port=args.port)
+        command = serve_command(lakehouse_root, host=args.host, port=args.port)
         print(f"MLflow on http://{args.host}:{args.port} (store {command[5]})", flush=True)
         os.execv(command[0], command)
-    tracking, registry = resolve_uris(args.tracking_uri, args.registry_uri, args.lakehouse_root)
+    tracking, registry = resolve_uris(args.tracking_uri or settings.ml.tracking_uri,
+                                      args.registry_uri or settings.ml.registry_uri, lakehouse_root)
     client = configure(tracking, registry)
-    rules = default_rules(args.model_name)
+    rules = rules_from_settings(settings, args.model_name)
+    args.model_name = rules.model_name
     try:
         if args.command == "status":
             print(review(client, args.model_name))

@@ -22,7 +22,7 @@ BUNDLE_DIR = ROOT / "bundles"
 BUNDLE_FILE = BUNDLE_DIR / "databricks.yml"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
-LAYER_CHAIN = ["extraction", "bronze", "vision", "silver", "gold_core", "gold_mart"]
+LAYER_CHAIN = ["extraction", "bronze", "vision", "silver", "gold_core", "gold_mart", "days_on_lot_score"]
 LAYER_SCRIPTS = [
     "autolake-extraction",
     "autolake-bronze",
@@ -30,6 +30,8 @@ LAYER_SCRIPTS = [
     "autolake-silver",
     "autolake-gold-core",
     "autolake-gold-mart",
+    "autolake-days-on-lot-score",
+    "autolake-days-on-lot-train",
 ]
 
 
@@ -138,9 +140,9 @@ def test_wheel_tasks_install_the_built_wheel(jobs, bundle):
 
 
 def test_tasks_form_the_layer_chain(jobs):
-    wheel_jobs = [job for _, job in jobs.values() if any("python_wheel_task" in t for t in job.get("tasks", []))]
-    assert len(wheel_jobs) == 1, "expected one job of wheel tasks"
-    job = wheel_jobs[0]
+    wheel_jobs = {name for name, (_, job) in jobs.items() if any("python_wheel_task" in t for t in job.get("tasks", []))}
+    assert wheel_jobs == {"autolake_daily", "autolake_days_on_lot_training"}
+    _, job = jobs["autolake_daily"]
     tasks = {t["task_key"]: t for t in job["tasks"]}
     assert set(tasks) == set(LAYER_CHAIN)
     upstream = {key: [d["task_key"] for d in task.get("depends_on", [])] for key, task in tasks.items()}
@@ -150,6 +152,12 @@ def test_tasks_form_the_layer_chain(jobs):
     for key, task in tasks.items():
         script = task["python_wheel_task"]["entry_point"]
         assert script == "autolake-" + key.replace("_", "-"), f"task {key} runs {script}"
+
+
+def test_the_model_is_trained_weekly_by_its_own_job(jobs):
+    _, job = jobs["autolake_days_on_lot_training"]
+    assert [t["python_wheel_task"]["entry_point"] for t in job["tasks"]] == ["autolake-days-on-lot-train"]
+    assert job["schedule"]["quartz_cron_expression"] == "0 0 5 ? * SUN" and job["schedule"]["pause_status"] == "PAUSED"
 
 
 def test_job_schedule_tags_and_environment(jobs, bundle):

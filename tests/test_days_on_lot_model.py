@@ -339,7 +339,9 @@ def test_mlflow_run_records_metrics_tags_artifacts_and_model(trained, tracking):
         f"{prefix}holdout_{name}" for prefix in ("", "regression_", "aft_", "baseline_") for name in dol.METRIC_NAMES
     }
     assert expected_metrics <= set(run.data.metrics)
-    assert set(trained.metrics) == expected_metrics
+    assert set(trained.metrics) == expected_metrics | {"holdout_spearman_price_to_market"}
+    # price to market drives the simulated sale time: cheaper cars are predicted to sell sooner
+    assert run.data.metrics["holdout_spearman_price_to_market"] > 0.3
     for name, value in trained.metrics.items():
         assert run.data.metrics[name] == pytest.approx(value)
     assert run.data.tags["dataset.gold.days_on_lot_training"] == "12"
@@ -374,3 +376,11 @@ def test_mlflow_run_records_metrics_tags_artifacts_and_model(trained, tracking):
     np.testing.assert_allclose(served, native, rtol=1e-5)
     raw = mlflow.xgboost.load_model(f"runs:/{trained.run_id}/model")
     assert dol.model_categories(raw) == trained.feature_categories
+
+
+def test_spearman_ranks_over_rows_that_have_both_values():
+    assert dol.spearman([1, 2, 3, 4], [10, 20, 35, 40]) == pytest.approx(1.0)
+    assert dol.spearman([4, 3, 2, 1], [10, 20, 35, 40]) == pytest.approx(-1.0)
+    assert dol.spearman([1, 2, 3, 4, 9], [10, 20, 35, 40, None]) == pytest.approx(1.0)
+    assert dol.spearman([1, 2, 3], [10, 20, 10]) == pytest.approx(0.0)
+    assert np.isnan(dol.spearman([1, 2], [1, 2]))
