@@ -7,6 +7,7 @@
 #   ./run_pipeline.sh bench-silver  dedup precision/recall and sold-date accuracy against truth
 #   ./run_pipeline.sh bench-vision  photo UDF throughput versus a plain Ultralytics loop
 #   ./run_pipeline.sh mlflow     the MLflow UI over the lakehouse's local store (http://127.0.0.1:5000)
+#   ./run_pipeline.sh bench-days-on-lot  the model against the baseline under three holdout designs
 # AUTOLAKE_ENV selects the configuration overlay (conf/env/<env>.yaml, default local).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -75,12 +76,16 @@ case "$command" in
         bootstrap
         exec "$VENV/bin/autolake-model" serve "$@"
         ;;
+    bench-days-on-lot)
+        bootstrap
+        exec "$VENV/bin/python" benchmarks/days_on_lot.py "$@"
+        ;;
     bench-vision)
         bootstrap
         exec "$VENV/bin/python" benchmarks/vision_throughput.py "$@"
         ;;
     *)
-        sed -n '2,11p' "$0" >&2
+        sed -n '2,12p' "$0" >&2
         exit 2
         ;;
 esac

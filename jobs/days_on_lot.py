@@ -44,7 +44,12 @@ from jobs.tables import (
     Tables,
     inventory_stats_table,
 )
-from spark_transforms.days_on_lot import listing_features, predict_days_on_lot, scoring_frame, training_frame
+from spark_transforms.days_on_lot import (
+    listing_features,
+    predict_days_on_lot,
+    scoring_frame,
+    training_frame,
+)
 
 PREDICTIONS_SUITE = "gold_days_on_lot_predictions"
 ATTRIBUTE_DAYS_SUITE = "gold_attribute_days_on_lot"

@@ -5,9 +5,9 @@ import pytest
 from PIL import Image
 
 from jobs import bronze
+from jobs.gold_report import render_png
 from jobs.settings import ConfigError, load_settings
 from jobs.tables import MODEL_TABLES, all_tables
-from jobs.gold_report import render_png
 from pipeline import cli
 from tests.test_gold_report import browser_or_skip, decoded_plots, not_blank
 

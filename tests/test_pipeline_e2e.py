@@ -9,7 +9,14 @@ import pytest
 from deltalake import DeltaTable
 
 from jobs.quality import EXPECTATIONS_DIR
-from jobs.tables import BRONZE_LISTINGS, GOLD_FACT_INVENTORY, GOLD_MART_INVENTORY, MODEL_TABLES, Tables, all_tables
+from jobs.tables import (
+    BRONZE_LISTINGS,
+    GOLD_FACT_INVENTORY,
+    GOLD_MART_INVENTORY,
+    MODEL_TABLES,
+    Tables,
+    all_tables,
+)
 from pipeline.build import FULL_PIPELINE_JOB, build_definitions
 from tests.conftest import TEST_DAY
 

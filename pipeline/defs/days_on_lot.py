@@ -10,8 +10,20 @@ from jobs import days_on_lot
 from jobs.model_registry import review
 from jobs.settings import Settings
 from jobs.tables import GOLD_ATTRIBUTE_DAYS_ON_LOT, GOLD_DAYS_ON_LOT_PREDICTIONS, Tables
-from pipeline.defs.common import check_result, check_spec, daily_partitions, key, partition_days, table_metadata
-from pipeline.defs.gold_mart import ENRICHED, FEATURE_ENRICHED, MARKET_VALUE, inventory_stats_asset
+from pipeline.defs.common import (
+    check_result,
+    check_spec,
+    daily_partitions,
+    key,
+    partition_days,
+    table_metadata,
+)
+from pipeline.defs.gold_mart import (
+    ENRICHED,
+    FEATURE_ENRICHED,
+    MARKET_VALUE,
+    inventory_stats_asset,
+)
 from pipeline.resources import AutolakeSpark
 
 GROUP = "gold_mart"
