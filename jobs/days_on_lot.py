@@ -215,8 +215,8 @@ def run_training(spark: SparkSession, settings: Settings, day: dt.date) -> Train
         metrics=result.metrics, reference=gate.CHAMPION if champion else gate.BASELINE,
     )
     if champion is None:
-        baseline = {name: result.metrics[f"baseline_{name}"] for name in rules_metric_names(rules)
-                    if f"baseline_{name}" in result.metrics}
+        baseline = {rule.name: result.metrics[f"baseline_{rule.name}"] for rule in rules.rules
+                    if f"baseline_{rule.name}" in result.metrics}
         validation = gate.validate(client, rules, version, reference_metrics=baseline)
     else:
         same_holdout = _holdout_metrics(settings, champion, frame)
@@ -227,15 +227,18 @@ def run_training(spark: SparkSession, settings: Settings, day: dt.date) -> Train
     )
 
 
-def rules_metric_names(rules: gate.GateRules) -> list[str]:
-    return [rule.name for rule in rules.rules]
-
-
 def bootstrap_first_champion(settings: Settings, version: str, *, approver: str | None = None) -> str:
-    """Approve (recording who and why) and promote `version` as the first champion, through the gate:
-    refused (`PromotionRefused`) when a champion exists or its validation against the baseline failed."""
+    """Approve (recording who and why) and promote `version` as the first champion, through the gate.
+    Refused (`PromotionRefused`), with no approval recorded, unless its validation against the
+    baseline passed; the gate itself refuses it when a champion exists."""
     config = settings.ml.days_on_lot
     client = mlflow_client(settings)
+    tags = client.get_model_version(config.model_name, version).tags
+    if tags.get(gate.TAG_VALIDATION_STATUS) != gate.PASSED or tags.get(gate.TAG_VALIDATION_REFERENCE) != gate.BASELINE:
+        detail = tags.get(gate.TAG_VALIDATION_DETAIL, "not validated").splitlines()
+        raise gate.PromotionRefused(config.model_name, version, [
+            "not approved: the bootstrap approves only a version whose validation against the baseline passed:\n"
+            + "\n".join(f"    {line}" for line in detail)])
     who = approver or os.environ.get("AUTOLAKE_APPROVER") or getpass.getuser()
     gate.approve(client, config.model_name, version, approver=who, reason=config.bootstrap_reason)
     return gate.promote(client, gate_rules(settings), version, bootstrap=True)

@@ -222,7 +222,7 @@ def run_model(settings: Settings, day: dt.date, *, lakehouse_root: str | None = 
     from pipeline.build import FULL_PIPELINE_JOB, build_definitions
     from pipeline.defs.automation import TRAINING_JOB
     from pipeline.defs.common import key
-    from pipeline.defs.days_on_lot import PREDICTIONS
+    from pipeline.defs.days_on_lot import ATTRIBUTE_DAYS, PREDICTIONS
 
     config = settings.ml.days_on_lot
     lines = []
@@ -242,7 +242,8 @@ def run_model(settings: Settings, day: dt.date, *, lakehouse_root: str | None = 
                                  "against the baseline, approval recorded)")
                 except PromotionRefused as exc:
                     lines.append(str(exc))
-        scored = _execute(defs, instance, FULL_PIPELINE_JOB, day, assets=[key(settings, PREDICTIONS)])
+        scored = _execute(defs, instance, FULL_PIPELINE_JOB, day,
+                          assets=[key(settings, PREDICTIONS), key(settings, ATTRIBUTE_DAYS)])
         lines += [f"predictions skipped: {reason}" for reason in _skipped_reasons(scored)]
     return lines
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 from pathlib import Path
 
@@ -35,3 +36,16 @@ def conf_dir(tmp_path: Path) -> Path:
 def settings(tmp_path: Path) -> Settings:
     """The 'test' environment (committed dataset samples) on a temporary lakehouse."""
     return load_settings("test", overrides={"lakehouse": {"root": str(tmp_path / "lakehouse")}})
+
+
+def reset_mlflow() -> None:
+    """End open runs and forget the tracking and registry URIs a test set: MLflow keeps them process-wide."""
+    import mlflow
+    from mlflow.tracking._model_registry import utils as registry_utils
+
+    while mlflow.active_run():
+        mlflow.end_run()
+    mlflow.set_tracking_uri(None)
+    registry_utils._registry_uri = None
+    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        os.environ.pop(var, None)

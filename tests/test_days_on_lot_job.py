@@ -5,17 +5,16 @@ the bootstrap path through the gate. Models are trained on SIMULATED listings
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import mlflow
 import pytest
 import xgboost
 from mlflow.models import infer_signature
-from mlflow.tracking import _model_registry as registry_utils
 
 from jobs import days_on_lot
 from jobs import days_on_lot_model as dol
 from jobs import model_registry as gate
+from tests.conftest import reset_mlflow
 from tests.test_days_on_lot_model import simulate_listings
 
 DAY = dt.date(2021, 5, 7)
@@ -28,12 +27,7 @@ def store(settings, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     client = days_on_lot.mlflow_client(settings)
     yield client
-    while mlflow.active_run():
-        mlflow.end_run()
-    mlflow.set_tracking_uri(None)
-    registry_utils._registry_uri = None
-    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
-        os.environ.pop(var, None)
+    reset_mlflow()
 
 
 def register_champion(settings, client, *, rename: dict[str, str] | None = None) -> str:
@@ -85,3 +79,34 @@ def test_the_gate_thresholds_come_from_the_configuration(conf_dir):
     mae = next(rule for rule in rules.rules if rule.name == "holdout_mae")
     assert rules.model_name == "days_on_lot" and mae.max_relative_worsening == 0.05 and not mae.greater_is_better
     assert mae.accepts(10.4, 10.0) and not mae.accepts(10.6, 10.0)
+
+
+def register_validated(settings, client, *, mae: float) -> str:
+    """A real model registered as the first challenger, validated against a baseline MAE of 10 days."""
+    version = register_champion(settings, client)
+    client.delete_registered_model_alias(settings.ml.days_on_lot.model_name, gate.CHAMPION)
+    name = settings.ml.days_on_lot.model_name
+    client.set_model_version_tag(name, version, "metric.holdout_mae", repr(mae))
+    gate.validate(client, days_on_lot.gate_rules(settings), version,
+                  reference_metrics={"holdout_mae": 10.0, "holdout_within_14d": 0.5})
+    return version
+
+
+def test_the_bootstrap_promotes_a_baseline_validated_first_version_and_records_who(settings, store, monkeypatch):
+    monkeypatch.setenv("AUTOLAKE_APPROVER", "ana.reviewer")
+    version = register_validated(settings, store, mae=8.0)
+    assert days_on_lot.bootstrap_first_champion(settings, version) == version
+    name = settings.ml.days_on_lot.model_name
+    assert gate.champion_version(store, name) == version
+    tags = store.get_model_version(name, version).tags
+    assert tags[gate.TAG_APPROVAL_BY] == "ana.reviewer"
+    assert tags[gate.TAG_APPROVAL_REASON] == settings.ml.days_on_lot.bootstrap_reason
+
+
+def test_the_bootstrap_refuses_a_version_worse_than_the_baseline_and_approves_nothing(settings, store):
+    version = register_validated(settings, store, mae=12.0)
+    with pytest.raises(gate.PromotionRefused, match="holdout_mae: candidate 12"):
+        days_on_lot.bootstrap_first_champion(settings, version)
+    name = settings.ml.days_on_lot.model_name
+    assert gate.champion_version(store, name) is None
+    assert gate.TAG_APPROVAL_BY not in store.get_model_version(name, version).tags

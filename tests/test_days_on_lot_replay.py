@@ -9,11 +9,9 @@ from __future__ import annotations
 import os
 import shutil
 
-import mlflow
 import pandas as pd
 import pytest
 from deltalake import DeltaTable
-from mlflow.tracking import _model_registry as registry_utils
 
 from jobs import days_on_lot
 from jobs import model_registry as gate
@@ -26,6 +24,7 @@ from jobs.tables import (
     Tables,
 )
 from pipeline.cli import run_model, run_window
+from tests.conftest import reset_mlflow
 
 pytestmark = pytest.mark.e2e
 
@@ -54,8 +53,7 @@ def replayed(tmp_path_factory):
         steps = run_model(settings, days[-1], lakehouse_root=str(root))
         yield settings, days[-1], steps
     finally:
-        mlflow.set_tracking_uri(None)
-        registry_utils._registry_uri = None
+        reset_mlflow()
         os.environ.pop("AUTOLAKE_CONF_DIR", None)
         for var, value in saved.items():
             if value is not None:

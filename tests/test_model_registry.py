@@ -8,7 +8,6 @@ reversed targets is worse than both.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -20,9 +19,9 @@ import pytest
 import xgboost
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
-from mlflow.tracking._model_registry import utils as registry_utils
 
 from jobs import model_registry as mr
+from tests.conftest import reset_mlflow
 from jobs.model_registry import (
     GateRules,
     MetricRule,
@@ -102,12 +101,7 @@ def client(tmp_path, monkeypatch, empty_store):
     client = configure(tracking_uri)
     mlflow.set_experiment(experiment_id=mr.ensure_experiment(client, "days_on_lot", artifacts))
     yield client
-    while mlflow.active_run():
-        mlflow.end_run()
-    mlflow.set_tracking_uri(None)
-    registry_utils._registry_uri = None
-    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
-        os.environ.pop(var, None)
+    reset_mlflow()
 
 
 def log_model(model: xgboost.XGBRegressor) -> tuple[str, dict[str, float]]:
@@ -428,10 +422,7 @@ def test_cli_defaults_to_the_local_store_in_the_lakehouse(tmp_path, monkeypatch,
         assert (lakehouse / "mlflow" / "mlflow.db").is_file()
         assert (lakehouse / "mlflow" / "artifacts").is_dir()
     finally:
-        mlflow.set_tracking_uri(None)
-        registry_utils._registry_uri = None
-        for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
-            os.environ.pop(var, None)
+        reset_mlflow()
 
 
 def test_uri_resolution(tmp_path, monkeypatch):
