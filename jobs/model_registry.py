@@ -185,12 +185,24 @@ def default_registry(tracking_uri: str) -> str:
     return "databricks-uc" if tracking_uri.startswith("databricks") else tracking_uri
 
 
+_CONFIGURED: dict[str, str] = {}
+"""The URIs `configure` set: MLflow mirrors them into MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI,
+where they must not pass for the user's own choice when another lakehouse is resolved later in the
+same process."""
+
+
+def _user_environment(var: str) -> str | None:
+    value = os.environ.get(var)
+    return None if value is not None and value == _CONFIGURED.get(var) else value
+
+
 def configure(tracking_uri: str, registry_uri: str | None = None) -> MlflowClient:
     """Point MLflow (the fluent API too, for training code that logs runs) at a tracking store and
     registry; the registry defaults to the tracking store, or Unity Catalog for ``databricks``."""
     registry = registry_uri or default_registry(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(registry)
+    _CONFIGURED.update(MLFLOW_TRACKING_URI=tracking_uri, MLFLOW_REGISTRY_URI=registry)
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=registry)
 
 
@@ -208,12 +220,12 @@ def resolve_uris(
 ) -> tuple[str, str | None]:
     """Explicit values, else $MLFLOW_TRACKING_URI / $MLFLOW_REGISTRY_URI, else Databricks on a
     Databricks runtime, else the local store under `lakehouse_root` (default ./lakehouse)."""
-    tracking = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    tracking = tracking_uri or _user_environment("MLFLOW_TRACKING_URI")
     if not tracking and os.environ.get("DATABRICKS_RUNTIME_VERSION"):
         tracking = "databricks"
     if not tracking:
         tracking, _ = local_tracking(Path(lakehouse_root or "./lakehouse"))
-    return tracking, registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or None
+    return tracking, registry_uri or _user_environment("MLFLOW_REGISTRY_URI") or None
 
 
 # --- registry helpers -----------------------------------------------------------------------------

@@ -251,7 +251,7 @@ def run_model(settings: Settings, day: dt.date, *, lakehouse_root: str | None = 
 def model_figures(settings: Settings) -> str | None:
     """The champion's holdout MAE next to the baseline's, and the latest day's predictions."""
     from jobs import days_on_lot
-    from jobs.model_registry import champion_version, version_metrics
+    from jobs.model_registry import CHALLENGER, TAG_VALIDATION_STATUS, champion_version, version_metrics
     from jobs.tables import GOLD_DAYS_ON_LOT_PREDICTIONS
 
     config = settings.ml.days_on_lot
@@ -264,6 +264,11 @@ def model_figures(settings: Settings) -> str | None:
     lines = [f"days on lot: champion version {champion}: holdout MAE {mae:.1f} days vs median baseline {baseline:.1f} "
              f"({1 - mae / baseline:.0%} lower); within 14 days {m.get('holdout_within_14d', float('nan')):.0%}; "
              f"Spearman(prediction, price to market) {m.get('holdout_spearman_price_to_market', float('nan')):.2f}"]
+    challenger = client.get_registered_model(config.model_name).aliases.get(CHALLENGER)
+    if challenger is not None:
+        status = client.get_model_version(config.model_name, challenger).tags.get(TAG_VALIDATION_STATUS, "not run")
+        lines.append(f"days on lot: challenger version {challenger} waits for a reviewer (validation {status}): "
+                     f"autolake-model status, then approve --version {challenger} --by NAME --why TEXT and promote")
     location = Tables(settings).location(GOLD_DAYS_ON_LOT_PREDICTIONS)
     if not Tables(settings).uses_catalog and (Path(location) / "_delta_log").is_dir():
         predictions = read_delta_columns(location, ["_partition_date", "predicted_days_on_lot", "model_version"])

@@ -5,6 +5,7 @@ the bootstrap path through the gate. Models are trained on SIMULATED listings
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import mlflow
 import pytest
@@ -110,3 +111,15 @@ def test_the_bootstrap_refuses_a_version_worse_than_the_baseline_and_approves_no
     name = settings.ml.days_on_lot.model_name
     assert gate.champion_version(store, name) is None
     assert gate.TAG_APPROVAL_BY not in store.get_model_version(name, version).tags
+
+
+def test_one_process_resolves_each_lakehouse_to_its_own_store(tmp_path, store, settings):
+    """MLflow mirrors a configured URI into MLFLOW_TRACKING_URI; that must not redirect the next lakehouse."""
+    from jobs.settings import load_settings
+
+    first = days_on_lot.mlflow_uris(settings)[0]
+    other = load_settings("test", overrides={"lakehouse": {"root": str(tmp_path / "other")}})
+    assert os.environ["MLFLOW_TRACKING_URI"] == first
+    assert days_on_lot.mlflow_uris(other)[0] == f"sqlite:///{tmp_path / 'other' / 'mlflow' / 'mlflow.db'}"
+    os.environ["MLFLOW_TRACKING_URI"] = "http://mlflow.internal:5000"  # the user's own choice still wins
+    assert days_on_lot.mlflow_uris(other)[0] == "http://mlflow.internal:5000"
