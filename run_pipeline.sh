@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # autolake in one command.
-#   ./run_pipeline.sh            bootstrap .venv, fetch the datasets, run every layer over the replay window
+#   ./run_pipeline.sh            bootstrap .venv, fetch the datasets, run every layer over the replay window, train and score the model
 #   ./run_pipeline.sh test       bootstrap the same way, then run the whole test suite
 #   ./run_pipeline.sh ui         the Dagster UI on the same code and run history (http://127.0.0.1:3000)
 #   ./run_pipeline.sh summary    row counts and Delta versions of every table
@@ -85,7 +85,7 @@ case "$command" in
         exec "$VENV/bin/python" benchmarks/vision_throughput.py "$@"
         ;;
     *)
-        sed -n '2,12p' "$0" >&2
+        sed -n '2,11p' "$0" >&2
         exit 2
         ;;
 esac

@@ -49,3 +49,10 @@ def reset_mlflow() -> None:
     registry_utils._registry_uri = None
     for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
         os.environ.pop(var, None)
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_forgotten_after_each_test():
+    """No test inherits another's MLflow store: MLflow keeps the URIs in globals and the environment."""
+    yield
+    reset_mlflow()

@@ -95,6 +95,7 @@ def test_scoring_loads_the_champion_once_per_worker_and_records_its_version(spar
 
     from jobs import days_on_lot_model as dol
     from spark_transforms.days_on_lot import SCORERS, predict_days_on_lot
+    from tests.conftest import reset_mlflow
     from tests.test_days_on_lot_model import simulate_listings
 
     cars = simulate_listings(300, seed=3)
@@ -119,7 +120,7 @@ def test_scoring_loads_the_champion_once_per_worker_and_records_its_version(spar
         scored = predict_days_on_lot(frame, model_uri=uri, model_version=version, load=load,
                                      features=dol.FEATURES, day=D[5]).toPandas()
     finally:
-        mlflow.set_tracking_uri(None)
+        reset_mlflow()
     assert SCORERS.loads.count(uri) - before == 1
     assert set(scored["model_version"]) == {"1"} and set(scored["_partition_date"]) == {D[5]}
     expected = dict(zip(cars["vehicle_id"], dol.predict(model, cars.replace({np.inf: 1e9}))))

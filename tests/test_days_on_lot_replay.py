@@ -41,8 +41,8 @@ def replayed(tmp_path_factory):
     with (conf / "env" / "local.yaml").open("a") as overlay:
         overlay.write(f"\nreplay:\n  days: {REPLAY_DAYS}\n")
     root = base / "lakehouse"
-    saved = {var: os.environ.pop(var, None)
-             for var in ("DAGSTER_HOME", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "AUTOLAKE_CONF_DIR")}
+    reset_mlflow()  # the model step must use this lakehouse's store, whatever ran before
+    saved = {var: os.environ.pop(var, None) for var in ("DAGSTER_HOME", "AUTOLAKE_CONF_DIR")}
     os.environ["AUTOLAKE_CONF_DIR"] = str(conf)
     try:
         settings = load_settings("local", overrides={"lakehouse": {"root": str(root)}})

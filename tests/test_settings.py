@@ -35,7 +35,9 @@ def test_unknown_key_names_the_key_and_the_file(conf_dir: Path):
 
 def test_wrong_type_names_the_key_and_the_file(conf_dir: Path):
     base = conf_dir / "base.yaml"
-    base.write_text(base.read_text().replace("  days: 7", "  days: seven"))
+    text = base.read_text()
+    assert "\n  days: 60\n" in text
+    base.write_text(text.replace("\n  days: 60\n", "\n  days: seven\n"))
     with pytest.raises(ConfigError) as error:
         load_settings("local", conf_dir=conf_dir)
     message = str(error.value)
