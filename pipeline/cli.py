@@ -1,7 +1,8 @@
 """`autolake`: run the pipeline over the replay window, summarize the lakehouse, check definitions.
 
-    autolake run        materialize every asset for each day of the replay window, train the days-on-lot
-                        model on the last day, promote a first champion through the gate, score, summarize
+    autolake run        materialize every asset over the replay window (ranged runs of --days-per-run days),
+                        train the days-on-lot model on the last day, promote a first champion through the
+                        gate, score, summarize
     autolake summary    print each table's row count and Delta version
     autolake fetch      fetch and verify the pinned datasets
 """
@@ -156,19 +157,24 @@ def format_summary(summaries: list[TableSummary]) -> str:
     return "\n".join(lines)
 
 
+def _instance():
+    """The Dagster instance of $DAGSTER_HOME (the UI shows these runs), else an ephemeral one."""
+    import dagster as dg
+
+    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+
+
 def run_window(settings: Settings, days: list[dt.date], *, lakehouse_root: str | None = None,
                days_per_run: int = 1) -> list[str]:
     """Materialize the full pipeline job over `days` in order, `days_per_run` consecutive days per run
     (a ranged run, as a Dagster backfill makes: each layer loops over its days, the restated gold
     marts are rebuilt once per run); returns the Dagster run ids."""
-    import dagster as dg
-
     from pipeline.build import FULL_PIPELINE_JOB, build_definitions
     from pipeline.defs.automation import RANGE_END, RANGE_START
 
     run_ids = []
     chunks = [days[i:i + days_per_run] for i in range(0, len(days), max(days_per_run, 1))]
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    instance = _instance()
     with instance, tqdm(total=len(days), desc="materializing", unit="day", file=sys.stderr, disable=None) as progress:
         defs = build_definitions(settings, env=settings.env, lakehouse_root=lakehouse_root)
         job = defs.resolve_job_def(FULL_PIPELINE_JOB)
@@ -215,8 +221,6 @@ def run_model(settings: Settings, day: dt.date, *, lakehouse_root: str | None = 
     """Train the days-on-lot model as of `day` (a new challenger, validated), promote it through the
     gate when no champion exists yet and the configuration allows, then score `day`. Returns what
     happened, one line per step."""
-    import dagster as dg
-
     from jobs import days_on_lot
     from jobs.model_registry import CHALLENGER, PromotionRefused, champion_version
     from pipeline.build import FULL_PIPELINE_JOB, build_definitions
@@ -226,7 +230,7 @@ def run_model(settings: Settings, day: dt.date, *, lakehouse_root: str | None = 
 
     config = settings.ml.days_on_lot
     lines = []
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    instance = _instance()
     with instance:
         defs = build_definitions(settings, env=settings.env, lakehouse_root=lakehouse_root)
         print(f"training the days-on-lot model as of {day}", file=sys.stderr, flush=True)
