@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 from jobs import quality
 from jobs.common import LayerResult, run_spark_job
 from jobs.landing import LandingFile, discover
+from jobs.publish import publishes
 from jobs.settings import Settings
 from jobs.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, PARTITION_COLUMN, Tables
 from spark_transforms.bronze import (
@@ -149,6 +150,7 @@ def _kept_rows(tables: Tables, spark: SparkSession, ref, day: dt.date, paths: li
     return tables.read_partition(spark, ref, day).where(F.col("_source_file").isin(paths))
 
 
+@publishes
 def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     tables = Tables(settings)
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)

@@ -34,6 +34,7 @@ from jobs import model_registry as gate
 from jobs import quality
 from jobs.common import LayerResult, run_spark_job
 from jobs.settings import Settings
+from jobs.publish import publishes
 from jobs.tables import (
     GOLD_ATTRIBUTE_DAYS_ON_LOT,
     GOLD_DAYS_ON_LOT_PREDICTIONS,
@@ -262,6 +263,12 @@ def run_predictions(spark: SparkSession, settings: Settings, day: dt.date) -> Pr
     if problem is not None:
         return PredictionOutcome(scored=False, version=champion, reason=(
             f"champion version {champion} cannot score: {problem}; train a new version and promote it"))
+    result = _write_predictions(spark, settings, day, uri=uri, champion=champion)
+    return PredictionOutcome(scored=True, version=champion, result=result)
+
+
+@publishes
+def _write_predictions(spark: SparkSession, settings: Settings, day: dt.date, *, uri: str, champion: str) -> LayerResult:
     tables = Tables(settings)
     listed, enriched, _ = feature_inputs(spark, settings)
     tracking, registry = mlflow_uris(settings)
@@ -285,9 +292,10 @@ def run_predictions(spark: SparkSession, settings: Settings, day: dt.date) -> Pr
     )
     if count != active:
         result.warnings.append(f"{day}: {active} active vehicles but {count} predictions")
-    return PredictionOutcome(scored=True, version=champion, result=result)
+    return result
 
 
+@publishes
 def run_attribute_days(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     """The abnormal days on lot per equipment code and level group, restated for every scored day."""
     from jobs.settings import GEO_LEVELS

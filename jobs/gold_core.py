@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame, SparkSession
 from jobs import quality
 from jobs.common import LayerResult, run_spark_job
 from jobs.settings import PROJECT_ROOT, Settings
+from jobs.publish import publishes
 from jobs.tables import (
     GOLD_DIM_DATE,
     GOLD_DIM_DEALER,
@@ -46,6 +47,7 @@ def partition_dates(listings: DataFrame) -> list[dt.date]:
     return sorted(row[0] for row in listings.select(PARTITION_COLUMN).distinct().collect())
 
 
+@publishes
 def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     tables = Tables(settings)
     listings = tables.read(spark, SILVER_LISTINGS)

@@ -21,6 +21,7 @@ from jobs import quality
 from jobs.common import LayerResult, run_spark_job
 from jobs.gold_core import partition_dates
 from jobs.settings import GEO_LEVELS, Settings
+from jobs.publish import publishes
 from jobs.tables import (
     GOLD_ARBITRAGE_BELOW_MARKET,
     GOLD_ARBITRAGE_CROSS_STATE,
@@ -64,6 +65,7 @@ def _calendar(spark: SparkSession, listings: DataFrame) -> DataFrame:
     return spark.createDataFrame([(d,) for d in partition_dates(listings)], "as_of_date date")
 
 
+@publishes
 def run_neighborhoods(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     tables = Tables(settings)
     calendar = _calendar(spark, tables.read(spark, SILVER_LISTINGS))
@@ -76,6 +78,7 @@ def run_neighborhoods(spark: SparkSession, settings: Settings, day: dt.date) -> 
     )
 
 
+@publishes
 def run_enriched(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     tables = Tables(settings)
     listings = tables.read(spark, SILVER_LISTINGS)
@@ -112,6 +115,7 @@ def stats_expectations(keys: list[str], windows: list[int]) -> list[dict]:
     return extra
 
 
+@publishes
 def run_inventory_stats(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     tables = Tables(settings)
     config = settings.gold.inventory_stats
@@ -142,6 +146,7 @@ def stats_consistency(spark: SparkSession, settings: Settings) -> list[str]:
     ]
 
 
+@publishes
 def run_market_value(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     tables = Tables(settings)
     rules = settings.gold.market_value
@@ -164,6 +169,7 @@ def run_market_value(spark: SparkSession, settings: Settings, day: dt.date) -> L
     )
 
 
+@publishes
 def run_arbitrage(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     tables = Tables(settings)
     rules = settings.gold.arbitrage
@@ -207,6 +213,7 @@ def take_rate_rules(settings: Settings):
     )
 
 
+@publishes
 def run_take_rates(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     from spark_transforms.take_rates import feature_enriched, take_rates
 
@@ -228,6 +235,7 @@ def run_take_rates(spark: SparkSession, settings: Settings, day: dt.date) -> Lay
     return LayerResult(metrics=metrics, reports=reports)
 
 
+@publishes
 def run_inventory_model_state(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     tables = Tables(settings)
     mart = inventory_by_model_state(tables.read(spark, GOLD_FACT_INVENTORY))

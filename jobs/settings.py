@@ -26,6 +26,7 @@ class _Strict(BaseModel):
 
 class LakehouseSettings(_Strict):
     root: str = "./lakehouse"
+    write_lock_wait_s: float = Field(default=3600.0, ge=0)
     catalog: str | None = None
     schemas: dict[Literal["bronze", "silver", "gold"], str] = Field(
         default_factory=lambda: {"bronze": "bronze", "silver": "silver", "gold": "gold"}

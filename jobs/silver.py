@@ -15,6 +15,7 @@ from jobs.datasets import fetch
 from jobs.vision import run_vehicle_images
 from jobs.vocabulary import load_rules
 from jobs.settings import PROJECT_ROOT, Settings
+from jobs.publish import publishes
 from jobs.tables import (
     BRONZE_LISTINGS,
     SILVER_CATALOGUE,
@@ -98,6 +99,7 @@ def typed_listings(bronze: DataFrame, settings: Settings) -> DataFrame:
     return normalize_model_family(checked)
 
 
+@publishes
 def run_listings(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     tables = Tables(settings)
     typed = typed_listings(tables.read_partition(spark, BRONZE_LISTINGS, day), settings)
@@ -134,6 +136,7 @@ def run_listings(spark: SparkSession, settings: Settings, day: dt.date) -> Layer
     )
 
 
+@publishes
 def run_vehicle_map(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     """listing -> vehicle over every silver listing so far (a snapshot: any day's run gives the same map)."""
     tables = Tables(settings)
@@ -168,6 +171,7 @@ def run_vehicle_map(spark: SparkSession, settings: Settings, day: dt.date) -> La
     )
 
 
+@publishes
 def run_vehicle_history(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     """Per vehicle: first/last seen, relists, price history, inferred sold date, days on lot (a snapshot)."""
     tables = Tables(settings)

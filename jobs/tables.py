@@ -1,20 +1,29 @@
 """Table names, locations and the few write patterns every layer uses.
 
 Locally a table is a Delta directory ``<lakehouse root>/<layer>/<oem>/<name>``; with a catalog
-configured it is ``<catalog>.<schema of the layer>.<oem>_<name>``.
+configured it is ``<catalog>.<schema of the layer>.<oem>_<name>``. A step's output is first
+written to the table's staging location (``<lakehouse root>/_staging/<layer>/<oem>/<name>``, or
+``..._<name>__staged`` in a catalog) and published only after its gate passed (`jobs.publish`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
+from jobs.commits import commit
 from jobs.settings import Settings
 
 PARTITION_COLUMN = "_partition_date"
+STAGING_FOLDER = "_staging"
+STAGED_SUFFIX = "__staged"
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,41 @@ def all_tables(settings: Settings) -> tuple[TableRef, ...]:
     return (*[t for t in ALL_TABLES if t != GOLD_MART_INVENTORY], *core, *gold_mart_tables(settings), *MODEL_TABLES)
 
 
+@dataclass(frozen=True)
+class Staged:
+    """A table written in a batch: what the published table becomes when the batch publishes.
+
+    `day` set: that `_partition_date` partition is replaced; `day` None: the whole table."""
+
+    ref: TableRef
+    location: str
+    day: dt.date | None
+    partitioned: bool
+
+
+@dataclass
+class Batch:
+    """The tables one step wrote to staging, in write order; see `jobs.publish`."""
+
+    step: str
+    staged: dict[TableRef, Staged] = field(default_factory=dict)
+
+
+_BATCH: ContextVar[Batch | None] = ContextVar("autolake_batch", default=None)
+
+
+@contextmanager
+def staging(step: str) -> Iterator[Batch]:
+    """Inside, every table write goes to the table's staging location and every read sees the
+    staged data as if it were published; nothing published changes until `Tables.publish`."""
+    batch = Batch(step)
+    token = _BATCH.set(batch)
+    try:
+        yield batch
+    finally:
+        _BATCH.reset(token)
+
+
 class Tables:
     """Resolves TableRefs for one configuration and reads/writes them."""
 
@@ -119,61 +163,111 @@ class Tables:
         return self.settings.lakehouse.catalog is not None
 
     def location(self, ref: TableRef) -> str:
+        """Where readers find the published table."""
         if self.uses_catalog:
             schema = self.settings.lakehouse.schemas[ref.layer]
             return f"{self.settings.lakehouse.catalog}.{schema}.{self.settings.oem}_{ref.name}"
         return str(self.settings.lakehouse_root / ref.layer / self.settings.oem / ref.name)
 
-    def exists(self, spark: SparkSession, ref: TableRef) -> bool:
+    def staging_location(self, ref: TableRef) -> str:
+        """Where a step's output waits for its gate; a rejected batch stays there to be inspected."""
         if self.uses_catalog:
-            return spark.catalog.tableExists(self.location(ref))
-        return (Path(self.location(ref)) / "_delta_log").is_dir()
+            return f"{self.location(ref)}{STAGED_SUFFIX}"
+        return str(self.settings.lakehouse_root / STAGING_FOLDER / ref.layer / self.settings.oem / ref.name)
+
+    def _staged(self, ref: TableRef) -> Staged | None:
+        batch = _BATCH.get()
+        return None if batch is None else batch.staged.get(ref)
+
+    def _exists_at(self, spark: SparkSession, location: str) -> bool:
+        if self.uses_catalog:
+            return spark.catalog.tableExists(location)
+        return (Path(location) / "_delta_log").is_dir()
+
+    def _load(self, spark: SparkSession, location: str) -> DataFrame:
+        if self.uses_catalog:
+            return spark.read.table(location)
+        return spark.read.format("delta").load(location)
+
+    def exists(self, spark: SparkSession, ref: TableRef) -> bool:
+        return self._staged(ref) is not None or self._exists_at(spark, self.location(ref))
 
     def read(self, spark: SparkSession, ref: TableRef) -> DataFrame:
-        if self.uses_catalog:
-            return spark.read.table(self.location(ref))
-        return spark.read.format("delta").load(self.location(ref))
+        """The published table, or inside a batch what it will be once the batch publishes."""
+        staged = self._staged(ref)
+        if staged is None:
+            return self._load(spark, self.location(ref))
+        fresh = self._load(spark, staged.location)
+        if staged.day is None or not self._exists_at(spark, self.location(ref)):
+            return fresh
+        kept = self._load(spark, self.location(ref)).where(F.col(PARTITION_COLUMN) != F.lit(staged.day))
+        return kept.unionByName(fresh, allowMissingColumns=True)
 
     def read_partition(self, spark: SparkSession, ref: TableRef, day: dt.date) -> DataFrame:
-        from pyspark.sql import functions as F
-
         return self.read(spark, ref).where(F.col(PARTITION_COLUMN) == F.lit(day))
 
-    def _save(self, writer, ref: TableRef) -> None:
+    def _save(self, writer, location: str) -> None:
         if self.uses_catalog:
-            writer.saveAsTable(self.location(ref))
+            writer.saveAsTable(location)
         else:
-            writer.save(self.location(ref))
+            writer.save(location)
+
+    def _stage_write(self, df: DataFrame, ref: TableRef, day: dt.date | None, partitioned: bool) -> bool:
+        batch = _BATCH.get()
+        if batch is None:
+            return False
+        location = self.staging_location(ref)
+        writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+        commit(self._save, writer.partitionBy(PARTITION_COLUMN) if partitioned else writer, location, ref=ref)
+        batch.staged[ref] = Staged(ref, location, day, partitioned)
+        return True
 
     def replace_partition(self, df: DataFrame, ref: TableRef, day: dt.date) -> None:
         """Replace one `_partition_date` partition atomically; re-running the day changes nothing else.
 
         `replaceWhere` rather than dynamic partition overwrite: Sail silently overwrites the whole
         table with `partitionOverwriteMode=dynamic`. The table is created first (an empty append)
-        because `replaceWhere` on a missing table fails.
+        because `replaceWhere` on a missing table fails. Inside a batch the partition is staged.
         """
+        if not self._stage_write(df, ref, day, partitioned=True):
+            self._replace_partition_at(df, self.location(ref), day, ref)
+
+    def _replace_partition_at(self, df: DataFrame, location: str, day: dt.date, ref: TableRef) -> None:
         spark = df.sparkSession
-        if not self.exists(spark, ref):
-            self._save(
-                df.limit(0).write.format("delta").mode("append").partitionBy(PARTITION_COLUMN), ref
-            )
+        if not self._exists_at(spark, location):
+            commit(self._save, df.limit(0).write.format("delta").mode("append").partitionBy(PARTITION_COLUMN),
+                   location, ref=ref)
         writer = (
             df.write.format("delta")
             .mode("overwrite")
             .option("replaceWhere", f"{PARTITION_COLUMN} = DATE'{day.isoformat()}'")
         )
-        self._save(writer, ref)
+        commit(self._save, writer, location, ref=ref)
 
     def stage(self, df: DataFrame, name: str) -> DataFrame:
         """Materialize an intermediate result (Delta, replaced on every call) and read it back.
 
         Sail has no checkpoint and does not cache; a result read by several later joins is
-        otherwise recomputed for each of them."""
-        ref = TableRef("silver", f"_staging_{name}")
-        self.overwrite(df, ref)
-        return self.read(df.sparkSession, ref)
+        otherwise recomputed for each of them. Intermediate results are never published."""
+        location = self.location(TableRef("silver", f"_staging_{name}"))
+        self._overwrite_at(df, location, TableRef("silver", f"_staging_{name}"), partitioned=False)
+        return self._load(df.sparkSession, location)
 
     def overwrite(self, df: DataFrame, ref: TableRef, *, partitioned: bool = False) -> None:
-        """Replace the whole table (reference tables, snapshots, and facts restated from a snapshot)."""
+        """Replace the whole table (reference tables, snapshots, and facts restated from a snapshot);
+        inside a batch the new table is staged."""
+        if not self._stage_write(df, ref, None, partitioned):
+            self._overwrite_at(df, self.location(ref), ref, partitioned=partitioned)
+
+    def _overwrite_at(self, df: DataFrame, location: str, ref: TableRef, *, partitioned: bool) -> None:
         writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-        self._save(writer.partitionBy(PARTITION_COLUMN) if partitioned else writer, ref)
+        commit(self._save, writer.partitionBy(PARTITION_COLUMN) if partitioned else writer, location, ref=ref)
+
+    def publish(self, spark: SparkSession, batch: Batch) -> None:
+        """Commit every staged table to its published location, in the order they were written."""
+        for staged in batch.staged.values():
+            frame = self._load(spark, staged.location)
+            if staged.day is not None:
+                self._replace_partition_at(frame, self.location(staged.ref), staged.day, staged.ref)
+            else:
+                self._overwrite_at(frame, self.location(staged.ref), staged.ref, partitioned=staged.partitioned)

@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from jobs import photo_render, quality
 from jobs.common import LayerResult, run_spark_job
 from jobs.landing import PHOTO_FOLDER
+from jobs.publish import publishes
 from jobs.settings import Settings
 from jobs.tables import (
     BRONZE_LISTINGS,
@@ -82,6 +83,7 @@ def _changed(spark: SparkSession, tables: Tables, facts: DataFrame, day: dt.date
     return current.count() != fresh.count() or current.exceptAll(fresh).limit(1).count() > 0
 
 
+@publishes
 def run_bronze_photos(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     """One row per photo file an ad posted on `day` published: path, size, sha256, readable."""
     tables = Tables(settings)
@@ -120,6 +122,7 @@ def features(photos: DataFrame, detector: Detector) -> DataFrame:
     )
 
 
+@publishes
 def run_photo_features(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     tables = Tables(settings)
     detector = resolve_detector(settings)
@@ -141,6 +144,7 @@ def run_photo_features(spark: SparkSession, settings: Settings, day: dt.date) ->
     )
 
 
+@publishes
 def run_vehicle_images(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     """Per-vehicle image evidence over every photo so far (a snapshot, like the vehicle map)."""
     tables = Tables(settings)

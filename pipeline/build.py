@@ -35,6 +35,7 @@ def build_definitions(settings: Settings, *, env: str | None = None, lakehouse_r
         schedules=schedules,
         sensors=sensors,
         resources={"autolake": autolake, "spark": AutolakeSpark(autolake=autolake)},
+        executor=dg.in_process_executor,
     )
 
 

@@ -20,7 +20,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from jobs.commits import TableCommitConflict
 from jobs.datasets import fetch_all
+from jobs.lakehouse_lock import LakehouseBusy, write_lock
+from jobs.publish import GateRejected
 from jobs.settings import ConfigError, Settings, load_settings
 from jobs.tables import Tables, all_tables
 
@@ -300,8 +303,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         days = [d for d in days if d >= args.start]
     if args.end:
         days = [d for d in days if d <= args.end]
-    run_window(settings, days, lakehouse_root=args.lakehouse_root, days_per_run=args.days_per_run)
-    model_steps = run_model(settings, days[-1], lakehouse_root=args.lakehouse_root) if days else []
+    span = f"{days[0]}..{days[-1]}" if days else "no days"
+    try:
+        with write_lock(settings, holder=f"autolake run {span} (command line)", wait_s=args.lock_wait):
+            run_window(settings, days, lakehouse_root=args.lakehouse_root, days_per_run=args.days_per_run)
+            model_steps = run_model(settings, days[-1], lakehouse_root=args.lakehouse_root) if days else []
+    except Exception as error:  # noqa: BLE001 - every failure of a run is reported by what caused it
+        print(f"autolake: {plain_failure(error)}", file=sys.stderr)
+        return 1
     finished = time.perf_counter()
     print()
     print(f"autolake: env={settings.env} engine={settings.engine.name} lakehouse={settings.lakehouse_root}")
@@ -314,6 +323,18 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"({(finished - fetched) / max(len(days), 1):.1f} s per partition)")
     print("Dagster UI on the same code and runs:  ./run_pipeline.sh ui   (then open http://127.0.0.1:3000)")
     return 0
+
+
+def plain_failure(error: BaseException) -> str:
+    """What made a run fail, in the words of the exception that started it (a gate that rejected a
+    batch, a busy lakehouse, a commit conflict), without Dagster's wrapping."""
+    seen = error
+    while seen is not None:
+        if isinstance(seen, (GateRejected, LakehouseBusy, TableCommitConflict)):
+            return str(seen)
+        user = getattr(seen, "user_exception", None)
+        seen = user if isinstance(user, BaseException) else (seen.__cause__ or seen.__context__)
+    return str(error)
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -339,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--days-per-run", type=int, default=15,
                      help="consecutive days materialized by one ranged run (default 15; 1 = one run per day, "
                           "as the daily schedule does)")
+    run.add_argument("--lock-wait", type=float, default=None, metavar="SECONDS",
+                     help="how long to wait while another run writes the lakehouse (default lakehouse.write_lock_wait_s)")
     run.set_defaults(func=cmd_run)
     sub.add_parser("summary", help="row counts and Delta versions").set_defaults(func=cmd_summary)
     sub.add_parser("fetch", help="fetch and verify the pinned datasets").set_defaults(func=cmd_fetch)

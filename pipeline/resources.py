@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Any
 
 import dagster as dg
@@ -9,19 +10,39 @@ from dagster_pyspark import PySparkResource
 from dagster_pyspark.resources import spark_session_from_config
 from pydantic import PrivateAttr
 
+from jobs.lakehouse_lock import write_lock
 from jobs.session import EngineHandle, build_session, start_engine
 from jobs.settings import Settings, load_settings
 
 
+def run_holder(context: dg.InitResourceContext) -> str:
+    run = context.dagster_run
+    job = f" of {run.job_name}" if run is not None else ""
+    return f"Dagster run {context.run_id}{job}"
+
+
 class AutolakeConfig(dg.ConfigurableResource):
-    """Which configuration environment to use (default: $AUTOLAKE_ENV, else 'local')."""
+    """Which configuration environment to use (default: $AUTOLAKE_ENV, else 'local').
+
+    A run that uses it holds the lakehouse write lock from start to end (`jobs.lakehouse_lock`):
+    runs execute in one process (the in-process executor), so one lock covers every step."""
 
     env: str | None = None
     lakehouse_root: str | None = None
+    _lock: ExitStack | None = PrivateAttr(default=None)
 
     def settings(self) -> Settings:
         overrides = {"lakehouse": {"root": self.lakehouse_root}} if self.lakehouse_root else None
         return load_settings(self.env, overrides=overrides)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._lock = ExitStack()
+        self._lock.enter_context(write_lock(self.settings(), holder=run_holder(context)))
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
 
 class AutolakeSpark(PySparkResource):
@@ -36,8 +57,11 @@ class AutolakeSpark(PySparkResource):
     autolake: AutolakeConfig
     spark_config: dict[str, Any] = {}
     _handle: EngineHandle | None = PrivateAttr(default=None)
+    _lock: ExitStack | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._lock = ExitStack()
+        self._lock.enter_context(write_lock(self.autolake.settings(), holder=run_holder(context)))
         engine = self.autolake.settings().engine
         if self.spark_config:
             engine = engine.model_copy(update={"spark_conf": {**engine.spark_conf, **self.spark_config}})
@@ -51,3 +75,6 @@ class AutolakeSpark(PySparkResource):
         if self._handle is not None:
             self._handle.stop()
             self._handle = None
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None

@@ -5,7 +5,17 @@ import dagster as dg
 from jobs import bronze
 from jobs.settings import Settings
 from jobs.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, Tables
-from pipeline.defs.common import check_result, check_spec, daily_partitions, key, partition_days, table_metadata
+from jobs.publish import GateRejected
+from pipeline.defs.common import (
+    check_result,
+    check_spec,
+    daily_partitions,
+    gate_failure,
+    key,
+    partition_days,
+    rejected,
+    table_metadata,
+)
 from pipeline.defs.extraction import landing_keys
 from pipeline.resources import AutolakeSpark
 
@@ -37,7 +47,14 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         session, settings_ = spark.spark_session, spark.autolake.settings()
         results = {}
         for day in partition_days(context):
-            results[day] = bronze.run(session, settings_, day)
+            try:
+                results[day] = bronze.run(session, settings_, day)
+            except GateRejected as rejection:
+                earlier = {ref.name: {d: r.reports[ref.name] for d, r in results.items()}
+                           for ref in (BRONZE_LISTINGS, BRONZE_FILE_LEDGER)}
+                yield from rejected(settings_, rejection, day,
+                                    {BRONZE_LISTINGS.name: LISTINGS, BRONZE_FILE_LEDGER.name: LEDGER}, earlier)
+                raise gate_failure(rejection) from rejection
             context.log.info(f"bronze {day}: {results[day].metrics}")
         tables = Tables(settings_)
         for name, ref in ((LISTINGS, BRONZE_LISTINGS), (QUARANTINE, BRONZE_QUARANTINE), (LEDGER, BRONZE_FILE_LEDGER)):

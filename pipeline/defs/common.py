@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from pyspark.sql import SparkSession
 
+from jobs.publish import GateRejected
 from jobs.quality import QualityReport
 from jobs.settings import Settings
 from jobs.tables import PARTITION_COLUMN, TableRef, Tables
@@ -76,7 +78,8 @@ def check_spec(settings: Settings, asset: str, suite: str) -> dg.AssetCheckSpec:
     )
 
 
-def check_result(settings: Settings, asset: str, reports: dict[dt.date, QualityReport]) -> dg.AssetCheckResult:
+def check_result(settings: Settings, asset: str, reports: dict[dt.date, QualityReport],
+                 extra: dict[str, Any] | None = None) -> dg.AssetCheckResult:
     """One check result for the run: passed when every day's suite passed; failures listed per day."""
     suite = next(iter(reports.values())).suite
     failures = [(day, failure) for day, report in sorted(reports.items()) for failure in report.failures]
@@ -93,5 +96,33 @@ def check_result(settings: Settings, asset: str, reports: dict[dt.date, QualityR
             "failures": dg.MetadataValue.md(
                 "\n".join(f"- {day}: {failure.describe()}" for day, failure in failures) or "none"
             ),
+            **(extra or {}),
         },
+    )
+
+
+def rejected(settings: Settings, rejection: GateRejected, day: dt.date, assets: dict[str, str],
+             earlier: dict[str, dict[dt.date, QualityReport]] | None = None) -> Iterator[dg.AssetCheckResult]:
+    """The check results of a step whose gate failed (write-audit-publish: nothing was published).
+
+    `assets` maps each table name the step reports on to its asset name; `earlier` holds the reports
+    of days of the same run that passed and were published. Each result says where the rejected
+    data waits and which Delta version readers still see. The caller then fails the step."""
+    staged = {ref.split(".", 1)[1]: where for ref, where in rejection.staged.items()}
+    versions = {ref.split(".", 1)[1]: v for ref, v in rejection.published_versions.items()}
+    for table, report in rejection.result.reports.items():
+        if table not in assets:
+            continue
+        extra = {"published": False}
+        if table in staged:
+            extra["rejected_batch"] = dg.MetadataValue.path(staged[table])
+            extra["published_delta_version"] = versions[table] if versions[table] is not None else "none"
+        yield check_result(settings, assets[table], {**(earlier or {}).get(table, {}), day: report}, extra)
+
+
+def gate_failure(rejection: GateRejected) -> dg.Failure:
+    return dg.Failure(
+        description=str(rejection),
+        metadata={"step": rejection.step, "rejected_batch": dg.MetadataValue.json(rejection.staged),
+                  "published_delta_versions": dg.MetadataValue.json(rejection.published_versions)},
     )

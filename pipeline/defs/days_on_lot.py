@@ -8,14 +8,17 @@ import dagster as dg
 
 from jobs import days_on_lot
 from jobs.model_registry import review
+from jobs.publish import GateRejected
 from jobs.settings import Settings
 from jobs.tables import GOLD_ATTRIBUTE_DAYS_ON_LOT, GOLD_DAYS_ON_LOT_PREDICTIONS, Tables
 from pipeline.defs.common import (
     check_result,
     check_spec,
     daily_partitions,
+    gate_failure,
     key,
     partition_days,
+    rejected,
     table_metadata,
 )
 from pipeline.defs.gold_mart import (
@@ -98,7 +101,12 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         settings_ = spark.autolake.settings()
         reports, outcome = {}, None
         for day in partition_days(context):
-            outcome = days_on_lot.run_predictions(spark.spark_session, settings_, day)
+            try:
+                outcome = days_on_lot.run_predictions(spark.spark_session, settings_, day)
+            except GateRejected as rejection:
+                yield from rejected(settings_, rejection, day, {GOLD_DAYS_ON_LOT_PREDICTIONS.name: PREDICTIONS},
+                                    {GOLD_DAYS_ON_LOT_PREDICTIONS.name: reports})
+                raise gate_failure(rejection) from rejection
             if not outcome.scored:
                 yield _skip(context, settings_, PREDICTIONS, outcome.reason)
                 return
@@ -135,7 +143,11 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         if not tables.exists(spark.spark_session, GOLD_DAYS_ON_LOT_PREDICTIONS):
             yield _skip(context, settings_, ATTRIBUTE_DAYS, "no days-on-lot predictions yet (no champion model)")
             return
-        result = days_on_lot.run_attribute_days(spark.spark_session, settings_, day)
+        try:
+            result = days_on_lot.run_attribute_days(spark.spark_session, settings_, day)
+        except GateRejected as rejection:
+            yield from rejected(settings_, rejection, day, {GOLD_ATTRIBUTE_DAYS_ON_LOT.name: ATTRIBUTE_DAYS})
+            raise gate_failure(rejection) from rejection
         yield dg.MaterializeResult(asset_key=key(settings_, ATTRIBUTE_DAYS),
                                    metadata=table_metadata(spark.spark_session, tables, GOLD_ATTRIBUTE_DAYS_ON_LOT, day))
         yield check_result(settings_, ATTRIBUTE_DAYS, {day: result.reports[GOLD_ATTRIBUTE_DAYS_ON_LOT.name]})

@@ -7,9 +7,19 @@ import dagster as dg
 from pyspark.sql import SparkSession
 
 from jobs.common import LayerResult
+from jobs.publish import GateRejected
 from jobs.settings import Settings
 from jobs.tables import TableRef, Tables
-from pipeline.defs.common import check_result, check_spec, daily_partitions, key, partition_days, table_metadata
+from pipeline.defs.common import (
+    check_result,
+    check_spec,
+    daily_partitions,
+    gate_failure,
+    key,
+    partition_days,
+    rejected,
+    table_metadata,
+)
 from pipeline.resources import AutolakeSpark
 
 
@@ -45,7 +55,11 @@ def gated_table_asset(
         reports = {}
         days = partition_days(context)
         for day in days[-1:] if snapshot else days:
-            result = run(spark.spark_session, settings_, day)
+            try:
+                result = run(spark.spark_session, settings_, day)
+            except GateRejected as rejection:
+                yield from rejected(settings_, rejection, day, {table.name: name}, {table.name: reports})
+                raise gate_failure(rejection) from rejection
             context.log.info(f"{name} {day}: {result.metrics}")
             for warning in result.warnings:
                 context.log.warning(f"{name} {day}: {warning}")
@@ -90,7 +104,11 @@ def gated_tables_asset(
     def gated_tables(context: dg.AssetExecutionContext, spark: AutolakeSpark):
         settings_ = spark.autolake.settings()
         day = partition_days(context)[-1]
-        result = run(spark.spark_session, settings_, day)
+        try:
+            result = run(spark.spark_session, settings_, day)
+        except GateRejected as rejection:
+            yield from rejected(settings_, rejection, day, {table.name: asset for asset, table, _, _ in outputs})
+            raise gate_failure(rejection) from rejection
         context.log.info(f"{name} {day}: {result.metrics}")
         for warning in result.warnings:
             context.log.warning(f"{name} {day}: {warning}")

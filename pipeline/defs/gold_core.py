@@ -3,6 +3,7 @@
 import dagster as dg
 
 from jobs import gold_core
+from jobs.publish import GateRejected
 from jobs.settings import Settings
 from jobs.tables import (
     GOLD_DIM_DATE,
@@ -13,7 +14,16 @@ from jobs.tables import (
     GOLD_FACT_SALES,
     Tables,
 )
-from pipeline.defs.common import check_result, check_spec, daily_partitions, key, partition_days, table_metadata
+from pipeline.defs.common import (
+    check_result,
+    check_spec,
+    daily_partitions,
+    gate_failure,
+    key,
+    partition_days,
+    rejected,
+    table_metadata,
+)
 from pipeline.defs.silver import HISTORY as SILVER_HISTORY_ASSET
 from pipeline.defs.silver import LISTINGS as SILVER_LISTINGS_ASSET
 from pipeline.defs.silver import VEHICLES as SILVER_VEHICLES_ASSET
@@ -59,7 +69,11 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
     def gold_core_build(context: dg.AssetExecutionContext, spark: AutolakeSpark):
         settings_ = spark.autolake.settings()
         day = partition_days(context)[-1]
-        result = gold_core.run(spark.spark_session, settings_, day)
+        try:
+            result = gold_core.run(spark.spark_session, settings_, day)
+        except GateRejected as rejection:
+            yield from rejected(settings_, rejection, day, {table.name: name for name, _, table in CHECKED})
+            raise gate_failure(rejection) from rejection
         context.log.info(f"gold core, restated through {day}: {result.metrics}")
         tables = Tables(settings_)
         for name, table, partitioned, _ in OUTPUTS:
