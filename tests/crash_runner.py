@@ -2,8 +2,9 @@
 
     python -m tests.crash_runner LAKEHOUSE DAY POINT
 
-POINT: `during-listings` (killed 20 ms into the first write of bronze.listings),
-`after-listings` or `after-quarantine` (killed right after that table's commit).
+POINT: `during-listings` (killed 20 ms into the first write of the published bronze.listings),
+`after-listings` or `after-quarantine` (killed right after that published table's commit). The
+published tables are written when the staged batch publishes, after its gate passed.
 Exit code 3 means the kill point was never reached.
 """
 
@@ -13,11 +14,12 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 from jobs import bronze
 from jobs.session import start_engine
 from jobs.settings import load_settings
-from jobs.tables import Tables
+from jobs.tables import STAGING_FOLDER, Tables
 
 
 def kill_now() -> None:
@@ -28,13 +30,15 @@ def main(lakehouse: str, day: str, point: str) -> int:
     settings = load_settings("test", overrides={"lakehouse": {"root": lakehouse}, "replay": {"version": "v0", "records_per_file": 10}})
     save = Tables._save
 
-    def crashing_save(self, writer, ref):
-        if point == f"during-{ref.name}":
+    def crashing_save(self, writer, location):
+        published = STAGING_FOLDER not in Path(location).parts
+        name = Path(location).name
+        if published and point == f"during-{name}":
             threading.Timer(0.02, kill_now).start()
-            save(self, writer, ref)
+            save(self, writer, location)
             time.sleep(30)
-        save(self, writer, ref)
-        if point == f"after-{ref.name}":
+        save(self, writer, location)
+        if published and point == f"after-{name}":
             kill_now()
 
     Tables._save = crashing_save
