@@ -16,14 +16,14 @@ from dataclasses import dataclass, replace
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs import quality
+from jobs import landing_lines, quality
 from jobs.common import LayerResult, run_spark_job
 from jobs.landing import LandingFile, discover
 from jobs.publish import publishes
 from jobs.settings import Settings
 from jobs.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, PARTITION_COLUMN, Tables
 from spark_transforms.bronze import (
-    LANDING_LINE_SCHEMA,
+    LANDING_READ_SCHEMA,
     classify_landing_lines,
     records_per_file,
     reject_duplicate_records,
@@ -119,16 +119,20 @@ def plan_ledger(
     return sorted(entries, key=lambda e: e.path)
 
 
-def read_lines(entries: list[LedgerEntry], settings: Settings) -> list[tuple[str, int, str, dt.datetime]]:
-    """(file, 1-based line number, text, ingest time) of every file read now; bad bytes are replaced."""
+def read_lines(entries: list[LedgerEntry], settings: Settings) -> list[tuple]:
+    """(file, 1-based line number, text, ingest time, pre_reason, raw_base64) of every line of the
+    files read now (`LANDING_READ_SCHEMA`). Lines end at `\n` (a `\r` before it is dropped) and are
+    read as bytes: `jobs.landing_lines` decides each one's text and any reason found before parsing."""
     rows = []
+    max_depth = settings.bronze.max_nesting_depth
     for entry in entries:
         if not entry.read_now:
             continue
         path = settings.landing_root / entry.path
-        with path.open("r", encoding="utf-8", errors="replace", newline="\n") as handle:
-            for number, line in enumerate(handle, start=1):
-                rows.append((entry.path, number, line.rstrip("\r\n"), entry.first_seen))
+        with path.open("rb") as handle:
+            for number, data in enumerate(handle, start=1):
+                line = landing_lines.classify(data.rstrip(b"\r\n"), first=number == 1, max_depth=max_depth)
+                rows.append((entry.path, number, line.text, entry.first_seen, line.reason, line.raw_base64))
     return rows
 
 
@@ -175,7 +179,7 @@ def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
 
 
 def _ingest(spark: SparkSession, tables: Tables, day: dt.date, entries: list[LedgerEntry]) -> None:
-    lines = spark.createDataFrame(read_lines(entries, tables.settings), LANDING_LINE_SCHEMA)
+    lines = spark.createDataFrame(read_lines(entries, tables.settings), LANDING_READ_SCHEMA)
     classified = reject_duplicate_records(classify_landing_lines(lines), _other_partitions(tables, spark, day))
     listings = to_bronze_listings(classified, partition_date=day)
     quarantine = to_quarantine(classified, partition_date=day)

@@ -135,6 +135,7 @@ class PartitionSettings(_Strict):
 
 class BronzeSettings(_Strict):
     changed_file_policy: Literal["replace", "keep_first"] = "replace"
+    max_nesting_depth: int = Field(32, ge=1, le=256)
 
 
 class Range(_Strict):

@@ -17,6 +17,16 @@ LANDING_LINE_SCHEMA = T.StructType(
         T.StructField("ingested_at", T.TimestampType(), False),
     ]
 )
+LANDING_READ_SCHEMA = T.StructType(
+    [
+        *LANDING_LINE_SCHEMA.fields,
+        T.StructField("pre_reason", T.StringType(), True),
+        T.StructField("raw_base64", T.StringType(), True),
+    ]
+)
+"""Landing lines as the bronze job reads them: `pre_reason` is a reason found before parsing (bytes
+that are not UTF-8, strict JSON, nesting, identifiers; see `jobs.landing_lines`), `raw_base64`
+the original bytes of a line that is not valid UTF-8."""
 
 LISTING_FIELDS: tuple[str, ...] = (
     "ad_id",
@@ -79,10 +89,12 @@ def classify_landing_lines(
     """Parse each landing line to a string map and give unusable lines a quarantine reason.
 
     Adds `_record` (map<string,string>, NULL when the line is not a JSON object) and
-    `_reject_reason` (NULL for a good line): empty line, not a JSON object, missing required
-    fields, or values of the wrong type (a number field holding text, a nested object...).
+    `_reject_reason` (NULL for a good line): a `pre_reason` the lines carry (a line with one is
+    not parsed), empty line, not a JSON object, missing required fields, or values of the wrong
+    type (a number field holding text, a nested object...).
     """
-    record = _record_map(F.col("raw"))
+    pre_reason = F.col("pre_reason") if "pre_reason" in lines.columns else F.lit(None).cast("string")
+    record = _record_map(F.when(pre_reason.isNull(), F.col("raw")))
     missing = [F.when(F.coalesce(F.trim(record[name]), F.lit("")) == "", F.lit(name)) for name in required]
     missing_list = F.concat_ws(", ", *missing)
     wrong = [
@@ -94,7 +106,8 @@ def classify_landing_lines(
     ]
     wrong_list = F.concat_ws("; ", *wrong)
     reason = (
-        F.when(F.col("raw").isNull() | (F.trim(F.col("raw")) == ""), F.lit("empty line"))
+        F.when(pre_reason.isNotNull(), pre_reason)
+        .when(F.col("raw").isNull() | (F.trim(F.col("raw")) == ""), F.lit("empty line"))
         .when(record.isNull(), F.lit(REASON_NOT_OBJECT))
         .when(missing_list != "", F.concat(F.lit("missing required field(s): "), missing_list))
         .when(wrong_list != "", F.concat(F.lit("wrong type: "), wrong_list))
@@ -162,9 +175,13 @@ def to_bronze_listings(
 
 
 def to_quarantine(classified: DataFrame, *, partition_date: dt.date) -> DataFrame:
-    """Rejected lines, verbatim, with file, line and reason."""
+    """Rejected lines, verbatim, with file, line and reason. `raw_line_base64` holds the original
+    bytes of a line that is not valid UTF-8 (its `raw_line` is then decoded with backslashreplace);
+    NULL for every other line."""
+    raw_base64 = F.col("raw_base64") if "raw_base64" in classified.columns else F.lit(None).cast("string")
     return classified.where(F.col("_reject_reason").isNotNull()).select(
         F.col("raw").alias("raw_line"),
+        raw_base64.alias("raw_line_base64"),
         F.col("_reject_reason").alias("reason"),
         *_lineage(partition_date),
     )

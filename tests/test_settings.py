@@ -68,3 +68,15 @@ def test_relative_lakehouse_root_resolves_under_the_project():
     settings = load_settings("local")
     assert settings.lakehouse_root == PROJECT_ROOT / "lakehouse"
     assert settings.landing_root == PROJECT_ROOT / "lakehouse" / "landing"
+
+
+def test_bronze_nesting_limit_defaults_to_32_and_must_be_a_positive_bounded_integer(conf_dir: Path):
+    assert load_settings("local").bronze.max_nesting_depth == 32
+    assert load_settings("local", overrides={"bronze": {"max_nesting_depth": 8}}).bronze.max_nesting_depth == 8
+    for wrong in (0, 257, "deep"):
+        with pytest.raises(ConfigError, match="bronze.max_nesting_depth"):
+            load_settings("local", overrides={"bronze": {"max_nesting_depth": wrong}})
+    base = conf_dir / "base.yaml"
+    base.write_text(base.read_text().replace("  max_nesting_depth: 32\n", "  max_nesting_depht: 32\n"))
+    with pytest.raises(ConfigError, match="bronze.max_nesting_depht"):
+        load_settings("local", conf_dir=conf_dir)
