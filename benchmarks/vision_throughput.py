@@ -40,7 +40,7 @@ def plain_loop(paths: list[str], spec: vision.DetectorSpec) -> float:
 def udf_run(spark, paths: list[str], spec: vision.DetectorSpec, partitions: int) -> float:
     frame = spark.createDataFrame([(p,) for p in paths], "path string").repartition(partitions)
     started = time.perf_counter()
-    rows = frame.select(vision.photo_features(F.col("path"), spec, photo_render.palette()).alias("f")).select(
+    rows = frame.select(vision.photo_features(F.col("path"), spec, photo_render.palette(), folder=None).alias("f")).select(
         "f.status").collect()
     elapsed = time.perf_counter() - started
     assert all(r.status == "ok" for r in rows) and len(rows) == len(paths)

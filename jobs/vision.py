@@ -73,6 +73,11 @@ def resolve_detector(settings: Settings) -> Detector:
     return Detector(DetectorSpec(**base), False, f"detector weights {weights} not available locally (no download here)")
 
 
+def photo_folder(settings: Settings, day: dt.date) -> str:
+    """The one folder the photo steps of `day` open files in: `<landing root>/photos/<day>`."""
+    return f"{settings.landing_root / PHOTO_FOLDER}/{day.isoformat()}"
+
+
 def _changed(spark: SparkSession, tables: Tables, facts: DataFrame, day: dt.date) -> bool:
     """Whether the day's photo facts differ from what bronze holds (a re-run writes no new version)."""
     if not tables.exists(spark, BRONZE_PHOTOS):
@@ -94,7 +99,12 @@ def run_bronze_photos(spark: SparkSession, settings: Settings, day: dt.date) -> 
         photo_root=str(settings.landing_root / PHOTO_FOLDER),
     )
     facts = tables.stage(
-        manifest.withColumn("_facts", file_facts(F.col("path"))).select("*", "_facts.*").drop("_facts"), "bronze_photos"
+        manifest.withColumn("_facts", file_facts(F.col("path"), folder=photo_folder(settings, day))).select(
+            "listing_id", "position", "photo_id", "path", "_partition_date",
+            "_facts.exists", "_facts.size_bytes", "_facts.sha256", "_facts.readable",
+            F.coalesce(F.col("reason"), F.col("_facts.reason")).alias("reason"),
+        ),
+        "bronze_photos",
     )
     if _changed(spark, tables, facts, day):
         tables.replace_partition(facts, BRONZE_PHOTOS, day)
@@ -113,12 +123,20 @@ def run_bronze_photos(spark: SparkSession, settings: Settings, day: dt.date) -> 
     )
 
 
-def features(photos: DataFrame, detector: Detector) -> DataFrame:
-    """Photo features for each distinct file, joined back to every (listing, position) using it."""
-    files = photos.select("path").distinct()
-    computed = files.withColumn("_f", photo_features(F.col("path"), detector.spec, photo_render.palette()))
-    return photos.select("listing_id", "position", "photo_id", "path", "sha256", "_partition_date").join(
-        computed.select("path", "_f.*"), on="path", how="left"
+def features(photos: DataFrame, detector: Detector, folder: str) -> DataFrame:
+    """Photo features for each distinct file of `folder`, joined back to every (listing, position)
+    using it; a photo without a path (its id was refused) is missing, with bronze's reason."""
+    files = photos.where(F.col("path").isNotNull()).select("path").distinct()
+    computed = files.withColumn("_f", photo_features(F.col("path"), detector.spec, photo_render.palette(), folder=folder))
+    no_path = F.col("path").isNull()
+    return (
+        photos.select("listing_id", "position", "photo_id", "path", "sha256", "_partition_date",
+                      F.col("reason").alias("_refused"))
+        .join(computed.select("path", "_f.*"), on="path", how="left")
+        .withColumn("status", F.when(no_path, F.lit("missing")).otherwise(F.col("status")))
+        .withColumn("reason", F.when(no_path, F.col("_refused")).otherwise(F.col("reason")))
+        .withColumn("detector", F.when(no_path, F.lit(detector.spec.state)).otherwise(F.col("detector")))
+        .drop("_refused")
     )
 
 
@@ -128,7 +146,8 @@ def run_photo_features(spark: SparkSession, settings: Settings, day: dt.date) ->
     detector = resolve_detector(settings)
     if not detector.available:
         log.warning("photo features without detections: %s", detector.status)
-    tables.replace_partition(features(tables.read_partition(spark, BRONZE_PHOTOS, day), detector), SILVER_PHOTO_FEATURES, day)
+    tables.replace_partition(features(tables.read_partition(spark, BRONZE_PHOTOS, day), detector, photo_folder(settings, day)),
+                             SILVER_PHOTO_FEATURES, day)
     written = tables.read_partition(spark, SILVER_PHOTO_FEATURES, day)
     statuses = {row.status: row["count"] for row in written.groupBy("status").count().collect()}
     return LayerResult(

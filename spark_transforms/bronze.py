@@ -5,9 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 
+import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+
+from spark_transforms import identifiers
 
 LANDING_LINE_SCHEMA = T.StructType(
     [
@@ -196,16 +199,31 @@ def records_per_file(classified: DataFrame) -> DataFrame:
     )
 
 
+def photo_id_refusal(photo_id: Column) -> Column:
+    """Why each photo id may not name a file (`spark_transforms.identifiers`), NULL when it may."""
+
+    @F.pandas_udf("string")
+    def refusal(ids: pd.Series) -> pd.Series:
+        return pd.Series([identifiers.refusal("photo_id", value) for value in ids], dtype=object)
+
+    return refusal(photo_id)
+
+
 def photo_manifest(listings: DataFrame, *, day: dt.date, files_per_ad: int, photo_root: str) -> DataFrame:
     """The photos each ad posted on `day` published as files: one row per (listing, position) for
-    the first `files_per_ad` photo ids of its manifest, with the landing path the file is expected at."""
+    the first `files_per_ad` photo ids of its manifest, with the landing path the file is expected at.
+
+    A photo id that breaks the identifier rule gets no path and its refusal in `reason`, so no
+    file is ever looked up for it."""
     photos = F.from_json(F.col("photos"), "array<string>")
     posted = listings.where(F.col("posted_date") == F.lit(day.isoformat())).select(
         F.concat_ws(":", F.col("source"), F.col("ad_id")).alias("listing_id"),
         F.posexplode(F.slice(F.coalesce(photos, F.array().cast("array<string>")), 1, files_per_ad)).alias("position", "photo_id"),
     )
+    folder = photo_root.rstrip("/") + "/" + day.isoformat() + "/"
     return (
         posted.dropDuplicates(["listing_id", "position"])
-        .withColumn("path", F.concat(F.lit(photo_root.rstrip("/") + "/" + day.isoformat() + "/"), F.col("photo_id"), F.lit(".jpg")))
+        .withColumn("reason", photo_id_refusal(F.col("photo_id")))
+        .withColumn("path", F.when(F.col("reason").isNull(), F.concat(F.lit(folder), F.col("photo_id"), F.lit(".jpg"))))
         .withColumn("_partition_date", F.lit(day).cast("date"))
     )

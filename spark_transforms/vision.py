@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -24,7 +24,7 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from spark_transforms import images
+from spark_transforms import identifiers, images
 
 PHOTO_FEATURES = (
     "status string, reason string, width int, height int, phash bigint, dhash bigint, blur double, "
@@ -56,6 +56,11 @@ class DetectorSpec:
     @property
     def runnable(self) -> bool:
         return bool(self.weights) and (not self.untrained or self.allow_untrained)
+
+    @property
+    def state(self) -> str:
+        """The `detector` column of its features: ok, untrained_refused or no_weights."""
+        return "ok" if self.runnable else ("untrained_refused" if self.untrained else "no_weights")
 
 
 @dataclass
@@ -99,16 +104,68 @@ def load_detector(spec: DetectorSpec):
         return CACHE.models[key]
 
 
-def decode(path: str | None) -> tuple[np.ndarray | None, str, str | None]:
-    """(RGB array, status, reason): 'ok', 'missing' or 'unreadable'. OpenCV decodes from the bytes
-    (PIL's opener is patched by Ultralytics to try optional plugins); a JPEG without its end
-    marker is truncated and unreadable even where a decoder would return a partial image."""
+def refused_path(path: str, folder: str) -> str | None:
+    """Why `path` may not be opened as a photo of `folder` (the landing photo folder of one day),
+    or None. Allowed: `<folder>/<photo id>.jpg` with a valid photo id, resolving (through any
+    symlink) to a file directly in `folder`. Decided on the name and the links alone: nothing is
+    opened to decide."""
+    directory, _, name = path.rpartition("/")
+    if directory != folder.rstrip("/"):
+        return f"{identifiers.shown(path, None)}: refused, not a file of the photo folder {folder}"
+    if not name.endswith(".jpg"):
+        return f"{identifiers.shown(path, None)}: refused, not a .jpg file"
+    problem = identifiers.refusal("photo_id", name[: -len(".jpg")])
+    if problem:
+        return f"{identifiers.shown(path, None)}: refused, {problem}"
+    if os.path.dirname(os.path.realpath(path)) != os.path.realpath(folder):
+        return f"{identifiers.shown(path, None)}: refused, resolves outside the photo folder {folder} (symlink)"
+    return None
+
+
+def read_photo(path: str | None, folder: str | None) -> tuple[bytes | None, str, str | None]:
+    """(bytes, status, reason) of one photo file: 'ok', or 'missing' with the reason (no path, no
+    such file, refused, not a regular file). With `folder`, only a path `refused_path` allows is
+    opened, without following a link and without blocking on a FIFO; with None, any path is."""
     if not path:
         return None, "missing", "no path"
-    file = Path(path)
-    if not file.is_file():
+    if folder is not None:
+        problem = refused_path(path, folder)
+        if problem:
+            return None, "missing", problem
+        target = os.path.realpath(path)
+    else:
+        target = path
+    try:
+        status = os.stat(target)
+        if not stat.S_ISREG(status.st_mode):
+            return None, "missing", f"{identifiers.shown(path, None)}: not a regular file"
+        flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        if folder is not None:
+            flags |= getattr(os, "O_NOFOLLOW", 0)
+        descriptor = os.open(target, flags)
+    except FileNotFoundError:
         return None, "missing", f"{path}: no such file"
-    data = file.read_bytes()
+    except (OSError, ValueError) as error:
+        why = error.strerror if isinstance(error, OSError) else str(error)
+        return None, "missing", f"{identifiers.shown(path, None)}: cannot be opened ({why})"
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return None, "missing", f"{identifiers.shown(path, None)}: not a regular file"
+        return handle.read(), "ok", None
+
+
+def decode(path: str | None, folder: str | None = None) -> tuple[np.ndarray | None, str, str | None]:
+    """(RGB array, status, reason): 'ok', 'missing' or 'unreadable'; the file is read by `read_photo`."""
+    data, status, reason = read_photo(path, folder)
+    if data is None:
+        return None, status, reason
+    return decode_bytes(data, path)
+
+
+def decode_bytes(data: bytes, path: str) -> tuple[np.ndarray | None, str, str | None]:
+    """OpenCV decodes from the bytes (PIL's opener is patched by Ultralytics to try optional
+    plugins); a JPEG without its end marker is truncated and unreadable even where a decoder
+    would return a partial image."""
     if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
         return None, "unreadable", f"{path}: truncated JPEG ({len(data)} bytes, no end marker)"
     array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
@@ -139,11 +196,13 @@ def detect(model, arrays: list[np.ndarray], spec: DetectorSpec) -> tuple[list[li
     return results, elapsed
 
 
-def features_of(paths: pd.Series, spec: DetectorSpec, palette: dict[str, tuple[int, int, int]]) -> pd.DataFrame:
-    """Every feature of a batch of photo paths (the body of the UDF, callable without Spark)."""
-    decoded = [decode(p) for p in paths]
+def features_of(paths: pd.Series, spec: DetectorSpec, palette: dict[str, tuple[int, int, int]],
+                folder: str | None = None) -> pd.DataFrame:
+    """Every feature of a batch of photo paths (the body of the UDF, callable without Spark); with
+    `folder`, a path outside it is refused unopened (`read_photo`)."""
+    decoded = [decode(p, folder) for p in paths]
     readable = [i for i, (array, _, _) in enumerate(decoded) if array is not None]
-    detector = "ok" if spec.runnable else ("untrained_refused" if spec.untrained else "no_weights")
+    detector = spec.state
     found: dict[int, list[dict]] = {}
     per_image_ms = None
     if spec.runnable and readable:
@@ -191,15 +250,17 @@ def _top_level_fields() -> list[str]:
     return fields + [current.strip()]
 
 
-def photo_features(path: Column, spec: DetectorSpec, palette: dict[str, tuple[int, int, int]]) -> Column:
-    """A struct column of photo features for the photo files in `path` (an iterator pandas UDF)."""
+def photo_features(path: Column, spec: DetectorSpec, palette: dict[str, tuple[int, int, int]], *,
+                   folder: str | None) -> Column:
+    """A struct column of photo features for the photo files in `path` (an iterator pandas UDF).
+    `folder`: the landing photo folder the paths must be in (None: trusted paths, as in tests)."""
 
     @F.pandas_udf(PHOTO_FEATURES)
     def features(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
         if spec.runnable:
             load_detector(spec)
         for paths in batches:
-            yield features_of(paths, spec, palette)
+            yield features_of(paths, spec, palette, folder)
 
     return features(path)
 
@@ -207,27 +268,28 @@ def photo_features(path: Column, spec: DetectorSpec, palette: dict[str, tuple[in
 FILE_FACTS = "exists boolean, size_bytes bigint, sha256 string, readable boolean, reason string"
 
 
-def file_facts_of(paths: pd.Series) -> pd.DataFrame:
+def file_facts_of(paths: pd.Series, folder: str | None = None) -> pd.DataFrame:
+    """The body of `file_facts`, callable without Spark."""
     rows = []
     for path in paths:
-        file = Path(path) if path else None
-        if file is None or not file.is_file():
-            rows.append({"exists": False, "size_bytes": None, "sha256": None, "readable": False,
-                         "reason": f"{path}: no such file"})
+        data, _, reason = read_photo(path, folder)
+        if data is None:
+            rows.append({"exists": False, "size_bytes": None, "sha256": None, "readable": False, "reason": reason})
             continue
-        data = file.read_bytes()
-        _, status, reason = decode(path)
+        _, status, reason = decode_bytes(data, path)
         rows.append({"exists": True, "size_bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
                      "readable": status == "ok", "reason": reason})
     return pd.DataFrame(rows, columns=["exists", "size_bytes", "sha256", "readable", "reason"])
 
 
-def file_facts(path: Column) -> Column:
-    """Whether each photo file exists, its size and sha256, and whether it decodes (with the reason if not)."""
+def file_facts(path: Column, *, folder: str | None) -> Column:
+    """Whether each photo file exists, its size and sha256, and whether it decodes (with the reason
+    if not). `folder`: the landing photo folder the paths must be in; any other path is refused
+    and never opened (None: trusted paths, as in tests)."""
 
     @F.pandas_udf(FILE_FACTS)
     def facts(paths: pd.Series) -> pd.DataFrame:
-        return file_facts_of(paths)
+        return file_facts_of(paths, folder)
 
     return facts(path)
 

@@ -182,8 +182,8 @@ def build_cases(spark: SparkSession) -> dict[str, DataFrame]:
             vehicle_days(silver, vehicles), as_of=DAY + dt.timedelta(days=7), sold_after_absent_days=6, half_life_days=30.0
         ),
         "photo_manifest": photo_manifest(bronze, day=DAY, files_per_ad=2, photo_root="/landing/photos"),
-        "photo_file_facts": photos.select("path", file_facts(F.col("path")).alias("f")).select("path", "f.*"),
-        "photo_features": photos.select("path", photo_features(F.col("path"), DetectorSpec(), palette()).alias("f"))
+        "photo_file_facts": photos.select("path", file_facts(F.col("path"), folder=None).alias("f")).select("path", "f.*"),
+        "photo_features": photos.select("path", photo_features(F.col("path"), DetectorSpec(), palette(), folder=None).alias("f"))
         .select("path", "f.*"),
         "fact_inventory_restated": fact_inventory(
             silver, days=[DAY, DAY + dt.timedelta(days=1)], presence="posting_lifetime", ttl_days=30, vehicle_map=vehicles

@@ -36,7 +36,7 @@ def generated(tmp_path_factory):
 
 def test_dominant_colour_names_the_paint_of_generated_cars(spark, generated):
     frame = spark.createDataFrame([(p,) for p in generated], "path string").repartition(3)
-    rows = frame.select("path", photo_features(F.col("path"), DetectorSpec(), photo_render.palette()).alias("f")).select(
+    rows = frame.select("path", photo_features(F.col("path"), DetectorSpec(), photo_render.palette(), folder=None).alias("f")).select(
         "path", "f.*").collect()
     assert {r.status for r in rows} == {"ok"} and {r.detector for r in rows} == {"no_weights"}
     assert all(r.detections is None and r.main_class is None for r in rows)
@@ -70,7 +70,7 @@ def test_missing_truncated_and_non_image_files_get_a_status_and_a_reason(spark, 
     empty.write_bytes(b"")
     paths = [good, str(truncated), str(noise), str(empty), str(tmp_path / "absent.jpg"), None]
     frame = spark.createDataFrame([(p,) for p in paths], "path string")
-    rows = {r.path: r for r in frame.select("path", photo_features(F.col("path"), DetectorSpec(), photo_render.palette())
+    rows = {r.path: r for r in frame.select("path", photo_features(F.col("path"), DetectorSpec(), photo_render.palette(), folder=None)
                                             .alias("f")).select("path", "f.*").collect()}
     assert rows[good].status == "ok"
     # all 64 bits of the hashes survive a batch holding NULLs
@@ -89,7 +89,7 @@ def test_the_udf_loads_the_detector_once_per_worker_and_keeps_the_schema(spark):
     udf.CACHE.loads.clear()
     shipped = [str(ASSETS / "bus.jpg"), str(ASSETS / "zidane.jpg")]
     frame = spark.createDataFrame([(shipped[k % 2], k) for k in range(8)], "path string, k int").repartition(4)
-    result = frame.select("k", photo_features(F.col("path"), UNTRAINED, photo_render.palette()).alias("f"))
+    result = frame.select("k", photo_features(F.col("path"), UNTRAINED, photo_render.palette(), folder=None).alias("f"))
     rows = result.select("k", "f.*").collect()
     assert len(udf.CACHE.loads) == 1
     assert [f.name for f in result.select("f.*").schema.fields] == [
