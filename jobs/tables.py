@@ -9,6 +9,8 @@ written to the table's staging location (``<lakehouse root>/_staging/<layer>/<oe
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -20,6 +22,8 @@ from pyspark.sql import functions as F
 
 from jobs.commits import commit
 from jobs.settings import Settings
+
+log = logging.getLogger(__name__)
 
 PARTITION_COLUMN = "_partition_date"
 STAGING_FOLDER = "_staging"
@@ -217,6 +221,8 @@ class Tables:
         if batch is None:
             return False
         location = self.staging_location(ref)
+        if ref not in batch.staged:
+            self._drop(df.sparkSession, location)
         writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
         commit(self._save, writer.partitionBy(PARTITION_COLUMN) if partitioned else writer, location, ref=ref)
         batch.staged[ref] = Staged(ref, location, day, partitioned)
@@ -237,6 +243,15 @@ class Tables:
         if not self._exists_at(spark, location):
             commit(self._save, df.limit(0).write.format("delta").mode("append").partitionBy(PARTITION_COLUMN),
                    location, ref=ref)
+        else:
+            published = self._load(spark, location)
+            added = [c for c in df.columns if c not in published.columns]
+            if added:
+                log.warning("table %s: new column(s) %s; the table is rewritten once with the wider schema "
+                            "(rows of other days get NULL there)", ref, ", ".join(added))
+                kept = published.where(F.col(PARTITION_COLUMN) != F.lit(day))
+                self._overwrite_at(kept.unionByName(df, allowMissingColumns=True), location, ref, partitioned=True)
+                return
         writer = (
             df.write.format("delta")
             .mode("overwrite")
@@ -264,10 +279,24 @@ class Tables:
         commit(self._save, writer.partitionBy(PARTITION_COLUMN) if partitioned else writer, location, ref=ref)
 
     def publish(self, spark: SparkSession, batch: Batch) -> None:
-        """Commit every staged table to its published location, in the order they were written."""
+        """Commit every staged table to its published location, in the order they were written,
+        then drop the staged copies (a rejected batch is not published and stays staged)."""
         for staged in batch.staged.values():
             frame = self._load(spark, staged.location)
             if staged.day is not None:
                 self._replace_partition_at(frame, self.location(staged.ref), staged.day, staged.ref)
             else:
                 self._overwrite_at(frame, self.location(staged.ref), staged.ref, partitioned=staged.partitioned)
+        for staged in batch.staged.values():
+            self._drop(spark, staged.location)
+
+    def _drop(self, spark: SparkSession, location: str) -> None:
+        """Remove a staged table (its data and log), never a published one."""
+        if self.uses_catalog:
+            if location.endswith(STAGED_SUFFIX):
+                spark.sql(f"DROP TABLE IF EXISTS {location}")
+            return
+        path = Path(location)
+        staging_root = self.settings.lakehouse_root / STAGING_FOLDER
+        if path.is_dir() and staging_root in path.parents:
+            shutil.rmtree(path)

@@ -1,4 +1,5 @@
 import datetime as dt
+from pathlib import Path
 
 from deltalake import DeltaTable
 
@@ -39,3 +40,30 @@ def test_replace_partition_with_an_empty_frame_empties_only_that_day(spark, sett
     tables.replace_partition(spark.createDataFrame([(3, D2)], "x long, _partition_date date"), REF, D2)
     tables.replace_partition(spark.createDataFrame([], "x long, _partition_date date"), REF, D1)
     assert [(r.x, r._partition_date) for r in tables.read(spark, REF).collect()] == [(3, D2)]
+
+
+def test_a_new_column_widens_the_table_instead_of_being_dropped(spark, settings):
+    tables = Tables(settings)
+    tables.replace_partition(spark.createDataFrame([(1, D1), (2, D2)], "x long, _partition_date date"), REF, D1)
+    tables.replace_partition(spark.createDataFrame([(2, D2)], "x long, _partition_date date"), REF, D2)
+    wider = spark.createDataFrame([(3, "eHk=", D2)], "x long, raw_base64 string, _partition_date date")
+    tables.replace_partition(wider, REF, D2)
+    rows = sorted((r.x, r.raw_base64, r._partition_date) for r in tables.read(spark, REF).collect())
+    assert rows == [(1, None, D1), (3, "eHk=", D2)]
+
+
+def test_a_staged_batch_is_invisible_until_published_and_dropped_after(spark, settings):
+    from jobs.tables import staging
+
+    tables = Tables(settings)
+    tables.replace_partition(spark.createDataFrame([(1, D1)], "x long, _partition_date date"), REF, D1)
+    published = DeltaTable(tables.location(REF)).version()
+    with staging("probe") as batch:
+        tables.replace_partition(spark.createDataFrame([(2, D2)], "x long, _partition_date date"), REF, D2)
+        inside = sorted((r.x, r._partition_date) for r in tables.read(spark, REF).collect())
+    assert inside == [(1, D1), (2, D2)]
+    assert DeltaTable(tables.location(REF)).version() == published
+    assert [r.x for r in tables.read(spark, REF).collect()] == [1]
+    tables.publish(spark, batch)
+    assert sorted(r.x for r in tables.read(spark, REF).collect()) == [1, 2]
+    assert not Path(tables.staging_location(REF)).exists()

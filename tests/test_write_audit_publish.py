@@ -130,6 +130,9 @@ def test_failing_silver_data_is_never_published_and_the_fixed_rerun_publishes(se
     assert partition_days(tables.location(SILVER_LISTINGS)) == {TEST_DAY.isoformat(), NEXT_DAY.isoformat()}
     assert fingerprint(tables.location(SILVER_LISTINGS))[0] > before[str(SILVER_LISTINGS)][0]
     assert fingerprint(tables.location(SILVER_LISTING_VEHICLE)) != before[str(SILVER_LISTING_VEHICLE)]
+    assert not Path(staged).exists(), "a published batch leaves no staged copy behind"
+    assert not (settings.lakehouse_root / "_staging").exists() or not any(
+        (settings.lakehouse_root / "_staging").rglob("_delta_log"))
 
 
 def test_failing_gold_data_is_refused_by_the_spark_submit_entry_point(settings, suites, capsys):
