@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
+from jobs.commits import current_version
 from jobs.quality import QualityReport
 from jobs.settings import Settings
 from jobs.tables import Tables, staging
@@ -59,8 +60,6 @@ def gate_not_enforced() -> Iterator[None]:
 
 
 def _published_version(tables: Tables, ref) -> int | None:
-    from jobs.commits import current_version
-
     return None if tables.uses_catalog else current_version(tables.location(ref))
 
 
