@@ -223,8 +223,7 @@ class Tables:
         location = self.staging_location(ref)
         if ref not in batch.staged:
             self._drop(df.sparkSession, location)
-        writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-        commit(self._save, writer.partitionBy(PARTITION_COLUMN) if partitioned else writer, location, ref=ref)
+        self._overwrite_at(df, location, ref, partitioned=partitioned)
         batch.staged[ref] = Staged(ref, location, day, partitioned)
         return True
 
