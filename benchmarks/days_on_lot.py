@@ -18,7 +18,7 @@ and the family-median baseline three times on older listings, measuring each on 
 The figures say how much of the pipeline's gain over the baseline survives a fairer holdout.
 
 Then the ceiling, from the replay's own truth (no pipeline involved): every simulated car's daily
-sale hazard is known (jobs/replay_v1.py), so the best possible prediction of min(days to sale,
+sale hazard is known (autolake/replay/simulator.py), so the best possible prediction of min(days to sale,
 horizon) is the median of that known distribution. It is set against the model-family median of
 the same capped outcome, on the cars listed at least a horizon before the window ends (older 80 %
 fit the baseline, newer 20 % measured). If even the true hazard cannot beat the baseline by much,
@@ -36,11 +36,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jobs import days_on_lot, evaluation, extraction, replay_v1  # noqa: E402
-from jobs import days_on_lot_model as dol  # noqa: E402
-from jobs.session import spark_session  # noqa: E402
-from jobs.settings import load_settings  # noqa: E402
-from spark_transforms.days_on_lot import training_frame  # noqa: E402
+from autolake.lakehouse.session import spark_session  # noqa: E402
+from autolake.lakehouse.settings import load_settings  # noqa: E402
+from autolake.ml import days_on_lot  # noqa: E402
+from autolake.ml import model as dol  # noqa: E402
+from autolake.ml.features import training_frame  # noqa: E402
+from autolake.replay import evaluation, extraction, simulator  # noqa: E402
 
 
 def measure(frame: pd.DataFrame, *, seed: int, holdout_share: float, cap: float | None) -> dict[str, float]:
@@ -74,7 +75,7 @@ def true_capped_median(price, market, year, miles, horizon: int, lifecycle) -> i
     surviving = 1.0
     for k in range(1, horizon + 1):
         dropped = None if price is None else price * (1 - lifecycle.price_drop_share) ** (k // lifecycle.price_drop_every_days)
-        surviving *= 1 - replay_v1.daily_sale_hazard(dropped, market, year, miles, lifecycle)
+        surviving *= 1 - simulator.daily_sale_hazard(dropped, market, year, miles, lifecycle)
         if surviving <= 0.5:
             return k
     return horizon

@@ -18,10 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jobs import evaluation, extraction, silver  # noqa: E402
-from jobs.session import spark_session  # noqa: E402
-from jobs.settings import load_settings  # noqa: E402
-from jobs.tables import Tables  # noqa: E402
+from autolake.lakehouse.session import spark_session  # noqa: E402
+from autolake.lakehouse.settings import load_settings  # noqa: E402
+from autolake.lakehouse.tables import Tables  # noqa: E402
+from autolake.layers import silver  # noqa: E402
+from autolake.replay import evaluation, extraction  # noqa: E402
 from spark_transforms.dedup import vehicle_map  # noqa: E402
 from spark_transforms.lifecycle import vehicle_days, vehicle_history  # noqa: E402
 

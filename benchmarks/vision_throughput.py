@@ -21,9 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pyspark.sql import functions as F  # noqa: E402
 
-from jobs import photo_render  # noqa: E402
-from jobs.session import spark_session  # noqa: E402
-from jobs.settings import load_settings  # noqa: E402
+from autolake.lakehouse.session import spark_session  # noqa: E402
+from autolake.lakehouse.settings import load_settings  # noqa: E402
+from autolake.lakehouse.vocabulary import colour_palette
+from autolake.replay import photo_render  # noqa: E402
 from spark_transforms import vision  # noqa: E402
 
 
@@ -40,7 +41,7 @@ def plain_loop(paths: list[str], spec: vision.DetectorSpec) -> float:
 def udf_run(spark, paths: list[str], spec: vision.DetectorSpec, partitions: int) -> float:
     frame = spark.createDataFrame([(p,) for p in paths], "path string").repartition(partitions)
     started = time.perf_counter()
-    rows = frame.select(vision.photo_features(F.col("path"), spec, photo_render.palette(), folder=None).alias("f")).select(
+    rows = frame.select(vision.photo_features(F.col("path"), spec, colour_palette(), folder=None).alias("f")).select(
         "f.status").collect()
     elapsed = time.perf_counter() - started
     assert all(r.status == "ok" for r in rows) and len(rows) == len(paths)
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings("local")
     rows = []
     with tempfile.TemporaryDirectory(prefix="autolake-vision-") as folder, spark_session(settings.engine) as spark:
-        colours = list(photo_render.palette())
+        colours = list(colour_palette())
         paths = [str(photo_render.write_photo(Path(folder) / f"bench-{k}.jpg", f"bench-{k}", colours[k % len(colours)],
                                               (640, 480))) for k in range(args.photos)]
         for batch_size in args.batch_sizes:

@@ -1,1 +1,1 @@
-"""Spark job entry points (one module per layer) and the runtime they share: settings, sessions, tables."""
+"""Entry points only, one per step of autolake.steps: each module has `main(argv)`."""

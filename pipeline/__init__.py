@@ -1,1 +1,1 @@
-"""Dagster orchestration for autolake: assets per layer that submit the jobs in `jobs/`."""
+"""Dagster orchestration for autolake: the assets, checks, jobs, schedules and sensors of the steps in `autolake.steps`."""

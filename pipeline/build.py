@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import dagster as dg
 
-from jobs.settings import Settings
+from autolake.lakehouse.settings import Settings
 from pipeline.defs import automation, bronze, days_on_lot, extraction, gold_core, gold_mart, silver, vision
 from pipeline.resources import AutolakeConfig, AutolakeSpark
 
-LAYERS = (extraction, bronze, silver, gold_core, gold_mart)
+LAYERS = (extraction, bronze, silver, gold_core, gold_mart, days_on_lot)
 FULL_PIPELINE_JOB = "full_pipeline_job"
 
 
 def build_definitions(settings: Settings, *, env: str | None = None, lakehouse_root: str | None = None) -> dg.Definitions:
-    assets = [asset for layer in LAYERS for asset in layer.build(settings)] + vision.build(settings) + days_on_lot.build(settings)
+    assets = [asset for layer in LAYERS for asset in layer.build(settings)] + vision.build(settings)
     training = automation.training_selection(settings)
     jobs = [
         dg.define_asset_job(FULL_PIPELINE_JOB, selection=dg.AssetSelection.all() - training,
@@ -22,7 +22,7 @@ def build_definitions(settings: Settings, *, env: str | None = None, lakehouse_r
                             tags=automation.LAKEHOUSE_WRITE_TAG),
         *(
             dg.define_asset_job(f"{layer.GROUP}_job", selection=dg.AssetSelection.groups(layer.GROUP) - training,
-                                description=f"The {layer.GROUP} layer for one daily partition.",
+                                description=f"The {layer.GROUP} group for one daily partition.",
                                 tags=automation.LAKEHOUSE_WRITE_TAG)
             for layer in LAYERS
         ),

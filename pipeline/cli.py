@@ -20,13 +20,23 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from jobs.commits import TableCommitConflict
-from jobs.datasets import fetch_all
-from jobs.lakehouse_lock import LakehouseBusy, write_lock
-from jobs.publish import GateRejected
-from jobs.settings import ConfigError, Settings, load_settings
-from jobs.tables import Tables, all_tables
-
+from autolake.lakehouse.commits import TableCommitConflict
+from autolake.lakehouse.datasets import fetch_all
+from autolake.lakehouse.lock import LakehouseBusy, write_lock
+from autolake.lakehouse.publish import GateRejected
+from autolake.lakehouse.settings import ConfigError, Settings, load_settings
+from autolake.lakehouse.tables import (
+    GOLD_ARBITRAGE_BELOW_MARKET,
+    GOLD_DAYS_ON_LOT_PREDICTIONS,
+    GOLD_MARKET_VALUE,
+    SILVER_LISTING_VEHICLE,
+    SILVER_LISTINGS,
+    SILVER_PHOTO_FEATURES,
+    SILVER_VEHICLE_HISTORY,
+    Tables,
+    all_tables,
+    inventory_stats_table,
+)
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -75,7 +85,6 @@ def read_delta_columns(location: str, columns: list[str]):
 
 def silver_figures(settings: Settings) -> str | None:
     """Catalogue match rate and option coverage over every silver listing."""
-    from jobs.tables import SILVER_LISTING_VEHICLE, SILVER_LISTINGS, SILVER_PHOTO_FEATURES, SILVER_VEHICLE_HISTORY
 
     location = Tables(settings).location(SILVER_LISTINGS)
     if Tables(settings).uses_catalog or not (Path(location) / "_delta_log").is_dir():
@@ -114,8 +123,7 @@ def silver_figures(settings: Settings) -> str | None:
 def gold_figures(settings: Settings) -> str | None:
     """National inventory statistics, deal ratings and arbitrage of the latest day, and where the
     report and exports are."""
-    from jobs.gold_mart import exports_dir
-    from jobs.tables import GOLD_ARBITRAGE_BELOW_MARKET, GOLD_MARKET_VALUE, inventory_stats_table
+    from autolake.reports.gold_report import exports_dir
 
     tables = Tables(settings)
     stats = settings.gold.inventory_stats
@@ -224,8 +232,8 @@ def run_model(settings: Settings, day: dt.date, *, lakehouse_root: str | None = 
     """Train the days-on-lot model as of `day` (a new challenger, validated), promote it through the
     gate when no champion exists yet and the configuration allows, then score `day`. Returns what
     happened, one line per step."""
-    from jobs import days_on_lot
-    from jobs.model_registry import CHALLENGER, PromotionRefused, champion_version
+    from autolake.ml import days_on_lot
+    from autolake.ml.registry import CHALLENGER, PromotionRefused, champion_version
     from pipeline.build import FULL_PIPELINE_JOB, build_definitions
     from pipeline.defs.automation import TRAINING_JOB
     from pipeline.defs.common import key
@@ -257,9 +265,8 @@ def run_model(settings: Settings, day: dt.date, *, lakehouse_root: str | None = 
 
 def model_figures(settings: Settings) -> str | None:
     """The champion's holdout MAE next to the baseline's, and the latest day's predictions."""
-    from jobs import days_on_lot
-    from jobs.model_registry import CHALLENGER, TAG_VALIDATION_STATUS, champion_version, version_metrics
-    from jobs.tables import GOLD_DAYS_ON_LOT_PREDICTIONS
+    from autolake.ml import days_on_lot
+    from autolake.ml.registry import CHALLENGER, TAG_VALIDATION_STATUS, champion_version, version_metrics
 
     config = settings.ml.days_on_lot
     client = days_on_lot.mlflow_client(settings)

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from jobs.settings import load_settings
+from autolake.lakehouse.settings import load_settings
 from pipeline.build import build_definitions, describe
 
 defs = build_definitions(load_settings())

@@ -10,9 +10,9 @@ from dagster_pyspark import PySparkResource
 from dagster_pyspark.resources import spark_session_from_config
 from pydantic import PrivateAttr
 
-from jobs.lakehouse_lock import write_lock
-from jobs.session import EngineHandle, build_session, start_engine
-from jobs.settings import Settings, load_settings
+from autolake.lakehouse.lock import write_lock
+from autolake.lakehouse.session import EngineHandle, build_session, start_engine
+from autolake.lakehouse.settings import Settings, load_settings
 
 
 def run_holder(context: dg.InitResourceContext) -> str:
@@ -24,7 +24,7 @@ def run_holder(context: dg.InitResourceContext) -> str:
 class AutolakeConfig(dg.ConfigurableResource):
     """Which configuration environment to use (default: $AUTOLAKE_ENV, else 'local').
 
-    A run that uses it holds the lakehouse write lock from start to end (`jobs.lakehouse_lock`):
+    A run that uses it holds the lakehouse write lock from start to end (`autolake.lakehouse.lock`):
     runs execute in one process (the in-process executor), so one lock covers every step."""
 
     env: str | None = None

@@ -28,7 +28,7 @@ LANDING_READ_SCHEMA = T.StructType(
     ]
 )
 """Landing lines as the bronze job reads them: `pre_reason` is a reason found before parsing (bytes
-that are not UTF-8, strict JSON, nesting, identifiers; see `jobs.landing_lines`), `raw_base64`
+that are not UTF-8, strict JSON, nesting, identifiers; see `autolake.lakehouse.landing_lines`), `raw_base64`
 the original bytes of a line that is not valid UTF-8."""
 
 LISTING_FIELDS: tuple[str, ...] = (

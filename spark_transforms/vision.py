@@ -38,7 +38,7 @@ VEHICLE_CLASSES = ("car", "truck", "bus", "motorcycle")
 @dataclass(frozen=True)
 class DetectorSpec:
     """Which detector to run and how. `weights`: a local .pt path (an MLflow model URI or an
-    Ultralytics name is resolved to one on the driver, see `jobs.vision`), a .yaml architecture
+    Ultralytics name is resolved to one on the driver, see `autolake.layers.vision`), a .yaml architecture
     (untrained: only with `allow_untrained`), or None."""
 
     weights: str | None = None

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.session import start_engine
-from jobs.settings import PROJECT_ROOT, EngineSettings, Settings, load_settings
+from autolake.lakehouse.session import start_engine
+from autolake.lakehouse.settings import PROJECT_ROOT, EngineSettings, Settings, load_settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FIXTURE_DATASETS = FIXTURES / "datasets"

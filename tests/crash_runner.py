@@ -16,10 +16,10 @@ import threading
 import time
 from pathlib import Path
 
-from jobs import bronze
-from jobs.session import start_engine
-from jobs.settings import load_settings
-from jobs.tables import STAGING_FOLDER, Tables
+from autolake.lakehouse.session import start_engine
+from autolake.lakehouse.settings import load_settings
+from autolake.lakehouse.tables import STAGING_FOLDER, Tables
+from autolake.layers import bronze
 
 
 def kill_now() -> None:

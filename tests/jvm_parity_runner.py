@@ -4,8 +4,8 @@ classic and a Spark Connect session cannot share one)."""
 import json
 import sys
 
-from jobs.session import start_engine
-from jobs.settings import EngineSettings
+from autolake.lakehouse.session import start_engine
+from autolake.lakehouse.settings import EngineSettings
 from tests.parity_cases import snapshots
 
 

@@ -12,8 +12,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.photo_render import palette
-from jobs.vocabulary import load_rules
+from autolake.lakehouse.vocabulary import colour_palette, load_rules
 from spark_transforms.attributes import with_vehicle_attributes
 from spark_transforms.bronze import (
     LANDING_LINE_SCHEMA,
@@ -25,19 +24,17 @@ from spark_transforms.bronze import (
     to_quarantine,
 )
 from spark_transforms.dedup import MatchRules, vehicle_map
-from spark_transforms.gold import dim_vehicle, fact_inventory, fact_inventory_daily, inventory_by_model_state
+from spark_transforms.gold_core import dim_dealer, dim_geography, dim_vehicle, fact_inventory, fact_inventory_daily
 from spark_transforms.lifecycle import vehicle_days, vehicle_history
 from spark_transforms.marts import (
     arbitrage_below_market,
     arbitrage_cross_state,
-    dim_dealer,
-    dim_geography,
+    inventory_by_model_state,
     inventory_enriched,
     inventory_stats,
     market_values,
     suspected_duplicates,
 )
-from spark_transforms.take_rates import TakeRateRules, feature_enriched, take_rates
 from spark_transforms.silver import (
     clean_listings,
     match_catalogue,
@@ -45,6 +42,7 @@ from spark_transforms.silver import (
     one_row_per_listing,
     reference_catalogue,
 )
+from spark_transforms.take_rates import TakeRateRules, feature_enriched, take_rates
 from spark_transforms.vin import with_vin_checks
 from spark_transforms.vision import DetectorSpec, file_facts, photo_features
 
@@ -183,7 +181,7 @@ def build_cases(spark: SparkSession) -> dict[str, DataFrame]:
         ),
         "photo_manifest": photo_manifest(bronze, day=DAY, files_per_ad=2, photo_root="/landing/photos"),
         "photo_file_facts": photos.select("path", file_facts(F.col("path"), folder=None).alias("f")).select("path", "f.*"),
-        "photo_features": photos.select("path", photo_features(F.col("path"), DetectorSpec(), palette(), folder=None).alias("f"))
+        "photo_features": photos.select("path", photo_features(F.col("path"), DetectorSpec(), colour_palette(), folder=None).alias("f"))
         .select("path", "f.*"),
         "fact_inventory_restated": fact_inventory(
             silver, days=[DAY, DAY + dt.timedelta(days=1)], presence="posting_lifetime", ttl_days=30, vehicle_map=vehicles

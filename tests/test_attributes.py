@@ -1,8 +1,8 @@
 import pytest
 from chispa import assert_df_equality
 
-from jobs.settings import ConfigError
-from jobs.vocabulary import load_rules
+from autolake.lakehouse.settings import ConfigError
+from autolake.lakehouse.vocabulary import load_rules
 from spark_transforms.attributes import AttributeRule, attribute_coverage, with_vehicle_attributes
 
 RULES = [

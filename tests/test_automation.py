@@ -6,13 +6,29 @@ import shutil
 import dagster as dg
 import pytest
 
-from jobs import extraction
-from jobs.settings import load_settings
-from jobs.tables import (
-    BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_PHOTOS, BRONZE_QUARANTINE, GOLD_DIM_VEHICLE, GOLD_FACT_INVENTORY,
-    GOLD_DIM_DEALER, GOLD_INVENTORY_ENRICHED, GOLD_MARKET_VALUE, GOLD_MART_INVENTORY, SILVER_CATALOGUE, SILVER_LISTING_VEHICLE, SILVER_LISTINGS, SILVER_MODEL_YEARS,
-    SILVER_PHOTO_FEATURES, SILVER_VEHICLE_HISTORY, SILVER_VEHICLE_IMAGES, Tables, all_tables,
+from autolake.lakehouse.settings import load_settings
+from autolake.lakehouse.tables import (
+    BRONZE_FILE_LEDGER,
+    BRONZE_LISTINGS,
+    BRONZE_PHOTOS,
+    BRONZE_QUARANTINE,
+    GOLD_DIM_DEALER,
+    GOLD_DIM_VEHICLE,
+    GOLD_FACT_INVENTORY,
+    GOLD_INVENTORY_ENRICHED,
+    GOLD_MARKET_VALUE,
+    GOLD_MART_INVENTORY,
+    SILVER_CATALOGUE,
+    SILVER_LISTING_VEHICLE,
+    SILVER_LISTINGS,
+    SILVER_MODEL_YEARS,
+    SILVER_PHOTO_FEATURES,
+    SILVER_VEHICLE_HISTORY,
+    SILVER_VEHICLE_IMAGES,
+    Tables,
+    all_tables,
 )
+from autolake.replay import extraction
 from pipeline.build import FULL_PIPELINE_JOB, build_definitions
 from pipeline.defs.automation import FULL_REFRESH_JOB, INGEST_JOB, RANGE_END, RANGE_START
 from pipeline.resources import AutolakeConfig

@@ -7,9 +7,10 @@ import sys
 
 import pytest
 
-from jobs import bronze, extraction
-from jobs.settings import PROJECT_ROOT, load_settings
-from jobs.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, Tables
+from autolake.lakehouse.settings import PROJECT_ROOT, load_settings
+from autolake.lakehouse.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, Tables
+from autolake.layers import bronze
+from autolake.replay import extraction
 from tests.conftest import TEST_DAY
 from tests.lakehouse_checks import table_rows
 

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from jobs import bronze, extraction
-from jobs.settings import load_settings
-from jobs.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, Tables
+from autolake.lakehouse.settings import load_settings
+from autolake.lakehouse.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, Tables
+from autolake.layers import bronze
+from autolake.replay import extraction
 from tests.lakehouse_checks import checksum, files_outside
 
 FAULTS = {

@@ -6,8 +6,8 @@ import os
 
 from deltalake import DeltaTable
 
-from jobs import bronze
-from jobs.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, Tables
+from autolake.lakehouse.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, Tables
+from autolake.layers import bronze
 from tests.conftest import TEST_DAY
 
 DAY2 = TEST_DAY + dt.timedelta(days=1)

@@ -1,7 +1,6 @@
 """Bronze on hostile landing bytes: where each kind of bad line lands, with which reason and bytes."""
 
 import base64
-import datetime as dt
 import gzip
 import hashlib
 import json
@@ -9,13 +8,15 @@ import logging
 import string
 import tempfile
 
-from hypothesis import HealthCheck, given, settings as hypothesis_settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from jobs import bronze, landing_lines
-from jobs.landing import MAGIC_PREFIXES
-from jobs.settings import load_settings
-from jobs.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, Tables
+from autolake.lakehouse import landing_lines
+from autolake.lakehouse.landing import MAGIC_PREFIXES
+from autolake.lakehouse.settings import load_settings
+from autolake.lakehouse.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, Tables
+from autolake.layers import bronze
 from spark_transforms import identifiers
 from tests.conftest import TEST_DAY
 

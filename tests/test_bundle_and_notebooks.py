@@ -1,38 +1,36 @@
 """Static checks of the Databricks bundle and the notebooks: no Spark, no workspace.
 
-- the bundle's targets, and its wheel tasks against pyproject.toml's console scripts;
-- every console script resolves to a callable whose argparse `--help` exits 0;
+- the bundle's targets, and its task chains against the step registry (autolake.steps): names,
+  order, console scripts, entry points and parameters, including the partition day;
+- every step's console script resolves to its jobs/ entry point, whose argparse `--help` exits 0;
 - notebooks are nbformat 4, parameterized, stored without outputs, and compile.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import importlib
 import io
 import json
 import tomllib
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import yaml
+
+from autolake.lakehouse.entry import parser, partition_day
+from autolake.lakehouse.settings import load_settings
+from autolake.steps import DAILY, STEPS, WEEKLY, of_cadence
+from pipeline.build import build_definitions
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE_DIR = ROOT / "bundles"
 BUNDLE_FILE = BUNDLE_DIR / "databricks.yml"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
-LAYER_CHAIN = ["extraction", "bronze", "vision", "silver", "gold_core", "gold_mart", "days_on_lot_score"]
-LAYER_SCRIPTS = [
-    "autolake-extraction",
-    "autolake-bronze",
-    "autolake-vision",
-    "autolake-silver",
-    "autolake-gold-core",
-    "autolake-gold-mart",
-    "autolake-days-on-lot-score",
-    "autolake-days-on-lot-train",
-]
+BUNDLE_JOBS = {DAILY: "autolake_daily", WEEKLY: "autolake_days_on_lot_training"}
 
 
 def load_yaml(path: Path) -> dict:
@@ -108,18 +106,18 @@ def test_targets_dev_and_prod(bundle):
     assert not prod.get("default", False)
 
 
-def test_wheel_tasks_call_declared_console_scripts(jobs, pyproject):
+def test_wheel_tasks_are_the_registry_steps_with_their_scripts_and_parameters(jobs, pyproject):
     scripts = pyproject["project"]["scripts"]
     tasks = wheel_tasks(jobs)
-    assert sorted(t["python_wheel_task"]["entry_point"] for _, _, t in tasks) == sorted(LAYER_SCRIPTS)
+    assert sorted(t["task_key"] for _, _, t in tasks) == sorted(s.name for s in STEPS)
     for path, job_name, task in tasks:
+        declared = next(s for s in STEPS if s.name == task["task_key"])
         wheel = task["python_wheel_task"]
         where = f"{path.name}: {job_name}.{task['task_key']}"
-        assert wheel["entry_point"] in scripts, f"{where}: unknown entry point {wheel['entry_point']!r}"
         assert wheel["package_name"] == pyproject["project"]["name"], where
-        params = wheel["parameters"]
-        assert params[params.index("--date") + 1] == "{{job.trigger.time.iso_date}}", where
-        assert params[params.index("--env") + 1] == "${var.env}", where
+        assert wheel["entry_point"] == declared.script, where
+        assert scripts[declared.script] == declared.entry, f"{where}: pyproject runs {scripts[declared.script]}"
+        assert wheel["parameters"] == declared.parameters("${var.env}"), where
 
 
 def test_wheel_tasks_install_the_built_wheel(jobs, bundle):
@@ -139,33 +137,39 @@ def test_wheel_tasks_install_the_built_wheel(jobs, bundle):
             )
 
 
-def test_tasks_form_the_layer_chain(jobs):
+@pytest.mark.parametrize("cadence", [DAILY, WEEKLY], ids=lambda c: c.name)
+def test_each_bundle_job_runs_the_steps_of_its_cadence_in_registry_order(jobs, cadence):
+    _, job = jobs[BUNDLE_JOBS[cadence]]
+    assert [t["task_key"] for t in job["tasks"]] == [s.name for s in of_cadence(cadence)]
+    for task, declared in zip(job["tasks"], of_cadence(cadence)):
+        assert [d["task_key"] for d in task.get("depends_on", [])] == list(declared.after), declared.name
+    assert job["schedule"]["quartz_cron_expression"] == cadence.quartz
+    assert job["schedule"]["timezone_id"] == "UTC"
+
+
+def test_only_the_two_registry_cadences_have_wheel_jobs(jobs):
     wheel_jobs = {name for name, (_, job) in jobs.items() if any("python_wheel_task" in t for t in job.get("tasks", []))}
-    assert wheel_jobs == {"autolake_daily", "autolake_days_on_lot_training"}
-    _, job = jobs["autolake_daily"]
-    tasks = {t["task_key"]: t for t in job["tasks"]}
-    assert set(tasks) == set(LAYER_CHAIN)
-    upstream = {key: [d["task_key"] for d in task.get("depends_on", [])] for key, task in tasks.items()}
-    assert upstream[LAYER_CHAIN[0]] == []
-    for before, after in zip(LAYER_CHAIN, LAYER_CHAIN[1:]):
-        assert upstream[after] == [before], f"{after} must depend on exactly {before}, got {upstream[after]}"
-    for key, task in tasks.items():
-        script = task["python_wheel_task"]["entry_point"]
-        assert script == "autolake-" + key.replace("_", "-"), f"task {key} runs {script}"
+    assert wheel_jobs == set(BUNDLE_JOBS.values())
 
 
-def test_the_model_is_trained_weekly_by_its_own_job(jobs):
-    _, job = jobs["autolake_days_on_lot_training"]
-    assert [t["python_wheel_task"]["entry_point"] for t in job["tasks"]] == ["autolake-days-on-lot-train"]
-    assert job["schedule"]["quartz_cron_expression"] == "0 0 5 ? * SUN" and job["schedule"]["pause_status"] == "PAUSED"
+def test_a_bundle_trigger_runs_the_partition_the_dagster_schedule_runs_for_the_same_tick():
+    defs = build_definitions(load_settings("test"))
+    schedule = defs.resolve_schedule_def("daily_schedule")
+    assert schedule.cron_schedule == DAILY.cron
+    fired = dt.datetime(2021, 6, 30, 2, 0, tzinfo=dt.timezone.utc)
+    with dg.instance_for_test() as instance, dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=fired, repository_def=defs.get_repository_def()
+    ) as context:
+        request = schedule.evaluate_tick(context).run_requests[0]
+    bundle_args = of_cadence(DAILY)[1].parameters("test")
+    bundle_args[bundle_args.index("--trigger-date") + 1] = fired.date().isoformat()
+    assert request.partition_key == partition_day(parser("x").parse_args(bundle_args)).isoformat() == "2021-06-29"
+    assert partition_day(parser("x").parse_args(["--date", "2021-06-30"])) == dt.date(2021, 6, 30)
 
 
 def test_job_schedule_tags_and_environment(jobs, bundle):
     _, job = jobs["autolake_daily"]
-    schedule = job["schedule"]
-    assert schedule["quartz_cron_expression"] == "0 0 2 * * ?"
-    assert schedule["timezone_id"] == "UTC"
-    assert schedule["pause_status"] in ("PAUSED", "UNPAUSED")
+    assert job["schedule"]["pause_status"] in ("PAUSED", "UNPAUSED")
     prod_schedule = bundle["targets"]["prod"]["resources"]["jobs"]["autolake_daily"]["schedule"]
     assert prod_schedule["pause_status"] == "UNPAUSED"
     assert job["tags"]["target"] == "${bundle.target}"
@@ -176,25 +180,20 @@ def test_job_schedule_tags_and_environment(jobs, bundle):
 # --- entry points -------------------------------------------------------------------------
 
 
-def layer_entry_points() -> list[tuple[str, str]]:
-    with (ROOT / "pyproject.toml").open("rb") as handle:
-        scripts = tomllib.load(handle)["project"]["scripts"]
-    return [(name, scripts[name]) for name in LAYER_SCRIPTS if name in scripts] or [("<none>", "")]
-
-
-@pytest.mark.parametrize(("script", "target"), layer_entry_points())
-def test_entry_point_resolves_and_prints_help(script, target):
-    assert ":" in target, f"{script}: {target!r} is not module:function"
-    module_name, _, attr = target.partition(":")
-    func = importlib.import_module(module_name)
-    for part in attr.split("."):
-        func = getattr(func, part)
-    assert callable(func), target
+@pytest.mark.parametrize("declared", STEPS, ids=lambda s: s.name)
+def test_each_step_entry_point_is_its_jobs_module_and_prints_help(declared, pyproject):
+    assert pyproject["project"]["scripts"][declared.script] == declared.entry == f"jobs.{declared.name}:main"
+    module = importlib.import_module(declared.module)
+    assert (ROOT / "jobs" / f"{declared.name}.py").is_file()
     out = io.StringIO()
     with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exit_info:
-        func(["--help"])
-    assert exit_info.value.code == 0, f"{script} --help exited {exit_info.value.code}"
-    assert "--date" in out.getvalue(), out.getvalue()
+        module.main(["--help"])
+    assert exit_info.value.code == 0, f"{declared.script} --help exited {exit_info.value.code}"
+    assert "--date" in out.getvalue() and "--trigger-date" in out.getvalue(), out.getvalue()
+
+
+def test_every_jobs_module_is_a_registry_step():
+    assert sorted(p.stem for p in (ROOT / "jobs").glob("*.py") if p.stem != "__init__") == sorted(s.name for s in STEPS)
 
 
 # --- notebooks ------------------------------------------------------------------------------

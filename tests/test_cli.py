@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from autolake.lakehouse.settings import ConfigError, load_settings
+from autolake.lakehouse.tables import MODEL_TABLES, all_tables
+from autolake.reports.gold_report import render_png
 from jobs import bronze
-from jobs.gold_report import render_png
-from jobs.settings import ConfigError, load_settings
-from jobs.tables import MODEL_TABLES, all_tables
 from pipeline import cli
 from tests.test_gold_report import browser_or_skip, decoded_plots, not_blank
 
@@ -29,12 +29,12 @@ def test_bad_config_stops_the_run_before_any_table_is_touched(broken_conf, tmp_p
 
 
 def test_bad_config_stops_a_layer_job_before_spark_starts(broken_conf, tmp_path, monkeypatch):
-    import jobs.common
+    import autolake.lakehouse.entry
 
     def no_session(*_args, **_kwargs):
         raise AssertionError("a session was started despite a bad configuration")
 
-    monkeypatch.setattr(jobs.common, "spark_session", no_session)
+    monkeypatch.setattr(autolake.lakehouse.entry, "spark_session", no_session)
     with pytest.raises(ConfigError, match="replay.days"):
         bronze.main(["--env", "test", "--date", "2021-05-01", "--lakehouse-root", str(tmp_path / "lh")])
 

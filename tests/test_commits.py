@@ -5,8 +5,8 @@ can be made to race deterministically here)."""
 
 import pytest
 
-from jobs.commits import TableCommitConflict, commit
-from jobs.tables import SILVER_LISTING_VEHICLE, Tables
+from autolake.lakehouse.commits import TableCommitConflict, commit
+from autolake.lakehouse.tables import SILVER_LISTING_VEHICLE, Tables
 
 SAIL_CONFLICT = "SparkRuntimeException: Failed to commit transaction: 0"
 

@@ -1,7 +1,7 @@
 import pytest
 
-from jobs.datasets import DatasetError, fetch
-from jobs.settings import DatasetPin
+from autolake.lakehouse.datasets import DatasetError, fetch
+from autolake.lakehouse.settings import DatasetPin
 
 
 def test_committed_fixture_path_is_used_without_download(tmp_path):

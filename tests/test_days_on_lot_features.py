@@ -5,7 +5,7 @@ import datetime as dt
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from spark_transforms.days_on_lot import feature_names, listing_features, scoring_frame, training_frame
+from autolake.ml.features import feature_names, listing_features, scoring_frame, training_frame
 
 D = [dt.date(2021, 5, 1) + dt.timedelta(days=k) for k in range(10)]
 FEATURES_SCHEMA = (
@@ -93,8 +93,8 @@ def test_scoring_loads_the_champion_once_per_worker_and_records_its_version(spar
     from mlflow import MlflowClient
     from mlflow.models import infer_signature
 
-    from jobs import days_on_lot_model as dol
-    from spark_transforms.days_on_lot import SCORERS, predict_days_on_lot
+    from autolake.ml import model as dol
+    from autolake.ml.features import SCORERS, predict_days_on_lot
     from tests.conftest import reset_mlflow
     from tests.test_days_on_lot_model import simulate_listings
 

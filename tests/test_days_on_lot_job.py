@@ -12,9 +12,9 @@ import pytest
 import xgboost
 from mlflow.models import infer_signature
 
-from jobs import days_on_lot
-from jobs import days_on_lot_model as dol
-from jobs import model_registry as gate
+from autolake.ml import days_on_lot
+from autolake.ml import model as dol
+from autolake.ml import registry as gate
 from tests.conftest import reset_mlflow
 from tests.test_days_on_lot_model import simulate_listings
 
@@ -70,7 +70,7 @@ def test_a_matching_champion_passes_the_signature_check(settings, store):
 
 
 def test_the_gate_thresholds_come_from_the_configuration(conf_dir):
-    from jobs.settings import load_settings
+    from autolake.lakehouse.settings import load_settings
 
     text = (conf_dir / "base.yaml").read_text()
     (conf_dir / "base.yaml").write_text(text.replace(
@@ -115,7 +115,7 @@ def test_the_bootstrap_refuses_a_version_worse_than_the_baseline_and_approves_no
 
 def test_one_process_resolves_each_lakehouse_to_its_own_store(tmp_path, store, settings):
     """MLflow mirrors a configured URI into MLFLOW_TRACKING_URI; that must not redirect the next lakehouse."""
-    from jobs.settings import load_settings
+    from autolake.lakehouse.settings import load_settings
 
     first = days_on_lot.mlflow_uris(settings)[0]
     other = load_settings("test", overrides={"lakehouse": {"root": str(tmp_path / "other")}})

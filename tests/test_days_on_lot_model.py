@@ -26,8 +26,8 @@ import pytest
 import xgboost
 from mlflow.tracking import MlflowClient
 
-from jobs import days_on_lot_model as dol
-from jobs.days_on_lot_model import FEATURES, TrainingDataError
+from autolake.ml import model as dol
+from autolake.ml.model import FEATURES, TrainingDataError
 
 START = dt.date(2024, 1, 1)
 FAMILY_FACTOR = {"civic": 0.8, "corolla": 0.85, "camry": 1.0, "rav4": 0.9, "f150": 1.2, "silverado": 1.3}

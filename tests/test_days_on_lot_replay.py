@@ -1,6 +1,6 @@
 """The days-on-lot model on the replay data, end to end: the real Craigslist ads (fetched from PyPI)
 replayed for 60 days as simulated dealer feeds whose daily sale hazard is known
-(jobs/replay_v1.py: higher for cars priced below market), through every layer into gold, then the
+(autolake/replay/simulator.py: higher for cars priced below market), through every layer into gold, then the
 main command's model step: train, validate against the baseline, bootstrap the first champion
 through the gate, score the last day. About ten minutes on two cores."""
 
@@ -13,16 +13,16 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
-from jobs import days_on_lot
-from jobs import model_registry as gate
-from jobs.datasets import fetch_all
-from jobs.settings import PROJECT_ROOT, load_settings
-from jobs.tables import (
+from autolake.lakehouse.datasets import fetch_all
+from autolake.lakehouse.settings import PROJECT_ROOT, load_settings
+from autolake.lakehouse.tables import (
     GOLD_ATTRIBUTE_DAYS_ON_LOT,
     GOLD_DAYS_ON_LOT_PREDICTIONS,
     GOLD_INVENTORY_ENRICHED,
     Tables,
 )
+from autolake.ml import days_on_lot
+from autolake.ml import registry as gate
 from pipeline.cli import run_model, run_window
 from tests.conftest import reset_mlflow
 

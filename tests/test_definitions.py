@@ -4,10 +4,10 @@ import sys
 
 import dagster as dg
 
-from jobs.settings import GEO_LEVELS, load_settings
+from autolake.lakehouse.settings import GEO_LEVELS, load_settings
 from pipeline.build import FULL_PIPELINE_JOB, build_definitions
 
-GROUPS = ["extraction", "bronze", "silver", "gold_core", "gold_mart"]
+GROUPS = ["extraction", "bronze", "silver", "gold_core", "gold_mart", "ml"]
 STATS = ("dealer", "neighborhood", "state", "region", "national", "model_family_year")
 LANDING = {"mb/landing_mb_all", "mb/landing_mb_all_autotrader", "mb/landing_mb_e_class_2015_plus", "mb/landing_bmw_m5_f90_2019_plus"}
 PHOTOS = "mb/landing_photos"
@@ -58,7 +58,7 @@ def test_asset_graph_snapshot():
     assert graph == GRAPH
 
 
-def test_every_asset_is_in_one_of_the_five_groups_and_daily_partitioned():
+def test_every_asset_is_in_one_of_the_six_groups_and_daily_partitioned():
     all_specs = specs()
     assert sorted({s.group_name for s in all_specs.values()}) == sorted(GROUPS)
     for key, spec in all_specs.items():
@@ -89,7 +89,7 @@ def test_the_model_is_trained_only_by_the_training_job():
         return defs.resolve_job_def(name).asset_layer.asset_graph.executable_asset_keys
 
     assert selected("days_on_lot_training_job") == {model}
-    for daily in (FULL_PIPELINE_JOB, "ingest_job", "full_refresh_job", "gold_mart_job"):
+    for daily in (FULL_PIPELINE_JOB, "ingest_job", "full_refresh_job", "ml_job"):
         assert model not in selected(daily) and predictions in selected(daily), daily
 
 

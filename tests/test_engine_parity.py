@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from jobs.settings import PROJECT_ROOT
+from autolake.lakehouse.settings import PROJECT_ROOT
 from tests.parity_cases import CASES, snapshots
 
 pytestmark = pytest.mark.jvm

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from jobs import gold_report
-from jobs.gold_report import BrowserNotFound, ReportInputs, export_table, render_png, render_report
+from autolake.reports import gold_report
+from autolake.reports.gold_report import BrowserNotFound, ReportInputs, export_table, render_png, render_report
 
 DAY = dt.date(2021, 5, 1)
 PNG_URI = re.compile(r'<img class="plot" src="data:image/png;base64,([A-Za-z0-9+/=]+)"')

@@ -3,7 +3,8 @@ import datetime as dt
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from spark_transforms.gold import dim_vehicle, fact_inventory_daily, inventory_by_model_state, with_vehicle_id
+from spark_transforms.gold_core import dim_vehicle, fact_inventory_daily, with_vehicle_id
+from spark_transforms.marts import inventory_by_model_state
 
 D1, D2, D3 = dt.date(2021, 5, 1), dt.date(2021, 5, 2), dt.date(2021, 5, 3)
 VIN = "1M8GDM9AXKP042788"

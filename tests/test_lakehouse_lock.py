@@ -16,14 +16,14 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
-from jobs.lakehouse_lock import LakehouseBusy, current_holder, lock_path, write_lock
-from jobs.settings import PROJECT_ROOT
-from jobs.tables import Tables, all_tables
+from autolake.lakehouse.lock import LakehouseBusy, current_holder, lock_path, write_lock
+from autolake.lakehouse.settings import PROJECT_ROOT
+from autolake.lakehouse.tables import Tables, all_tables
 
 HOLD = textwrap.dedent("""
     import sys, time
-    from jobs.lakehouse_lock import write_lock
-    from jobs.settings import load_settings
+    from autolake.lakehouse.lock import write_lock
+    from autolake.lakehouse.settings import load_settings
     settings = load_settings("test", overrides={"lakehouse": {"root": sys.argv[1]}})
     with write_lock(settings, holder="holder under test", wait_s=0):
         print("locked", flush=True)
@@ -61,7 +61,7 @@ def test_a_killed_holder_does_not_block_the_next_writer(settings, holder, caplog
     holder.wait()
     assert current_holder(settings) is None
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="jobs.lakehouse_lock"):
+    with caplog.at_level(logging.WARNING, logger="autolake.lakehouse.lock"):
         with write_lock(settings, holder="next writer", wait_s=0) as record:
             assert time.monotonic() - started < 1
             assert current_holder(settings) is None or record["pid"] == os.getpid()

@@ -2,7 +2,7 @@ import datetime as dt
 import gzip
 import os
 
-from jobs.landing import discover, printable, resolve_relative
+from autolake.lakehouse.landing import discover, printable, resolve_relative
 
 DAY = dt.date(2021, 5, 1)
 

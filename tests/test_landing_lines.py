@@ -6,7 +6,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobs.landing_lines import BOM, REASON_ARRAY, REASON_BOM, classify
+from autolake.lakehouse.landing_lines import BOM, REASON_ARRAY, REASON_BOM, classify
 
 RECORD = {"ad_id": "1", "source": "craigslist", "posted_date": "2021-05-01"}
 

@@ -9,11 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
+from spark_transforms.gold_core import dim_dealer
 from spark_transforms.marts import (
     arbitrage_below_market,
     arbitrage_cross_state,
     dealer_neighborhoods,
-    dim_dealer,
     grouping_sums,
     inventory_enriched,
     inventory_stats,

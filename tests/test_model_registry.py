@@ -20,9 +20,8 @@ import xgboost
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
-from jobs import model_registry as mr
-from tests.conftest import reset_mlflow
-from jobs.model_registry import (
+from autolake.ml import registry as mr
+from autolake.ml.registry import (
     GateRules,
     MetricRule,
     PromotionRefused,
@@ -36,6 +35,7 @@ from jobs.model_registry import (
     review,
     validate,
 )
+from tests.conftest import reset_mlflow
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "review_model.ipynb"
@@ -465,7 +465,7 @@ def test_review_notebook_is_parameterized_and_calls_the_gate():
         assert f'dbutils.widgets.get("{name}")' in cell_source(parameter_cells[0]), f"no widget for {name}"
 
     code = "\n".join(cell_source(c) for c in cells if c["cell_type"] == "code")
-    assert "jobs.model_registry" in code
+    assert "autolake.ml.registry" in code
     for call in ("review(", "approve(", "promote(", "configure("):
         assert call in code, call
     for index, cell in enumerate(cells):
@@ -496,7 +496,7 @@ def test_the_mlflow_service_serves_the_local_store_over_http(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "jobs.model_registry", "--lakehouse-root", str(tmp_path / "lakehouse"), "serve",
+        [sys.executable, "-m", "autolake.ml.registry", "--lakehouse-root", str(tmp_path / "lakehouse"), "serve",
          "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )

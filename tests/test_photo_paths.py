@@ -11,9 +11,11 @@ import sys
 import pandas as pd
 import pytest
 
-from jobs import bronze, photo_render, vision
-from jobs.settings import load_settings
-from jobs.tables import BRONZE_PHOTOS, SILVER_PHOTO_FEATURES, Tables
+from autolake.lakehouse.settings import load_settings
+from autolake.lakehouse.tables import BRONZE_PHOTOS, SILVER_PHOTO_FEATURES, Tables
+from autolake.lakehouse.vocabulary import colour_palette
+from autolake.layers import bronze, vision
+from autolake.replay import photo_render
 from spark_transforms import identifiers
 from spark_transforms.vision import DetectorSpec, features_of, file_facts_of
 from tests.conftest import TEST_DAY
@@ -134,7 +136,7 @@ def test_the_file_readers_refuse_any_path_outside_the_photo_folder_unopened(land
         "not_jpeg": f"{base}/ph-good.png",
         "good": f"{base}/ph-good.jpg",
     }
-    palette = photo_render.palette()
+    palette = colour_palette()
     with opened_files() as opened:
         facts = file_facts_of(pd.Series(list(paths.values())), base)
         features = features_of(pd.Series(list(paths.values())), DetectorSpec(), palette, base)

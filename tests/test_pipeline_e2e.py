@@ -8,8 +8,8 @@ import dagster as dg
 import pytest
 from deltalake import DeltaTable
 
-from jobs.quality import EXPECTATIONS_DIR
-from jobs.tables import (
+from autolake.lakehouse.quality import EXPECTATIONS_DIR
+from autolake.lakehouse.tables import (
     BRONZE_LISTINGS,
     GOLD_FACT_INVENTORY,
     GOLD_MART_INVENTORY,

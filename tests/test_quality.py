@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from jobs import quality
-from jobs.quality import QualityGateError
+from autolake.lakehouse import quality
+from autolake.lakehouse.quality import QualityGateError
 
 
 @pytest.fixture
@@ -46,7 +46,8 @@ def test_suite_name_must_match_its_file(suite_dir):
 
 
 def test_every_shipped_suite_loads_and_is_used_by_a_layer():
-    from jobs import bronze, days_on_lot, gold_core, gold_mart, silver, vision
+    from autolake.layers import bronze, gold_core, gold_mart, silver, vision
+    from autolake.ml import days_on_lot
 
     shipped = {p.stem for p in quality.EXPECTATIONS_DIR.glob("*.json")}
     assert shipped == {

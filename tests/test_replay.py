@@ -4,8 +4,8 @@ import json
 
 import pandas as pd
 
-from jobs import extraction
-from jobs.settings import ReplaySettings, SearchConfig
+from autolake.lakehouse.settings import ReplaySettings, SearchConfig
+from autolake.replay import extraction
 
 REPLAY = ReplaySettings(source="craigslist", start_date=dt.date(2021, 5, 1), days=7, seed=42)
 EVERYTHING = SearchConfig(name="everything", site="craigslist", make="Mercedes-Benz")

@@ -6,9 +6,10 @@ import json
 import pandas as pd
 import pytest
 
-from jobs import bronze, extraction, replay_v1
-from jobs.settings import LifecycleSettings, load_settings
-from jobs.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, Tables
+from autolake.lakehouse.settings import LifecycleSettings, load_settings
+from autolake.lakehouse.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, Tables
+from autolake.layers import bronze
+from autolake.replay import extraction, simulator
 
 LIFECYCLE = LifecycleSettings()
 
@@ -26,22 +27,22 @@ def sim(v1_settings):
     ads = extraction.load_ads(v1_settings)
     landing = pd.DataFrame({"ad_id": ads[extraction.AD_ID_COLUMN].astype(str),
                             **{f: ads[c] for c, f in extraction.CSV_TO_LANDING.items()}})
-    return replay_v1.simulate(landing, v1_settings.replay, lambda a: extraction.list_day(a, v1_settings.replay)), landing
+    return simulator.simulate(landing, v1_settings.replay, lambda a: extraction.list_day(a, v1_settings.replay)), landing
 
 
 def test_same_configuration_same_feed(sim, v1_settings):
     simulation, landing = sim
-    again = replay_v1.simulate(landing, v1_settings.replay, lambda a: extraction.list_day(a, v1_settings.replay))
+    again = simulator.simulate(landing, v1_settings.replay, lambda a: extraction.list_day(a, v1_settings.replay))
     pd.testing.assert_frame_equal(simulation.feed, again.feed)
     pd.testing.assert_frame_equal(simulation.vehicles, again.vehicles)
 
 
 def test_hazard_rises_below_market_and_falls_with_age_and_mileage():
-    h = lambda price, year=2017, miles=50_000: replay_v1.daily_sale_hazard(price, 30_000, year, miles, LIFECYCLE)  # noqa: E731
+    h = lambda price, year=2017, miles=50_000: simulator.daily_sale_hazard(price, 30_000, year, miles, LIFECYCLE)  # noqa: E731
     assert h(24_000) > h(30_000) > h(36_000)
     assert h(30_000, year=2019) > h(30_000, year=2010)
     assert h(30_000, miles=20_000) > h(30_000, miles=150_000)
-    assert h(0) == h(None) == pytest.approx(replay_v1.daily_sale_hazard(None, 30_000, 2017, 50_000, LIFECYCLE))
+    assert h(0) == h(None) == pytest.approx(simulator.daily_sale_hazard(None, 30_000, 2017, 50_000, LIFECYCLE))
     assert h(1_000) <= LIFECYCLE.max_daily_sale_hazard
 
 
@@ -121,7 +122,7 @@ def test_ads_sharing_a_vin_are_one_car_on_sale_together(sim):
 
 def test_dealers_sit_near_their_state(sim):
     simulation, _ = sim
-    centres = replay_v1.states()
+    centres = simulator.states()
     for dealer in simulation.dealers:
         centre = centres[dealer.state]
         assert abs(dealer.latitude - float(centre["latitude"])) <= 0.8

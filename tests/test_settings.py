@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.settings import PROJECT_ROOT, ConfigError, load_settings
+from autolake.lakehouse.settings import PROJECT_ROOT, ConfigError, load_settings
 
 
 def test_every_shipped_environment_loads():

@@ -7,8 +7,9 @@ import math
 import pandas as pd
 import pytest
 
-from jobs import evaluation, extraction, silver
-from jobs.tables import Tables
+from autolake.lakehouse.tables import Tables
+from autolake.layers import silver
+from autolake.replay import evaluation, extraction
 from spark_transforms.dedup import vehicle_map
 from spark_transforms.lifecycle import vehicle_days, vehicle_history
 

@@ -3,8 +3,8 @@ from pathlib import Path
 
 from deltalake import DeltaTable
 
-from jobs.settings import load_settings
-from jobs.tables import GOLD_MART_INVENTORY, SILVER_LISTINGS, TableRef, Tables
+from autolake.lakehouse.settings import load_settings
+from autolake.lakehouse.tables import GOLD_MART_INVENTORY, SILVER_LISTINGS, TableRef, Tables
 
 D1, D2 = dt.date(2021, 5, 1), dt.date(2021, 5, 2)
 REF = TableRef("silver", "probe")
@@ -53,7 +53,7 @@ def test_a_new_column_widens_the_table_instead_of_being_dropped(spark, settings)
 
 
 def test_a_staged_batch_is_invisible_until_published_and_dropped_after(spark, settings):
-    from jobs.tables import staging
+    from autolake.lakehouse.tables import staging
 
     tables = Tables(settings)
     tables.replace_partition(spark.createDataFrame([(1, D1)], "x long, _partition_date date"), REF, D1)

@@ -12,14 +12,16 @@ import ultralytics
 from PIL import Image
 from pyspark.sql import functions as F
 
-from jobs import photo_render, vision
-from jobs.settings import load_settings
+from autolake.lakehouse.settings import load_settings
+from autolake.lakehouse.vocabulary import colour_palette
+from autolake.layers import vision
+from autolake.replay import photo_render
 from spark_transforms import images
 from spark_transforms import vision as udf
 from spark_transforms.vision import DetectorSpec, features_of, photo_features
 
 ASSETS = Path(ultralytics.__file__).parent / "assets"
-COLOURS = list(photo_render.palette())
+COLOURS = list(colour_palette())
 UNTRAINED = DetectorSpec(weights="yolo11n.yaml", allow_untrained=True, batch_size=2, image_size=160)
 
 
@@ -36,7 +38,7 @@ def generated(tmp_path_factory):
 
 def test_dominant_colour_names_the_paint_of_generated_cars(spark, generated):
     frame = spark.createDataFrame([(p,) for p in generated], "path string").repartition(3)
-    rows = frame.select("path", photo_features(F.col("path"), DetectorSpec(), photo_render.palette(), folder=None).alias("f")).select(
+    rows = frame.select("path", photo_features(F.col("path"), DetectorSpec(), colour_palette(), folder=None).alias("f")).select(
         "path", "f.*").collect()
     assert {r.status for r in rows} == {"ok"} and {r.detector for r in rows} == {"no_weights"}
     assert all(r.detections is None and r.main_class is None for r in rows)
@@ -70,7 +72,7 @@ def test_missing_truncated_and_non_image_files_get_a_status_and_a_reason(spark, 
     empty.write_bytes(b"")
     paths = [good, str(truncated), str(noise), str(empty), str(tmp_path / "absent.jpg"), None]
     frame = spark.createDataFrame([(p,) for p in paths], "path string")
-    rows = {r.path: r for r in frame.select("path", photo_features(F.col("path"), DetectorSpec(), photo_render.palette(), folder=None)
+    rows = {r.path: r for r in frame.select("path", photo_features(F.col("path"), DetectorSpec(), colour_palette(), folder=None)
                                             .alias("f")).select("path", "f.*").collect()}
     assert rows[good].status == "ok"
     # all 64 bits of the hashes survive a batch holding NULLs
@@ -89,7 +91,7 @@ def test_the_udf_loads_the_detector_once_per_worker_and_keeps_the_schema(spark):
     udf.CACHE.loads.clear()
     shipped = [str(ASSETS / "bus.jpg"), str(ASSETS / "zidane.jpg")]
     frame = spark.createDataFrame([(shipped[k % 2], k) for k in range(8)], "path string, k int").repartition(4)
-    result = frame.select("k", photo_features(F.col("path"), UNTRAINED, photo_render.palette(), folder=None).alias("f"))
+    result = frame.select("k", photo_features(F.col("path"), UNTRAINED, colour_palette(), folder=None).alias("f"))
     rows = result.select("k", "f.*").collect()
     assert len(udf.CACHE.loads) == 1
     assert [f.name for f in result.select("f.*").schema.fields] == [
@@ -128,7 +130,7 @@ def test_the_pipeline_never_runs_an_untrained_model_and_says_why_there_are_no_de
     assert not untrained.available and "untrained" in untrained.status and not untrained.spec.runnable
     assert "not available locally" in resolved("yolo11n.pt").status
     assert "not available locally" in resolved("/no/such/weights.pt").status
-    frame = features_of([str(ASSETS / "bus.jpg")], DetectorSpec(weights="yolo11n.yaml"), photo_render.palette())
+    frame = features_of([str(ASSETS / "bus.jpg")], DetectorSpec(weights="yolo11n.yaml"), colour_palette())
     assert frame.loc[0, "detector"] == "untrained_refused" and frame.loc[0, "detections"] is None
 
 
@@ -136,5 +138,5 @@ def test_the_pipeline_never_runs_an_untrained_model_and_says_why_there_are_no_de
 @pytest.mark.skipif(not os.environ.get("AUTOLAKE_DETECTOR_WEIGHTS"), reason="set AUTOLAKE_DETECTOR_WEIGHTS to a YOLO .pt file")
 def test_real_weights_find_the_bus_in_the_shipped_photo():
     spec = DetectorSpec(weights=os.environ["AUTOLAKE_DETECTOR_WEIGHTS"], image_size=640)
-    frame = features_of([str(ASSETS / "bus.jpg")], spec, photo_render.palette())
+    frame = features_of([str(ASSETS / "bus.jpg")], spec, colour_palette())
     assert frame.loc[0, "main_class"] == "bus" and frame.loc[0, "main_confidence"] > 0.5

@@ -11,9 +11,8 @@ import dagster as dg
 import pytest
 from deltalake import DeltaTable
 
-from jobs import gold_mart
-from jobs.quality import EXPECTATIONS_DIR
-from jobs.tables import (
+from autolake.lakehouse.quality import EXPECTATIONS_DIR
+from autolake.lakehouse.tables import (
     GOLD_ARBITRAGE_BELOW_MARKET,
     GOLD_ARBITRAGE_CROSS_STATE,
     GOLD_FEATURE_ENRICHED,
@@ -29,6 +28,7 @@ from jobs.tables import (
     all_tables,
     attribute_stats_table,
 )
+from jobs import gold_mart
 from pipeline.build import FULL_PIPELINE_JOB, build_definitions
 from tests.conftest import TEST_DAY
 

@@ -8,9 +8,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from jobs.landing import IN_PROGRESS_PREFIXES, describe
-from jobs.settings import Settings
-from jobs.tables import BRONZE_LISTINGS, PARTITION_COLUMN, Tables
+from autolake.lakehouse.entry import partition_of_trigger
+from autolake.lakehouse.landing import IN_PROGRESS_PREFIXES, describe
+from autolake.lakehouse.settings import Settings
+from autolake.lakehouse.tables import BRONZE_LISTINGS, PARTITION_COLUMN, Tables
+from autolake.steps import DAILY, WEEKLY
+from pipeline.defs.common import key
+from pipeline.defs.days_on_lot import MODEL
 from pipeline.resources import AutolakeConfig
 
 INGEST_JOB = "ingest_job"
@@ -95,9 +99,6 @@ def bronze_days(settings: Settings) -> list[dt.date]:
 
 def training_selection(settings: Settings) -> dg.AssetSelection:
     """The days-on-lot model: trained weekly and on demand, never by the daily runs."""
-    from pipeline.defs.common import key
-    from pipeline.defs.days_on_lot import MODEL
-
     return dg.AssetSelection.assets(key(settings, MODEL))
 
 
@@ -106,13 +107,13 @@ def build(settings: Settings) -> tuple[list, list, list]:
     training = training_selection(settings)
     ingest_job = dg.define_asset_job(
         INGEST_JOB,
-        selection=dg.AssetSelection.groups("bronze", "silver", "gold_core", "gold_mart") - training,
+        selection=dg.AssetSelection.groups("bronze", "silver", "gold_core", "gold_mart", "ml") - training,
         description="Landing files already there: bronze to gold marts for one day.",
         tags=LAKEHOUSE_WRITE_TAG,
     )
     full_refresh_job = dg.define_asset_job(
         FULL_REFRESH_JOB,
-        selection=dg.AssetSelection.groups("silver", "gold_core", "gold_mart") - training,
+        selection=dg.AssetSelection.groups("silver", "gold_core", "gold_mart", "ml") - training,
         description="Rebuild silver and gold from bronze; run over a partition range it processes the days in order.",
         tags=LAKEHOUSE_WRITE_TAG,
     )
@@ -142,13 +143,13 @@ def build(settings: Settings) -> tuple[list, list, list]:
 
     @dg.schedule(
         name="daily_schedule",
-        cron_schedule="0 2 * * *",
+        cron_schedule=DAILY.cron,
         execution_timezone="UTC",
         job_name="full_pipeline_job",
         description="02:00 UTC: every layer for yesterday's partition.",
     )
     def daily_schedule(context: dg.ScheduleEvaluationContext):
-        day = (context.scheduled_execution_time.date() - dt.timedelta(days=1)).isoformat()
+        day = partition_of_trigger(context.scheduled_execution_time.date()).isoformat()
         return dg.RunRequest(
             run_key=f"daily:{day}", partition_key=day, tags={TRIGGER_TAG: "daily_schedule", **LAKEHOUSE_WRITE_TAG}
         )
@@ -177,7 +178,7 @@ def build(settings: Settings) -> tuple[list, list, list]:
 
     @dg.schedule(
         name="weekly_training_schedule",
-        cron_schedule="0 5 * * 0",
+        cron_schedule=WEEKLY.cron,
         execution_timezone="UTC",
         job=training_job,
         description="Sunday 05:00 UTC, after the full refresh: the days-on-lot model trained as of the latest day bronze holds.",

@@ -2,10 +2,10 @@
 
 import dagster as dg
 
-from jobs import bronze
-from jobs.settings import Settings
-from jobs.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, Tables
-from jobs.publish import GateRejected
+from autolake.lakehouse.publish import GateRejected
+from autolake.lakehouse.settings import Settings
+from autolake.lakehouse.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, Tables
+from autolake.layers import bronze
 from pipeline.defs.common import (
     check_result,
     check_spec,

@@ -10,10 +10,10 @@ from typing import Any
 import dagster as dg
 from pyspark.sql import SparkSession
 
-from jobs.publish import GateRejected
-from jobs.quality import QualityReport
-from jobs.settings import Settings
-from jobs.tables import PARTITION_COLUMN, TableRef, Tables
+from autolake.lakehouse.publish import GateRejected
+from autolake.lakehouse.quality import QualityReport
+from autolake.lakehouse.settings import Settings
+from autolake.lakehouse.tables import PARTITION_COLUMN, TableRef, Tables
 
 PREVIEW_ROWS = 5
 

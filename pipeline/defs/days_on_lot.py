@@ -6,11 +6,11 @@ longer matches the features."""
 
 import dagster as dg
 
-from jobs import days_on_lot
-from jobs.model_registry import review
-from jobs.publish import GateRejected
-from jobs.settings import Settings
-from jobs.tables import GOLD_ATTRIBUTE_DAYS_ON_LOT, GOLD_DAYS_ON_LOT_PREDICTIONS, Tables
+from autolake.lakehouse.publish import GateRejected
+from autolake.lakehouse.settings import Settings
+from autolake.lakehouse.tables import GOLD_ATTRIBUTE_DAYS_ON_LOT, GOLD_DAYS_ON_LOT_PREDICTIONS, Tables
+from autolake.ml import days_on_lot
+from autolake.ml.registry import review
 from pipeline.defs.common import (
     check_result,
     check_spec,
@@ -29,7 +29,7 @@ from pipeline.defs.gold_mart import (
 )
 from pipeline.resources import AutolakeSpark
 
-GROUP = "gold_mart"
+GROUP = "ml"
 MODEL = "days_on_lot_model"
 PREDICTIONS = "days_on_lot_predictions"
 ATTRIBUTE_DAYS = "attribute_stats/abnormal_days_on_lot"

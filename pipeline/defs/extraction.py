@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from jobs import extraction
-from jobs.settings import SearchConfig, Settings
+from autolake.lakehouse.settings import SearchConfig, Settings
+from autolake.replay import extraction
 from pipeline.defs.common import daily_partitions, key, partition_days
 from pipeline.resources import AutolakeConfig
 

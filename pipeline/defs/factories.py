@@ -6,10 +6,9 @@ from collections.abc import Callable, Sequence
 import dagster as dg
 from pyspark.sql import SparkSession
 
-from jobs.common import LayerResult
-from jobs.publish import GateRejected
-from jobs.settings import Settings
-from jobs.tables import TableRef, Tables
+from autolake.lakehouse.publish import GateRejected, LayerResult
+from autolake.lakehouse.settings import Settings
+from autolake.lakehouse.tables import TableRef, Tables
 from pipeline.defs.common import (
     check_result,
     check_spec,

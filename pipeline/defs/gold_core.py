@@ -2,10 +2,9 @@
 
 import dagster as dg
 
-from jobs import gold_core
-from jobs.publish import GateRejected
-from jobs.settings import Settings
-from jobs.tables import (
+from autolake.lakehouse.publish import GateRejected
+from autolake.lakehouse.settings import Settings
+from autolake.lakehouse.tables import (
     GOLD_DIM_DATE,
     GOLD_DIM_DEALER,
     GOLD_DIM_GEOGRAPHY,
@@ -14,6 +13,7 @@ from jobs.tables import (
     GOLD_FACT_SALES,
     Tables,
 )
+from autolake.layers import gold_core
 from pipeline.defs.common import (
     check_result,
     check_spec,

@@ -4,10 +4,8 @@ report with the exports. Every mart is restated from the current silver snapshot
 
 import dagster as dg
 
-from jobs import gold_mart
-from jobs.gold_report import run_report
-from jobs.settings import GEO_LEVELS, Settings
-from jobs.tables import (
+from autolake.lakehouse.settings import GEO_LEVELS, Settings
+from autolake.lakehouse.tables import (
     GOLD_ARBITRAGE_BELOW_MARKET,
     GOLD_ARBITRAGE_CROSS_STATE,
     GOLD_FEATURE_ENRICHED,
@@ -18,6 +16,8 @@ from jobs.tables import (
     attribute_stats_table,
     inventory_stats_table,
 )
+from autolake.layers import gold_mart
+from autolake.reports.gold_report import exports_dir, run_report
 from pipeline.defs.common import daily_partitions, key, partition_days
 from pipeline.defs.factories import gated_table_asset, gated_tables_asset
 from pipeline.defs.gold_core import DIM_DEALER, DIM_GEOGRAPHY, FACT_INVENTORY
@@ -126,7 +126,7 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         context.log.info(f"report for {day}: {result.metrics['report']}")
         return dg.MaterializeResult(metadata={
             "report": dg.MetadataValue.path(result.metrics["report"]),
-            "exports": dg.MetadataValue.path(str(gold_mart.exports_dir(settings_))),
+            "exports": dg.MetadataValue.path(str(exports_dir(settings_))),
             "exported_tables": result.metrics["exported_tables"],
         })
 

@@ -2,9 +2,15 @@
 
 import dagster as dg
 
-from jobs import silver
-from jobs.settings import Settings
-from jobs.tables import SILVER_CATALOGUE, SILVER_LISTING_VEHICLE, SILVER_LISTINGS, SILVER_VEHICLE_HISTORY, Tables
+from autolake.lakehouse.settings import Settings
+from autolake.lakehouse.tables import (
+    SILVER_CATALOGUE,
+    SILVER_LISTING_VEHICLE,
+    SILVER_LISTINGS,
+    SILVER_VEHICLE_HISTORY,
+    Tables,
+)
+from autolake.layers import silver
 from pipeline.defs.bronze import LISTINGS as BRONZE_LISTINGS_ASSET
 from pipeline.defs.common import daily_partitions, key, table_metadata
 from pipeline.defs.factories import gated_table_asset

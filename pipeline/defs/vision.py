@@ -3,9 +3,9 @@ per-vehicle image evidence."""
 
 import dagster as dg
 
-from jobs import vision
-from jobs.settings import Settings
-from jobs.tables import BRONZE_PHOTOS, SILVER_PHOTO_FEATURES, SILVER_VEHICLE_IMAGES
+from autolake.lakehouse.settings import Settings
+from autolake.lakehouse.tables import BRONZE_PHOTOS, SILVER_PHOTO_FEATURES, SILVER_VEHICLE_IMAGES
+from autolake.layers import vision
 from pipeline.defs import bronze, silver
 from pipeline.defs.extraction import PHOTOS as LANDING_PHOTOS
 from pipeline.defs.factories import gated_table_asset

@@ -1,10 +1,10 @@
 """The days-on-lot model in the pipeline: training through the review gate, and daily scoring.
 
 - `run_training` (asset `<oem>/days_on_lot_model`, weekly and on demand): the training frame as
-  known on the day (`spark_transforms.days_on_lot`), the MLflow run (`jobs.days_on_lot_model`),
+  known on the day (`autolake.ml.features`), the MLflow run (`autolake.ml.model`),
   then the registry: the new version becomes `challenger` and is validated against the champion
   scored on the *same* holdout (against the baseline when there is no champion yet), the verdict
-  recorded as version tags (`jobs.model_registry`).
+  recorded as version tags (`autolake.ml.registry`).
 - `bootstrap_first_champion`: the explicit path to the very first champion, through the same gate
   (validation against the baseline passed, approval recorded with who and why).
 - `run_predictions` (asset `<oem>/days_on_lot_predictions`, daily): every vehicle active on the day
@@ -29,13 +29,10 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs import days_on_lot_model as model_core
-from jobs import model_registry as gate
-from jobs import quality
-from jobs.common import LayerResult, run_spark_job
-from jobs.settings import Settings
-from jobs.publish import publishes
-from jobs.tables import (
+from autolake.lakehouse import quality
+from autolake.lakehouse.publish import LayerResult, publishes
+from autolake.lakehouse.settings import GEO_LEVELS, Settings
+from autolake.lakehouse.tables import (
     GOLD_ATTRIBUTE_DAYS_ON_LOT,
     GOLD_DAYS_ON_LOT_PREDICTIONS,
     GOLD_FEATURE_ENRICHED,
@@ -45,12 +42,10 @@ from jobs.tables import (
     Tables,
     inventory_stats_table,
 )
-from spark_transforms.days_on_lot import (
-    listing_features,
-    predict_days_on_lot,
-    scoring_frame,
-    training_frame,
-)
+from autolake.ml import model as model_core
+from autolake.ml import registry as gate
+from autolake.ml.features import listing_features, predict_days_on_lot, scoring_frame, training_frame
+from spark_transforms.take_rates import attribute_abnormal_days
 
 PREDICTIONS_SUITE = "gold_days_on_lot_predictions"
 ATTRIBUTE_DAYS_SUITE = "gold_attribute_days_on_lot"
@@ -298,9 +293,6 @@ def _write_predictions(spark: SparkSession, settings: Settings, day: dt.date, *,
 @publishes
 def run_attribute_days(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     """The abnormal days on lot per equipment code and level group, restated for every scored day."""
-    from jobs.settings import GEO_LEVELS
-    from spark_transforms.take_rates import attribute_abnormal_days
-
     tables = Tables(settings)
     table = attribute_abnormal_days(tables.read(spark, GOLD_FEATURE_ENRICHED),
                                     tables.read(spark, GOLD_DAYS_ON_LOT_PREDICTIONS), GEO_LEVELS)
@@ -332,15 +324,3 @@ def score(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     result.metrics.update(attribute_days.metrics)
     result.reports.update(attribute_days.reports)
     return result
-
-
-def train_main(argv: list[str] | None = None) -> int:
-    return run_spark_job("Train the days-on-lot model as of the day; the new version becomes the challenger.", train, argv)
-
-
-def score_main(argv: list[str] | None = None) -> int:
-    return run_spark_job("Score the day's active vehicles with the champion days-on-lot model.", score, argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(score_main())

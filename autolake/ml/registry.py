@@ -13,7 +13,7 @@ review gate kept in the MLflow model registry:
    the within-14-days share may not shrink. The verdict is recorded on the version
    (``validation.status``, ``validation.detail``, ``validation.reference``). A challenger lacking a
    metric fails: a model whose quality is unknown cannot be compared.
-3. **Approve (human).** A reviewer reads the validation (``python -m jobs.model_registry status`` or the
+3. **Approve (human).** A reviewer reads the validation (``python -m autolake.ml.registry status`` or the
    ``notebooks/review_model.ipynb`` notebook) and records an approval: who approved and why
    (``approval.by``, ``approval.reason``, ``approval.at``).
 4. **Promote.** Only a version whose validation passed *and* that was approved moves the alias
@@ -32,7 +32,7 @@ tracking URI is ``databricks`` and the registry Unity Catalog (``databricks-uc``
 ``<catalog>.<schema>.<model>``), set by ``--tracking-uri``/``--registry-uri`` or the usual
 ``MLFLOW_TRACKING_URI``/``MLFLOW_REGISTRY_URI`` variables; on a Databricks runtime they are the default.
 
-Command line (``python -m jobs.model_registry``)::
+Command line (``python -m autolake.ml.registry``)::
 
     status                                    champion, challenger, metrics, validation, approval
     approve   --version V --by NAME --why TEXT  record a reviewer's approval
@@ -57,6 +57,8 @@ from typing import Any
 import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+
+from autolake.lakehouse.settings import ConfigError, load_settings
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -554,7 +556,7 @@ def review(client: MlflowClient, model_name: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m jobs.model_registry",
+        prog="python -m autolake.ml.registry",
         description="Review gate of the days-on-lot model: status, approval, promotion to champion.",
     )
     parser.add_argument("--tracking-uri", default=None,
@@ -597,8 +599,6 @@ def rules_from_settings(settings, model_name: str | None = None) -> GateRules:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jobs.settings import ConfigError, load_settings
-
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(args.env)

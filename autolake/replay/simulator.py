@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jobs.settings import PROJECT_ROOT, LifecycleSettings, ReplaySettings
+from autolake.lakehouse.settings import PROJECT_ROOT, LifecycleSettings, ReplaySettings
 
 STATES_FILE = PROJECT_ROOT / "conf" / "reference" / "us_states.csv"
 PLAUSIBLE_PRICE = (500, 500_000)

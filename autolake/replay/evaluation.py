@@ -30,8 +30,8 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs import extraction, replay_v1
-from jobs.settings import Settings
+from autolake.lakehouse.settings import Settings
+from autolake.replay import extraction, simulator
 
 BRONZE_STRING_FIELDS = (
     "source", "search", "ad_id", "posted_date", "seen_date", "dealer_id", "dealer_name", "dealer_lat",
@@ -190,7 +190,7 @@ def replay_truth(vehicles: pd.DataFrame) -> dict[str, str]:
     return {listing: row.vehicle_id for row in vehicles.itertuples() for listing in row.ads}
 
 
-def cars_with_vin(simulation: replay_v1.Simulation) -> pd.DataFrame:
+def cars_with_vin(simulation: simulator.Simulation) -> pd.DataFrame:
     """The simulated cars whose real ads carry a VIN.
 
     Only for these is the replay truth certain: the real data also re-posts cars without a VIN
@@ -250,5 +250,5 @@ def sold_date_score(
     return SoldDateScore(confirmable, exact, missed, dict(sorted(errors.items())), false_sales, censored)
 
 
-def simulated_feed(settings: Settings, ads: pd.DataFrame) -> replay_v1.Simulation:
-    return replay_v1.simulate(landing_ads(ads), settings.replay, lambda a: extraction.list_day(a, settings.replay))
+def simulated_feed(settings: Settings, ads: pd.DataFrame) -> simulator.Simulation:
+    return simulator.simulate(landing_ads(ads), settings.replay, lambda a: extraction.list_day(a, settings.replay))

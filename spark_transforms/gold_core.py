@@ -1,13 +1,19 @@
-"""Gold: vehicle dimension, daily inventory fact and the model-family x state inventory mart."""
+"""Gold core: the vehicle, dealer, geography and date dimensions and the inventory and sales facts.
+
+Geography nests dealer -> neighborhood -> state -> census region -> national. A neighborhood is a
+grid cell of `grid_size` degrees inside one state, so the layers nest and counts summed at any
+level agree."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 EXCLUDED_PRICE_FLAG = "price_usd:"
+NATIONAL = "US"
 
 
 def with_vehicle_id(listings: DataFrame, vehicle_map: DataFrame | None = None) -> DataFrame:
@@ -124,10 +130,90 @@ def fact_inventory_daily(
     return fact_inventory(listings, days=[day], presence=presence, ttl_days=ttl_days, vehicle_map=vehicle_map)
 
 
-def inventory_by_model_state(fact: DataFrame) -> DataFrame:
-    """Daily active inventory and median asking price per model family and state."""
-    return fact.groupBy("_partition_date", "model_family", "state").agg(
-        F.count(F.lit(1)).alias("inventory_count"),
-        F.count("price_usd").alias("priced_count"),
-        F.median("price_usd").alias("median_price_usd"),
-    ).select("model_family", "state", "inventory_count", "priced_count", "median_price_usd", "_partition_date")
+def dim_geography(states: DataFrame, *, as_of: dt.date) -> DataFrame:
+    """state -> census region -> national, with the state's centre (conf/reference/us_states.csv);
+    `_partition_date` is the day the snapshot was built for."""
+    return states.select(
+        F.col("state"),
+        F.col("name").alias("state_name"),
+        F.col("census_region"),
+        F.lit(NATIONAL).alias("national"),
+        F.col("latitude").cast("double").alias("latitude"),
+        F.col("longitude").cast("double").alias("longitude"),
+        F.lit(as_of).cast("date").alias("_partition_date"),
+    )
+
+
+def dim_date(days: Sequence[dt.date], spark) -> DataFrame:
+    rows = [(d, d.year, (d.month - 1) // 3 + 1, d.month, d.isocalendar()[1], d.isoweekday(), d.isoweekday() >= 6, d)
+            for d in days]
+    return spark.createDataFrame(
+        rows,
+        "date date, year int, quarter int, month int, iso_week int, iso_day_of_week int, is_weekend boolean, "
+        "_partition_date date",
+    )
+
+
+def neighborhood_of(state: Column, latitude: Column, longitude: Column, grid_size: float) -> Column:
+    """'<state>/<row>_<column>': the grid cell of `grid_size` degrees holding the point, within the state."""
+    cell = lambda c: F.floor(c / F.lit(grid_size)).cast("bigint").cast("string")  # noqa: E731
+    return F.when(
+        state.isNotNull() & latitude.isNotNull() & longitude.isNotNull(),
+        F.concat(state, F.lit("/"), cell(latitude), F.lit("_"), cell(longitude)),
+    )
+
+
+def dim_dealer(listings: DataFrame, geography: DataFrame, *, grid_size: float) -> DataFrame:
+    """One row per dealer: name, position, state and its neighborhood, region and nation, and the
+    day it was first seen (also its `_partition_date`, as for vehicles).
+
+    The dealer's latest listing gives its name and position; its state is the state most of its
+    listings carry (ties: the alphabetically first)."""
+    dealers = listings.where(F.col("dealer_id").isNotNull())
+    latest = Window.partitionBy("dealer_id").orderBy(F.col("seen_date").desc(), F.col("listing_id").desc())
+    named = (
+        dealers.withColumn("_rank", F.row_number().over(latest))
+        .where(F.col("_rank") == 1)
+        .select("dealer_id", "dealer_name", F.col("dealer_lat").alias("latitude"), F.col("dealer_lon").alias("longitude"))
+    )
+    by_state = Window.partitionBy("dealer_id").orderBy(F.col("_n").desc(), F.col("state"))
+    state = (
+        dealers.where(F.col("state").isNotNull())
+        .groupBy("dealer_id", "state")
+        .agg(F.count(F.lit(1)).alias("_n"))
+        .withColumn("_rank", F.row_number().over(by_state))
+        .where(F.col("_rank") == 1)
+        .select("dealer_id", "state")
+    )
+    first_seen = dealers.groupBy("dealer_id").agg(F.min("seen_date").alias("first_seen_date"))
+    return (
+        named.join(state, on="dealer_id", how="left")
+        .join(geography.select("state", "census_region", "national"), on="state", how="left")
+        .join(first_seen, on="dealer_id")
+        .select(
+            "dealer_id",
+            "dealer_name",
+            "latitude",
+            "longitude",
+            "state",
+            neighborhood_of(F.col("state"), F.col("latitude"), F.col("longitude"), grid_size).alias("neighborhood"),
+            "census_region",
+            F.coalesce(F.col("national"), F.lit(NATIONAL)).alias("national"),
+            "first_seen_date",
+            F.col("first_seen_date").alias("_partition_date"),
+        )
+    )
+
+
+def fact_sales(history: DataFrame, vehicles: DataFrame, dealers: DataFrame) -> DataFrame:
+    """One row per vehicle inferred sold (silver history as of its latest day), partitioned by sold date."""
+    return (
+        history.where(F.col("status") == "sold")
+        .join(vehicles.select("vehicle_id", "dealer_id", "model_family", "model_year"), on="vehicle_id", how="left")
+        .join(dealers.select("dealer_id", "state", "neighborhood", "census_region"), on="dealer_id", how="left")
+        .select(
+            "vehicle_id", "dealer_id", "neighborhood", "state", "census_region", "model_family", "model_year",
+            "first_seen_date", "inferred_sold_date", "days_on_lot", F.col("last_price_usd").alias("sold_price_usd"),
+            "relists", "price_changes", F.col("inferred_sold_date").alias("_partition_date"),
+        )
+    )

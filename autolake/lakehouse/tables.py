@@ -3,7 +3,7 @@
 Locally a table is a Delta directory ``<lakehouse root>/<layer>/<oem>/<name>``; with a catalog
 configured it is ``<catalog>.<schema of the layer>.<oem>_<name>``. A step's output is first
 written to the table's staging location (``<lakehouse root>/_staging/<layer>/<oem>/<name>``, or
-``..._<name>__staged`` in a catalog) and published only after its gate passed (`jobs.publish`).
+``..._<name>__staged`` in a catalog) and published only after its gate passed (`autolake.lakehouse.publish`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.commits import commit
-from jobs.settings import Settings
+from autolake.lakehouse.commits import commit
+from autolake.lakehouse.settings import GEO_LEVELS, Settings
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +96,6 @@ ALL_TABLES = (
 
 def gold_mart_tables(settings: Settings) -> tuple[TableRef, ...]:
     """The marts this configuration builds (one statistics table per grouping, one take-rate table per level)."""
-    from jobs.settings import GEO_LEVELS
-
     return (
         GOLD_NEIGHBORHOODS,
         GOLD_INVENTORY_ENRICHED,
@@ -135,7 +133,7 @@ class Staged:
 
 @dataclass
 class Batch:
-    """The tables one step wrote to staging, in write order; see `jobs.publish`."""
+    """The tables one step wrote to staging, in write order; see `autolake.lakehouse.publish`."""
 
     step: str
     staged: dict[TableRef, Staged] = field(default_factory=dict)

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobs.settings import Settings
+from autolake.lakehouse.settings import Settings
 
 log = logging.getLogger(__name__)
 

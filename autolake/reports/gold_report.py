@@ -26,6 +26,18 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from autolake.lakehouse.publish import LayerResult
+from autolake.lakehouse.settings import Settings
+from autolake.lakehouse.tables import (
+    GOLD_ARBITRAGE_BELOW_MARKET,
+    GOLD_MARKET_VALUE,
+    Tables,
+    attribute_stats_table,
+    gold_mart_tables,
+    inventory_stats_table,
+)
 
 NO_DATA = "no data for this partition"
 NO_SALES = "no sales (inf)"
@@ -58,6 +70,11 @@ p.empty { font-style: italic; color: #8a4b08; background: #fff7e6; border: 1px s
 p.caption { font-size: 12px; color: #52606d; margin: 4px 0; }
 td.no-sales { color: #b2182b; font-style: italic; }
 """
+
+
+def exports_dir(settings: Settings) -> Path:
+    """`<lakehouse>/<gold.report.exports_folder>`: the exported marts and the report."""
+    return settings.lakehouse_root / settings.gold.report.exports_folder
 
 
 class BrowserNotFound(RuntimeError):
@@ -408,16 +425,6 @@ MARKET_DAYS_SUPPLY_WINDOW = 45
 
 def load_report_inputs(spark, settings, day: dt.date) -> ReportInputs:
     """The report's frames for `day`, read from the gold marts."""
-    from pyspark.sql import functions as F
-
-    from jobs.tables import (
-        GOLD_ARBITRAGE_BELOW_MARKET,
-        GOLD_MARKET_VALUE,
-        Tables,
-        attribute_stats_table,
-        inventory_stats_table,
-    )
-
     tables = Tables(settings)
     of_day = lambda ref: tables.read(spark, ref).where(F.col("_partition_date") == F.lit(day))  # noqa: E731
     groupings = settings.gold.inventory_stats.groupings
@@ -462,10 +469,6 @@ def load_report_inputs(spark, settings, day: dt.date) -> ReportInputs:
 def run_report(spark, settings, day: dt.date):
     """Export every gold mart (Parquet and CSV) and render the report of `day` under
     `<lakehouse>/<exports folder>/`."""
-    from jobs.common import LayerResult
-    from jobs.gold_mart import exports_dir
-    from jobs.tables import Tables, gold_mart_tables
-
     tables = Tables(settings)
     folder = exports_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)

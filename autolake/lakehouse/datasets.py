@@ -11,8 +11,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from jobs.landing import sha256_of
-from jobs.settings import PROJECT_ROOT, DatasetPin, Settings, load_settings
+from autolake.lakehouse.landing import sha256_of
+from autolake.lakehouse.settings import PROJECT_ROOT, DatasetPin, Settings, load_settings
 
 log = logging.getLogger(__name__)
 

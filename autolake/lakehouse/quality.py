@@ -12,7 +12,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 
-from jobs.settings import PROJECT_ROOT
+from autolake.lakehouse.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 

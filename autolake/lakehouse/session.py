@@ -19,7 +19,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from jobs.settings import EngineSettings
+from autolake.lakehouse.settings import EngineSettings
 
 log = logging.getLogger(__name__)
 

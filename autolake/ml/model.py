@@ -49,8 +49,8 @@ import xgboost
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from spark_transforms.days_on_lot import CATEGORICAL as _CATEGORICAL
-from spark_transforms.days_on_lot import feature_names
+from autolake.ml.features import CATEGORICAL as _CATEGORICAL
+from autolake.ml.features import feature_names
 
 FEATURE_GROUPINGS = ("dealer", "neighborhood")
 FEATURES = feature_names(FEATURE_GROUPINGS)

@@ -14,19 +14,29 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import Any
 
-from jobs.commits import current_version
-from jobs.quality import QualityReport
-from jobs.settings import Settings
-from jobs.tables import Tables, staging
-
-if TYPE_CHECKING:
-    from jobs.common import LayerResult
+from autolake.lakehouse.commits import current_version
+from autolake.lakehouse.quality import QualityReport
+from autolake.lakehouse.settings import Settings
+from autolake.lakehouse.tables import Tables, staging
 
 log = logging.getLogger(__name__)
 
 _GATE_ENFORCED: ContextVar[bool] = ContextVar("autolake_gate_enforced", default=True)
+
+
+@dataclass
+class LayerResult:
+    """What a layer job did: figures per table, the quality report of each gated table, warnings,
+    and the problems found by blocking checks that run after publishing (a Dagster asset check of
+    severity ERROR; a failed spark-submit job)."""
+
+    metrics: dict[str, Any] = field(default_factory=dict)
+    reports: dict[str, QualityReport] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    check_failures: list[str] = field(default_factory=list)
 
 
 class GateRejected(RuntimeError):
@@ -68,7 +78,7 @@ StepFn = Callable[..., "LayerResult"]
 
 def publishes(step: StepFn) -> StepFn:
     """Run `step(spark, settings, day)` in a staging batch; publish it when every report passed."""
-    name = f"{step.__module__.removeprefix('jobs.')}.{step.__name__}"
+    name = f"{step.__module__.rpartition('.')[2]}.{step.__name__}"
 
     @functools.wraps(step)
     def gated(spark, settings: Settings, day, *args, **kwargs):

@@ -2,7 +2,7 @@
 
 A feed record lists its photo ids in order (`photos`). On the day an ad is posted, the first
 `replay.lifecycle.photo_files_per_ad` of them land as JPEG files in
-`<landing root>/photos/<day>/<photo id>.jpg` (rendered by `jobs.photo_render`, simulated). The
+`<landing root>/photos/<day>/<photo id>.jpg` (rendered by `autolake.replay.photo_render`, simulated). The
 fault knob leaves some out (`missing_photo_rate`) or truncates them (`corrupt_photo_rate`);
 what it did goes to `replay_truth/photos/<day>/faults.jsonl`.
 """
@@ -14,9 +14,9 @@ import json
 import random
 from pathlib import Path
 
-from jobs import photo_render
-from jobs.landing import PHOTO_FOLDER
-from jobs.settings import Settings
+from autolake.lakehouse.landing import PHOTO_FOLDER
+from autolake.lakehouse.settings import Settings
+from autolake.replay import photo_render
 
 
 def photo_dir(settings: Settings, day: dt.date) -> Path:

@@ -1,17 +1,20 @@
-"""The option vocabulary in conf/vocabulary/options.yaml, validated on load."""
+"""The listing vocabulary: option rules (conf/vocabulary/options.yaml, validated on load) and the paint
+colour palette (conf/vocabulary/colours.yaml) that photo colours are named in."""
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from jobs.settings import PROJECT_ROOT, ConfigError
+from autolake.lakehouse.settings import PROJECT_ROOT, ConfigError
 from spark_transforms.attributes import AttributeRule
 
 VOCABULARY_FILE = PROJECT_ROOT / "conf" / "vocabulary" / "options.yaml"
+COLOURS_FILE = PROJECT_ROOT / "conf" / "vocabulary" / "colours.yaml"
 
 
 class _Rule(BaseModel):
@@ -47,3 +50,10 @@ def load_rules(path: Path = VOCABULARY_FILE) -> list[AttributeRule]:
                 raise ConfigError(f"{path}: {attribute_type}/{rule.code}: pattern does not compile: {exc}") from None
             rules.append(AttributeRule(attribute_type, rule.code, rule.pattern, spec.exclusive))
     return rules
+
+
+@functools.lru_cache(maxsize=1)
+def colour_palette() -> dict[str, tuple[int, int, int]]:
+    """Paint colour name -> the RGB it is measured against."""
+    with COLOURS_FILE.open() as handle:
+        return {name: tuple(rgb) for name, rgb in yaml.safe_load(handle)["colours"].items()}

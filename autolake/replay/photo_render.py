@@ -9,25 +9,16 @@ truth (the colour) is known, which is what the colour and hash features are test
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 from pathlib import Path
 
 import numpy as np
-import yaml
 from PIL import Image, ImageDraw, ImageFilter
 
-from jobs.settings import PROJECT_ROOT
+from autolake.lakehouse.vocabulary import colour_palette
 
-COLOURS_FILE = PROJECT_ROOT / "conf" / "vocabulary" / "colours.yaml"
 UNKNOWN_COLOUR = "silver"
-
-
-@functools.lru_cache(maxsize=1)
-def palette() -> dict[str, tuple[int, int, int]]:
-    with COLOURS_FILE.open() as handle:
-        return {name: tuple(rgb) for name, rgb in yaml.safe_load(handle)["colours"].items()}
 
 
 def _rng(photo_id: str) -> np.random.Generator:
@@ -38,7 +29,7 @@ def render(photo_id: str, colour: str | None, size: tuple[int, int] = (192, 144)
     """The photo `photo_id` of a car painted `colour` (an unknown colour renders as silver)."""
     rng = _rng(photo_id)
     width, height = size
-    base = np.array(palette().get(colour or "", palette()[UNKNOWN_COLOUR]), dtype=float)
+    base = np.array(colour_palette().get(colour or "", colour_palette()[UNKNOWN_COLOUR]), dtype=float)
     wall = np.array([150, 205, 172]) * rng.uniform(0.92, 1.05)
     floor = np.array([64, 104, 86]) * rng.uniform(0.9, 1.1)
     horizon = int(height * rng.uniform(0.55, 0.7))

@@ -1,4 +1,4 @@
-"""What every job entry point shares: arguments, settings and the session lifecycle."""
+"""What every job entry point shares: arguments, settings, the write lock and the session lifecycle."""
 
 from __future__ import annotations
 
@@ -8,34 +8,41 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
 
-from jobs.commits import TableCommitConflict
-from jobs.lakehouse_lock import LakehouseBusy, write_lock
-from jobs.publish import GateRejected, gate_not_enforced
-from jobs.quality import QualityReport
-from jobs.session import spark_session
-from jobs.settings import Settings, load_settings
+from autolake.lakehouse.commits import TableCommitConflict
+from autolake.lakehouse.lock import LakehouseBusy, write_lock
+from autolake.lakehouse.publish import GateRejected, LayerResult, gate_not_enforced
+from autolake.lakehouse.session import spark_session
+from autolake.lakehouse.settings import Settings, load_settings
 
 
-@dataclass
-class LayerResult:
-    """What a layer job did: figures per table and the quality report of each gated table."""
+def add_day_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """--date (the partition) or --trigger-date (the day a daily scheduler fired: the partition is
+    the day before, the last complete day, as Dagster's daily schedule runs it); --env; --lakehouse-root."""
+    day = p.add_mutually_exclusive_group(required=True)
+    day.add_argument("--date", type=dt.date.fromisoformat, help="partition date, YYYY-MM-DD")
+    day.add_argument("--trigger-date", type=dt.date.fromisoformat,
+                     help="the day a daily scheduler fired, YYYY-MM-DD: runs the partition of the day before")
+    p.add_argument("--env", default=None, help="configuration environment (default: $AUTOLAKE_ENV or local)")
+    p.add_argument("--lakehouse-root", default=None, help="override lakehouse.root")
+    return p
 
-    metrics: dict[str, Any] = field(default_factory=dict)
-    reports: dict[str, QualityReport] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
+
+def partition_of_trigger(trigger_date: dt.date) -> dt.date:
+    """The daily partition a scheduler runs when it fires on `trigger_date`: the last complete day."""
+    return trigger_date - dt.timedelta(days=1)
+
+
+def partition_day(args: argparse.Namespace) -> dt.date:
+    return args.date if args.date is not None else partition_of_trigger(args.trigger_date)
 
 
 def parser(description: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description)
-    p.add_argument("--date", required=True, type=dt.date.fromisoformat, help="partition date, YYYY-MM-DD")
-    p.add_argument("--env", default=None, help="configuration environment (default: $AUTOLAKE_ENV or local)")
-    p.add_argument("--lakehouse-root", default=None, help="override lakehouse.root")
+    p = add_day_arguments(argparse.ArgumentParser(description=description))
     p.add_argument("--engine", default=None, choices=["sail", "spark", "connect", "databricks"])
     p.add_argument("--no-gate", action="store_true",
                    help="publish even when a Great Expectations suite fails (the failures are still printed)")
@@ -62,20 +69,22 @@ def run_spark_job(
 
     The job holds the lakehouse write lock while it runs. A gated table that fails its suite is not
     published and the job exits 1 naming the failing expectations (with --no-gate it is published
-    and only reported). A busy lakehouse or a persistent commit conflict exits 3 with what to do.
+    and only reported). Warnings are printed; a blocking check that fails after publishing (the
+    same check Dagster runs as an ERROR asset check) is printed and exits 1. A busy lakehouse or a persistent commit conflict exits 3 with what to do.
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     args = parser(description).parse_args(argv)
     settings = settings_from_args(args)
-    holder = f"{Path(sys.argv[0]).name} --date {args.date}"
+    day = partition_day(args)
+    holder = f"{Path(sys.argv[0]).name} --date {day}"
     try:
         with write_lock(settings, holder=holder, wait_s=args.lock_wait), spark_session(settings.engine) as spark:
             if args.no_gate:
                 with gate_not_enforced():
-                    result = run(spark, settings, args.date)
+                    result = run(spark, settings, day)
             else:
-                result = run(spark, settings, args.date)
+                result = run(spark, settings, day)
     except GateRejected as rejection:
         print(str(rejection), file=sys.stderr)
         return 1
@@ -85,4 +94,8 @@ def run_spark_job(
     print(json.dumps(result.metrics, default=str, sort_keys=True))
     for report in result.reports.values():
         print(report.describe())
-    return 0
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for problem in result.check_failures:
+        print(f"check failed: {problem}", file=sys.stderr)
+    return 1 if result.check_failures else 0

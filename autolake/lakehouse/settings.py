@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 ENV_VAR = "AUTOLAKE_ENV"
 CONF_DIR_VAR = "AUTOLAKE_CONF_DIR"
 DEFAULT_ENV = "local"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class ConfigError(ValueError):
@@ -322,7 +322,7 @@ def _default_gate() -> dict[str, GateMetricSettings]:
 
 class DaysOnLotSettings(_Strict):
     """The days-on-lot model: registry name, experiment, training split, XGBoost parameters and the
-    review gate's thresholds (jobs/model_registry.py)."""
+    review gate's thresholds (autolake/ml/registry.py)."""
 
     model_name: str = "days_on_lot"
     experiment: str = "autolake_days_on_lot"

@@ -1,0 +1,1 @@
+"""The medallion steps: bronze ingest, vision, silver and gold, each a function of (spark, settings, day)."""

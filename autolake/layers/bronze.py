@@ -1,0 +1,231 @@
+"""Bronze: ingest one day's landing files exactly once.
+
+Tables: `bronze.listings` (good records with lineage), `bronze.quarantine` (bad lines with file,
+line and reason) and `bronze.file_ledger` (one row per landing file: size, sha256, first seen,
+status, good and bad record counts). A file whose content was already ingested, under any name
+or day, is recorded as a duplicate and not read again. The ledger is written last, so a run that
+dies part-way is simply redone by the next one; a re-run with nothing new writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, replace
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from autolake.lakehouse import landing_lines, quality
+from autolake.lakehouse.landing import LandingFile, discover
+from autolake.lakehouse.publish import LayerResult, publishes
+from autolake.lakehouse.settings import Settings
+from autolake.lakehouse.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, PARTITION_COLUMN, Tables
+from spark_transforms.bronze import (
+    LANDING_READ_SCHEMA,
+    classify_landing_lines,
+    records_per_file,
+    reject_duplicate_records,
+    to_bronze_listings,
+    to_quarantine,
+)
+
+log = logging.getLogger(__name__)
+
+SUITE = "bronze_listings"
+LEDGER_SUITE = "bronze_file_ledger"
+MAX_LOGGED_REJECTS = 20
+
+INGESTED, DUPLICATE, REFUSED = "ingested", "duplicate", "refused"
+LEDGER_SCHEMA = (
+    "path string, source string, size long, sha256 string, status string, duplicate_of string, "
+    "reason string, good_records long, bad_records long, first_seen timestamp, _partition_date date"
+)
+LEDGER_KEY = ("path", "sha256", "status", "duplicate_of", "reason")
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    path: str
+    source: str
+    size: int | None
+    sha256: str | None
+    status: str
+    duplicate_of: str | None
+    reason: str | None
+    first_seen: dt.datetime
+    good_records: int | None = None
+    bad_records: int | None = None
+    keep_previous_records: bool = False
+
+    @property
+    def read_now(self) -> bool:
+        return self.status == INGESTED and not self.keep_previous_records
+
+    def key(self) -> tuple:
+        return tuple(getattr(self, name) for name in LEDGER_KEY)
+
+
+def plan_ledger(
+    files: list[LandingFile],
+    *,
+    ingested_elsewhere: dict[str, str],
+    previous: dict[str, dict],
+    policy: str,
+    now: dt.datetime,
+) -> list[LedgerEntry]:
+    """Decide, per landing file of the day, whether it is read, a duplicate, or refused.
+
+    `ingested_elsewhere` maps sha256 -> path for files ingested in other partitions; `previous`
+    is this partition's ledger from an earlier run, by path. Among files with the same content
+    the one ingested before stays the original; otherwise the one that arrived first.
+    """
+    entries: list[LedgerEntry] = []
+    seen_today: dict[str, str] = {}
+
+    def arrival(f: LandingFile) -> tuple:
+        before = previous.get(f.relative)
+        kept = before is not None and before["status"] == INGESTED and before["sha256"] == f.sha256
+        return (0 if kept else 1, f.modified_ns, f.relative)
+
+    for f in sorted(files, key=arrival):
+        before = previous.get(f.relative)
+        if f.refused:
+            entries.append(LedgerEntry(f.relative, f.source, None, None, REFUSED, None, f.refused,
+                                       before["first_seen"] if before else now))
+            continue
+        original = ingested_elsewhere.get(f.sha256) or seen_today.get(f.sha256)
+        if original:
+            entries.append(LedgerEntry(f.relative, f.source, f.size, f.sha256, DUPLICATE, original,
+                                       f"same content as {original}", before["first_seen"] if before else now))
+            continue
+        seen_today[f.sha256] = f.relative
+        if before is None or before["status"] != INGESTED:
+            entries.append(LedgerEntry(f.relative, f.source, f.size, f.sha256, INGESTED, None, None, now))
+        elif before["sha256"] == f.sha256:
+            entries.append(LedgerEntry(f.relative, f.source, f.size, f.sha256, INGESTED, None, before["reason"],
+                                       before["first_seen"]))
+        elif policy == "replace":
+            reason = f"content changed after ingest (sha256 {before['sha256'][:12]} -> {f.sha256[:12]}); records replaced"
+            log.warning("%s: %s", f.relative, reason)
+            entries.append(LedgerEntry(f.relative, f.source, f.size, f.sha256, INGESTED, None, reason, now))
+        else:
+            reason = f"content changed after ingest (now sha256 {f.sha256[:12]}); first version kept"
+            log.warning("%s: %s", f.relative, reason)
+            entries.append(LedgerEntry(f.relative, f.source, before["size"], before["sha256"], INGESTED, None, reason,
+                                       before["first_seen"], before["good_records"], before["bad_records"],
+                                       keep_previous_records=True))
+    return sorted(entries, key=lambda e: e.path)
+
+
+def read_lines(entries: list[LedgerEntry], settings: Settings) -> list[tuple]:
+    """(file, 1-based line number, text, ingest time, pre_reason, raw_base64) of every line of the
+    files read now (`LANDING_READ_SCHEMA`). Lines end at `\n` (a `\r` before it is dropped) and are
+    read as bytes: `autolake.lakehouse.landing_lines` decides each one's text and any reason found before parsing."""
+    rows = []
+    max_depth = settings.bronze.max_nesting_depth
+    for entry in entries:
+        if not entry.read_now:
+            continue
+        path = settings.landing_root / entry.path
+        with path.open("rb") as handle:
+            for number, data in enumerate(handle, start=1):
+                line = landing_lines.classify(data.rstrip(b"\r\n"), first=number == 1, max_depth=max_depth)
+                rows.append((entry.path, number, line.text, entry.first_seen, line.reason, line.raw_base64))
+    return rows
+
+
+def _ledger_rows(tables: Tables, spark: SparkSession) -> list[dict]:
+    if not tables.exists(spark, BRONZE_FILE_LEDGER):
+        return []
+    return [row.asDict() for row in tables.read(spark, BRONZE_FILE_LEDGER).collect()]
+
+
+def _other_partitions(tables: Tables, spark: SparkSession, day: dt.date) -> DataFrame:
+    if not tables.exists(spark, BRONZE_LISTINGS):
+        return spark.createDataFrame([], "_record_hash string")
+    return tables.read(spark, BRONZE_LISTINGS).where(F.col(PARTITION_COLUMN) != F.lit(day)).select("_record_hash")
+
+
+def _kept_rows(tables: Tables, spark: SparkSession, ref, day: dt.date, paths: list[str]) -> DataFrame | None:
+    if not paths or not tables.exists(spark, ref):
+        return None
+    return tables.read_partition(spark, ref, day).where(F.col("_source_file").isin(paths))
+
+
+@publishes
+def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
+    tables = Tables(settings)
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    ledger = _ledger_rows(tables, spark)
+    previous = {row["path"]: row for row in ledger if row[PARTITION_COLUMN] == day}
+    ingested_elsewhere = {
+        row["sha256"]: row["path"] for row in ledger if row[PARTITION_COLUMN] != day and row["status"] == INGESTED
+    }
+    entries = plan_ledger(
+        discover(settings.landing_root, day),
+        ingested_elsewhere=ingested_elsewhere,
+        previous=previous,
+        policy=settings.bronze.changed_file_policy,
+        now=now,
+    )
+    unchanged = sorted(e.key() for e in entries) == sorted(tuple(r[k] for k in LEDGER_KEY) for r in previous.values())
+    if unchanged and tables.exists(spark, BRONZE_LISTINGS) and tables.exists(spark, BRONZE_FILE_LEDGER):
+        log.info("bronze %s: no new or changed landing files; nothing to write", day)
+    else:
+        _ingest(spark, tables, day, entries)
+    return _result(spark, tables, day)
+
+
+def _ingest(spark: SparkSession, tables: Tables, day: dt.date, entries: list[LedgerEntry]) -> None:
+    lines = spark.createDataFrame(read_lines(entries, tables.settings), LANDING_READ_SCHEMA)
+    classified = reject_duplicate_records(classify_landing_lines(lines), _other_partitions(tables, spark, day))
+    listings = to_bronze_listings(classified, partition_date=day)
+    quarantine = to_quarantine(classified, partition_date=day)
+    kept = [e.path for e in entries if e.keep_previous_records]
+    for ref, frame in ((BRONZE_LISTINGS, listings), (BRONZE_QUARANTINE, quarantine)):
+        previous_rows = _kept_rows(tables, spark, ref, day, kept)
+        if previous_rows is not None:
+            frame = frame.unionByName(previous_rows)
+        tables.replace_partition(frame, ref, day)
+
+    counts = {r.source_file: (r.good_records, r.bad_records) for r in records_per_file(classified).collect()}
+    final = [
+        replace(e, good_records=counts.get(e.path, (0, 0))[0], bad_records=counts.get(e.path, (0, 0))[1])
+        if e.read_now else e
+        for e in entries
+    ]
+    for entry in final:
+        if entry.status != INGESTED:
+            log.warning("landing file %s %s: %s", entry.path, entry.status, entry.reason)
+    ledger = spark.createDataFrame(
+        [(e.path, e.source, e.size, e.sha256, e.status, e.duplicate_of, e.reason, e.good_records, e.bad_records,
+          e.first_seen, day) for e in final],
+        LEDGER_SCHEMA,
+    )
+    tables.replace_partition(ledger, BRONZE_FILE_LEDGER, day)
+
+
+def _result(spark: SparkSession, tables: Tables, day: dt.date) -> LayerResult:
+    written = tables.read_partition(spark, BRONZE_LISTINGS, day)
+    quarantined = tables.read_partition(spark, BRONZE_QUARANTINE, day)
+    ledger = tables.read_partition(spark, BRONZE_FILE_LEDGER, day)
+    for row in (
+        quarantined.select("_source_file", "_line_number", "reason")
+        .orderBy("_source_file", "_line_number")
+        .limit(MAX_LOGGED_REJECTS)
+        .collect()
+    ):
+        log.warning("quarantined %s line %d: %s", row._source_file, row._line_number, row.reason)
+    statuses = {r.status: r["count"] for r in ledger.groupBy("status").count().collect()}
+    return LayerResult(
+        metrics={
+            "files": statuses,
+            BRONZE_LISTINGS.name: written.count(),
+            BRONZE_QUARANTINE.name: quarantined.count(),
+        },
+        reports={
+            BRONZE_LISTINGS.name: quality.validate(written, SUITE, table=tables.location(BRONZE_LISTINGS)),
+            BRONZE_FILE_LEDGER.name: quality.validate(ledger, LEDGER_SUITE, table=tables.location(BRONZE_FILE_LEDGER)),
+        },
+    )

@@ -1,0 +1,98 @@
+"""Gold core: dimensions (vehicle, dealer, geography, date) and facts (daily inventory, inferred
+sales), all rebuilt from silver on every run.
+
+Silver's listing -> vehicle map is a snapshot that can join listings of earlier days into one
+vehicle, so the facts are restated for every day rather than appended: an incremental run and a
+full refresh then give the same tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+
+from autolake.lakehouse import quality
+from autolake.lakehouse.publish import LayerResult, publishes
+from autolake.lakehouse.settings import PROJECT_ROOT, Settings
+from autolake.lakehouse.tables import (
+    GOLD_DIM_DATE,
+    GOLD_DIM_DEALER,
+    GOLD_DIM_GEOGRAPHY,
+    GOLD_DIM_VEHICLE,
+    GOLD_FACT_INVENTORY,
+    GOLD_FACT_SALES,
+    PARTITION_COLUMN,
+    SILVER_LISTING_VEHICLE,
+    SILVER_LISTINGS,
+    SILVER_VEHICLE_HISTORY,
+    Tables,
+)
+from spark_transforms.gold_core import dim_date, dim_dealer, dim_geography, dim_vehicle, fact_inventory, fact_sales
+
+SUITE = "gold_core_fact_inventory_daily"
+SALES_SUITE = "gold_core_fact_sales"
+DEALER_SUITE = "gold_core_dim_dealer"
+STATES_FILE = PROJECT_ROOT / "conf" / "reference" / "us_states.csv"
+
+
+def states(spark: SparkSession) -> DataFrame:
+    frame = pd.read_csv(STATES_FILE, dtype={"state": str, "name": str, "census_region": str})
+    return spark.createDataFrame(frame, "state string, name string, census_region string, latitude double, longitude double")
+
+
+def partition_dates(listings: DataFrame) -> list[dt.date]:
+    return sorted(row[0] for row in listings.select(PARTITION_COLUMN).distinct().collect())
+
+
+@publishes
+def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
+    tables = Tables(settings)
+    listings = tables.read(spark, SILVER_LISTINGS)
+    vehicles = tables.read(spark, SILVER_LISTING_VEHICLE)
+    days = partition_dates(listings)
+    geography = dim_geography(states(spark), as_of=days[-1] if days else day)
+    tables.overwrite(geography, GOLD_DIM_GEOGRAPHY)
+    tables.overwrite(dim_date(days, spark), GOLD_DIM_DATE)
+    tables.overwrite(
+        dim_dealer(listings, tables.read(spark, GOLD_DIM_GEOGRAPHY), grid_size=settings.gold.neighborhoods.grid_size),
+        GOLD_DIM_DEALER,
+    )
+    tables.overwrite(dim_vehicle(listings, vehicles), GOLD_DIM_VEHICLE)
+    tables.overwrite(
+        fact_inventory(
+            listings,
+            days=days,
+            presence=settings.gold.inventory_presence,
+            ttl_days=settings.gold.listing_ttl_days,
+            vehicle_map=vehicles,
+        ),
+        GOLD_FACT_INVENTORY,
+        partitioned=True,
+    )
+    dealers = tables.read(spark, GOLD_DIM_DEALER)
+    if tables.exists(spark, SILVER_VEHICLE_HISTORY):
+        sales = fact_sales(tables.read(spark, SILVER_VEHICLE_HISTORY), tables.read(spark, GOLD_DIM_VEHICLE), dealers)
+    else:
+        sales = fact_sales(
+            spark.createDataFrame([], "vehicle_id string, status string, first_seen_date date, inferred_sold_date date, "
+                                      "days_on_lot int, last_price_usd double, relists int, price_changes int"),
+            tables.read(spark, GOLD_DIM_VEHICLE), dealers,
+        )
+    tables.overwrite(sales, GOLD_FACT_SALES, partitioned=True)
+    fact = tables.read(spark, GOLD_FACT_INVENTORY)
+    sold = tables.read(spark, GOLD_FACT_SALES)
+    return LayerResult(
+        metrics={
+            GOLD_DIM_VEHICLE.name: tables.read(spark, GOLD_DIM_VEHICLE).count(),
+            GOLD_DIM_DEALER.name: dealers.count(),
+            GOLD_FACT_INVENTORY.name: fact.count(),
+            GOLD_FACT_SALES.name: sold.count(),
+            "days": len(days),
+        },
+        reports={
+            GOLD_FACT_INVENTORY.name: quality.validate(fact, SUITE, table=tables.location(GOLD_FACT_INVENTORY)),
+            GOLD_FACT_SALES.name: quality.validate(sold, SALES_SUITE, table=tables.location(GOLD_FACT_SALES)),
+            GOLD_DIM_DEALER.name: quality.validate(dealers, DEALER_SUITE, table=tables.location(GOLD_DIM_DEALER)),
+        },
+    )

@@ -1,0 +1,262 @@
+"""Gold marts, restated for every day of silver from the current vehicle map (gold core does the
+same for the facts), so an incremental run and a full refresh give the same tables:
+
+- `dealers/neighborhoods` and `inventory_enriched` (point in time: each day sees only its past);
+- `inventory_stats/<grouping>` for every configured grouping and window;
+- `market_value` with deal ratings, and `arbitrage/{below_market,cross_state}`;
+- `feature_enriched` and `attribute_stats/<level>`: take rates blended from national to dealer;
+- the model family x state inventory mart;
+- exports (Parquet and CSV) of every mart and the HTML report, under `<lakehouse>/exports/`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from autolake.lakehouse import quality
+from autolake.lakehouse.publish import LayerResult, publishes
+from autolake.lakehouse.settings import GEO_LEVELS, Settings
+from autolake.lakehouse.tables import (
+    GOLD_ARBITRAGE_BELOW_MARKET,
+    GOLD_ARBITRAGE_CROSS_STATE,
+    GOLD_DIM_DEALER,
+    GOLD_DIM_GEOGRAPHY,
+    GOLD_FACT_INVENTORY,
+    GOLD_FEATURE_ENRICHED,
+    GOLD_INVENTORY_ENRICHED,
+    GOLD_MARKET_VALUE,
+    GOLD_MART_INVENTORY,
+    GOLD_NEIGHBORHOODS,
+    SILVER_LISTING_VEHICLE,
+    SILVER_LISTINGS,
+    Tables,
+    attribute_stats_table,
+    inventory_stats_table,
+)
+from autolake.layers.gold_core import partition_dates
+from spark_transforms.marts import (
+    arbitrage_below_market,
+    arbitrage_cross_state,
+    dealer_neighborhoods,
+    grouping_sums,
+    inventory_by_model_state,
+    inventory_enriched,
+    inventory_stats,
+    market_values,
+    suspected_duplicates,
+)
+from spark_transforms.take_rates import TakeRateRules, feature_enriched, take_rates
+
+SUITE = "gold_mart_inventory_model_state"
+NEIGHBORHOODS_SUITE = "gold_dealer_neighborhoods"
+ENRICHED_SUITE = "gold_inventory_enriched"
+STATS_SUITE = "gold_inventory_stats"
+MARKET_SUITE = "gold_market_value"
+BELOW_MARKET_SUITE = "gold_arbitrage_below_market"
+CROSS_STATE_SUITE = "gold_arbitrage_cross_state"
+ATTRIBUTE_SUITE = "gold_attribute_stats"
+
+
+def _calendar(spark: SparkSession, listings: DataFrame) -> DataFrame:
+    return spark.createDataFrame([(d,) for d in partition_dates(listings)], "as_of_date date")
+
+
+@publishes
+def run_neighborhoods(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
+    tables = Tables(settings)
+    calendar = _calendar(spark, tables.read(spark, SILVER_LISTINGS))
+    tables.overwrite(dealer_neighborhoods(tables.read(spark, GOLD_DIM_DEALER), calendar), GOLD_NEIGHBORHOODS, partitioned=True)
+    written = tables.read(spark, GOLD_NEIGHBORHOODS)
+    return LayerResult(
+        metrics={GOLD_NEIGHBORHOODS.name: written.count(),
+                 "neighborhoods": written.select("neighborhood").distinct().count()},
+        reports={GOLD_NEIGHBORHOODS.name: quality.validate(written, NEIGHBORHOODS_SUITE, table=tables.location(GOLD_NEIGHBORHOODS))},
+    )
+
+
+@publishes
+def run_enriched(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
+    tables = Tables(settings)
+    listings = tables.read(spark, SILVER_LISTINGS)
+    lifecycle = settings.silver.lifecycle
+    enriched = inventory_enriched(
+        listings,
+        tables.read(spark, SILVER_LISTING_VEHICLE),
+        tables.read(spark, GOLD_DIM_DEALER),
+        tables.read(spark, GOLD_DIM_GEOGRAPHY),
+        _calendar(spark, listings),
+        window_days=max(settings.gold.inventory_stats.windows),
+        sold_after_absent_days=lifecycle.sold_after_absent_days,
+        half_life_days=lifecycle.recency_half_life_days,
+    )
+    tables.overwrite(enriched, GOLD_INVENTORY_ENRICHED, partitioned=True)
+    written = tables.read(spark, GOLD_INVENTORY_ENRICHED)
+    latest = written.where(F.col("_partition_date") == F.lit(day))
+    return LayerResult(
+        metrics={GOLD_INVENTORY_ENRICHED.name: written.count(),
+                 "active": latest.where(F.col("is_active")).count(),
+                 "sold_in_window": latest.where(F.col("is_sold_in_window")).count()},
+        reports={GOLD_INVENTORY_ENRICHED.name: quality.validate(written, ENRICHED_SUITE, table=tables.location(GOLD_INVENTORY_ENRICHED))},
+    )
+
+
+def stats_expectations(keys: list[str], windows: list[int]) -> list[dict]:
+    """The per-grouping part of the inventory statistics suite: one row per key and day, and the
+    window columns in range (days supply is `inf` when nothing sold, which is >= 0)."""
+    extra: list[dict] = [{"type": "expect_compound_columns_to_be_unique",
+                          "kwargs": {"column_list": ["_partition_date", *keys], "ignore_row_if": "never"}}]
+    for n in windows:
+        for column in (f"inferred_sales_count_{n}D", f"days_supply_{n}D", f"avg_days_on_lot_{n}D"):
+            extra.append({"type": "expect_column_values_to_be_between", "kwargs": {"column": column, "min_value": 0}})
+    return extra
+
+
+@publishes
+def run_inventory_stats(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
+    tables = Tables(settings)
+    config = settings.gold.inventory_stats
+    enriched = tables.read(spark, GOLD_INVENTORY_ENRICHED)
+    metrics, reports = {}, {}
+    for grouping, keys in config.groupings.items():
+        ref = inventory_stats_table(grouping)
+        tables.overwrite(inventory_stats(enriched, keys=keys, windows=config.windows), ref, partitioned=True)
+        written = tables.read(spark, ref)
+        metrics[ref.name] = written.count()
+        reports[ref.name] = quality.validate(written, STATS_SUITE, table=tables.location(ref),
+                                             extra=stats_expectations(keys, config.windows))
+    return LayerResult(metrics=metrics, reports=reports)
+
+
+def stats_consistency(spark: SparkSession, settings: Settings) -> list[str]:
+    """Days on which the geographic groupings' summed counts disagree (empty: they all agree)."""
+    tables = Tables(settings)
+    config = settings.gold.inventory_stats
+    geographic = {name: keys for name, keys in config.groupings.items() if set(keys) <= set(GEO_LEVELS)}
+    if len(geographic) < 2:
+        return []
+    count_columns = ["current_inventory_count", *[f"inferred_sales_count_{n}D" for n in config.windows]]
+    sums = grouping_sums({name: tables.read(spark, inventory_stats_table(name)) for name in geographic}, count_columns)
+    return [
+        f"{row['_partition_date']}: {row['column']} sums differ across groupings ({row['sums']})"
+        for row in sums.where(~F.col("agree")).orderBy("_partition_date", "column").collect()
+    ]
+
+
+@publishes
+def run_market_value(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
+    tables = Tables(settings)
+    rules = settings.gold.market_value
+    market = market_values(
+        tables.read(spark, GOLD_INVENTORY_ENRICHED),
+        levels=rules.levels,
+        year_band_years=rules.year_band_years,
+        mileage_band_mi=rules.mileage_band_mi,
+        min_comparables=rules.min_comparables,
+        deal_ratings=rules.deal_ratings,
+        excluded_titles=rules.excluded_titles,
+    )
+    tables.overwrite(market, GOLD_MARKET_VALUE, partitioned=True)
+    written = tables.read(spark, GOLD_MARKET_VALUE)
+    ratings = {f"ratings/{r['deal_rating']}": r["count"]
+               for r in written.where(F.col("_partition_date") == F.lit(day)).groupBy("deal_rating").count().collect()}
+    return LayerResult(
+        metrics={GOLD_MARKET_VALUE.name: written.count(), **ratings},
+        reports={GOLD_MARKET_VALUE.name: quality.validate(written, MARKET_SUITE, table=tables.location(GOLD_MARKET_VALUE))},
+    )
+
+
+@publishes
+def run_arbitrage(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
+    tables = Tables(settings)
+    rules = settings.gold.arbitrage
+    market = tables.read(spark, GOLD_MARKET_VALUE)
+    suspected = suspected_duplicates(tables.read(spark, SILVER_LISTING_VEHICLE), min_match_score=rules.min_match_score)
+    tables.overwrite(arbitrage_below_market(market, suspected, below_market_pct=rules.below_market_pct),
+                     GOLD_ARBITRAGE_BELOW_MARKET, partitioned=True)
+    tables.overwrite(
+        arbitrage_cross_state(
+            market, tables.read(spark, GOLD_DIM_GEOGRAPHY), suspected,
+            min_state_vehicles=rules.min_state_vehicles,
+            transport_cost_usd=rules.transport_cost_usd,
+            transport_cost_per_mile_usd=rules.transport_cost_per_mile_usd,
+            min_net_spread_usd=rules.min_net_spread_usd,
+        ),
+        GOLD_ARBITRAGE_CROSS_STATE,
+        partitioned=True,
+    )
+    below = tables.read(spark, GOLD_ARBITRAGE_BELOW_MARKET)
+    cross = tables.read(spark, GOLD_ARBITRAGE_CROSS_STATE)
+    return LayerResult(
+        metrics={GOLD_ARBITRAGE_BELOW_MARKET.name: below.count(), GOLD_ARBITRAGE_CROSS_STATE.name: cross.count(),
+                 "suspected_duplicates_excluded": suspected.count()},
+        reports={
+            GOLD_ARBITRAGE_BELOW_MARKET.name: quality.validate(below, BELOW_MARKET_SUITE, table=tables.location(GOLD_ARBITRAGE_BELOW_MARKET)),
+            GOLD_ARBITRAGE_CROSS_STATE.name: quality.validate(cross, CROSS_STATE_SUITE, table=tables.location(GOLD_ARBITRAGE_CROSS_STATE)),
+        },
+    )
+
+
+def take_rate_rules(settings: Settings):
+    config = settings.gold.take_rates
+    return TakeRateRules(
+        levels=GEO_LEVELS,
+        weighted=config.weighted,
+        credibility_k=config.credibility_k,
+        max_credibility_k=config.max_credibility_k,
+        interval_z=config.interval_z,
+    )
+
+
+@publishes
+def run_take_rates(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
+    tables = Tables(settings)
+    listings = tables.read(spark, SILVER_LISTINGS).select("listing_id", "vehicle_attributes", "_partition_date")
+    tables.overwrite(feature_enriched(tables.read(spark, GOLD_INVENTORY_ENRICHED), listings), GOLD_FEATURE_ENRICHED,
+                     partitioned=True)
+    features = tables.read(spark, GOLD_FEATURE_ENRICHED)
+    metrics = {GOLD_FEATURE_ENRICHED.name: features.count()}
+    reports = {GOLD_FEATURE_ENRICHED.name: quality.validate(features, ENRICHED_SUITE, table=tables.location(GOLD_FEATURE_ENRICHED))}
+    def write_level(frame: DataFrame, level: str) -> DataFrame:
+        tables.overwrite(frame, attribute_stats_table(level), partitioned=True)
+        return tables.read(spark, attribute_stats_table(level))
+
+    for level, written in take_rates(features, take_rate_rules(settings), stage=write_level).items():
+        ref = attribute_stats_table(level)
+        metrics[ref.name] = written.count()
+        reports[ref.name] = quality.validate(written, ATTRIBUTE_SUITE, table=tables.location(ref))
+    return LayerResult(metrics=metrics, reports=reports)
+
+
+@publishes
+def run_inventory_model_state(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
+    tables = Tables(settings)
+    mart = inventory_by_model_state(tables.read(spark, GOLD_FACT_INVENTORY))
+    tables.overwrite(mart, GOLD_MART_INVENTORY, partitioned=True)
+    written = tables.read(spark, GOLD_MART_INVENTORY)
+    return LayerResult(
+        metrics={GOLD_MART_INVENTORY.name: written.count()},
+        reports={GOLD_MART_INVENTORY.name: quality.validate(written, SUITE, table=tables.location(GOLD_MART_INVENTORY))},
+    )
+
+
+STEPS = (run_neighborhoods, run_enriched, run_inventory_stats, run_market_value, run_arbitrage, run_take_rates,
+         run_inventory_model_state)
+
+
+def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
+    """Every mart, in dependency order, then the exports and the report."""
+    from autolake.reports.gold_report import run_report  # matplotlib, only when the report is rendered
+
+    combined = LayerResult()
+    for step in STEPS:
+        result = step(spark, settings, day)
+        combined.metrics.update(result.metrics)
+        combined.reports.update(result.reports)
+        combined.warnings.extend(result.warnings)
+    combined.check_failures.extend(stats_consistency(spark, settings))
+    report = run_report(spark, settings, day)
+    combined.metrics.update(report.metrics)
+    return combined

@@ -1,0 +1,217 @@
+"""Silver: the reference catalogue, and one day of bronze listings typed, cleaned and matched to it."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from autolake.lakehouse import quality
+from autolake.lakehouse.datasets import fetch
+from autolake.lakehouse.publish import LayerResult, publishes
+from autolake.lakehouse.settings import PROJECT_ROOT, Settings
+from autolake.lakehouse.tables import (
+    BRONZE_LISTINGS,
+    SILVER_CATALOGUE,
+    SILVER_LISTING_VEHICLE,
+    SILVER_LISTINGS,
+    SILVER_MODEL_YEARS,
+    SILVER_PHOTO_FEATURES,
+    SILVER_VEHICLE_HISTORY,
+    Tables,
+)
+from autolake.lakehouse.vocabulary import load_rules
+from autolake.layers.vision import run_vehicle_images
+from spark_transforms.attributes import attribute_coverage, with_vehicle_attributes
+from spark_transforms.dedup import MatchRules, vehicle_map
+from spark_transforms.lifecycle import vehicle_days, vehicle_history
+from spark_transforms.silver import (
+    catalogue_by_family_year,
+    clean_listings,
+    flag_counts,
+    match_catalogue,
+    normalize_model_family,
+    one_row_per_listing,
+    reference_catalogue,
+)
+from spark_transforms.vin import with_vin_checks
+
+SUITE = "silver_listings"
+VEHICLE_MAP_SUITE = "silver_listing_vehicle"
+HISTORY_SUITE = "silver_vehicle_history"
+WMI_FILE = PROJECT_ROOT / "conf" / "reference" / "wmi.csv"
+
+
+def manufacturers() -> dict[str, str]:
+    """World manufacturer identifiers (VIN positions 1-3) known to the reference data."""
+    with WMI_FILE.open() as handle:
+        return {row["wmi"]: row["manufacturer"] for row in csv.DictReader(handle)}
+CATALOGUE_COLUMNS = ["Make", "Model", "Year", "Engine Fuel Type", "Engine HP", "Engine Cylinders", "Driven_Wheels",
+                     "Vehicle Style", "MSRP"]
+
+
+def load_catalogue(spark: SparkSession, settings: Settings):
+    members = fetch(settings.datasets.reference_catalogue, settings.resolve_path(settings.datasets.cache_dir))
+    frames = [pd.read_csv(path, usecols=CATALOGUE_COLUMNS) for path in members.values()]
+    raw = pd.concat(frames, ignore_index=True)
+    for column in ("Make", "Model", "Vehicle Style", "Engine Fuel Type", "Driven_Wheels"):
+        raw[column] = raw[column].astype("string")
+    raw["Year"] = raw["Year"].astype("int64")
+    for column in ("MSRP", "Engine HP", "Engine Cylinders"):
+        raw[column] = raw[column].astype("float64")
+    return reference_catalogue(
+        spark.createDataFrame(
+            raw,
+            "Make string, Model string, Year long, `Engine Fuel Type` string, `Engine HP` double, "
+            "`Engine Cylinders` double, Driven_Wheels string, `Vehicle Style` string, MSRP double",
+        )
+    )
+
+
+def run_catalogue(spark: SparkSession, settings: Settings) -> int:
+    """Reload the whole catalogue and its model-year validity table (a versioned reference
+    snapshot, small enough to overwrite)."""
+    tables = Tables(settings)
+    tables.overwrite(load_catalogue(spark, settings), SILVER_CATALOGUE)
+    catalogue = tables.read(spark, SILVER_CATALOGUE)
+    tables.overwrite(catalogue_by_family_year(catalogue), SILVER_MODEL_YEARS)
+    return catalogue.count()
+
+
+def match_rules(settings: Settings) -> MatchRules:
+    return MatchRules(**settings.silver.dedup.model_dump(), photo_hash_distance=settings.silver.vision.hash_match_distance)
+
+
+def typed_listings(bronze: DataFrame, settings: Settings) -> DataFrame:
+    """Bronze records typed and cleaned, one row per listing and day, VIN checked, model family set."""
+    bounds = settings.silver
+    listings = clean_listings(
+        bronze,
+        price_range=(bounds.price_usd.min, bounds.price_usd.max),
+        odometer_range=(bounds.odometer_mi.min, bounds.odometer_mi.max),
+        year_range=(bounds.model_year.min, bounds.model_year.max),
+    )
+    checked = with_vin_checks(one_row_per_listing(listings), manufacturers=manufacturers())
+    return normalize_model_family(checked)
+
+
+@publishes
+def run_listings(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
+    tables = Tables(settings)
+    typed = typed_listings(tables.read_partition(spark, BRONZE_LISTINGS, day), settings)
+    matched = match_catalogue(
+        typed,
+        tables.read(spark, SILVER_CATALOGUE),
+        make=settings.silver.make,
+        max_year_distance=settings.silver.catalogue_max_year_distance,
+    )
+    rules = load_rules()
+    tables.replace_partition(with_vehicle_attributes(matched, rules), SILVER_LISTINGS, day)
+    written = tables.read_partition(spark, SILVER_LISTINGS, day)
+    attribute_types = sorted({rule.attribute_type for rule in rules})
+    coverage = attribute_coverage(written, attribute_types).first().asDict()
+    match = written.agg(
+        F.avg(F.col("catalogue_match").cast("double")).alias("rate"),
+        F.avg("catalogue_match_confidence").alias("confidence"),
+    ).first()
+    methods = {
+        row.catalogue_match_method: row["count"]
+        for row in written.where(F.col("catalogue_match")).groupBy("catalogue_match_method").count().collect()
+    }
+    flags = {row.flag: row.listings for row in flag_counts(written).collect()}
+    return LayerResult(
+        metrics={
+            SILVER_LISTINGS.name: written.count(),
+            "catalogue_match_rate": round(match.rate or 0.0, 4),
+            "catalogue_match_confidence_mean": round(match.confidence or 0.0, 4),
+            **{f"catalogue_match/{m}": n for m, n in sorted(methods.items())},
+            **{f"option_coverage/{t}": round(coverage[t] or 0.0, 4) for t in attribute_types},
+            **{f"flags/{f}": n for f, n in sorted(flags.items())},
+        },
+        reports={SILVER_LISTINGS.name: quality.validate(written, SUITE, table=tables.location(SILVER_LISTINGS))},
+    )
+
+
+@publishes
+def run_vehicle_map(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
+    """listing -> vehicle over every silver listing so far (a snapshot: any day's run gives the same map)."""
+    tables = Tables(settings)
+    listings = tables.read(spark, SILVER_LISTINGS)
+    photo_hashes = None
+    if tables.exists(spark, SILVER_PHOTO_FEATURES):
+        photo_hashes = (
+            tables.read(spark, SILVER_PHOTO_FEATURES)
+            .where(F.col("status") == "ok")
+            .select("listing_id", "phash")
+        )
+    mapped = vehicle_map(listings, match_rules(settings), stage=tables.stage, photo_hashes=photo_hashes)
+    as_of = listings.agg(F.max("seen_date")).first()[0]
+    tables.overwrite(mapped.withColumn("as_of_date", F.lit(as_of).cast("date")), SILVER_LISTING_VEHICLE)
+    written = tables.read(spark, SILVER_LISTING_VEHICLE)
+    reasons = {row.match_reason: row["count"] for row in written.groupBy("match_reason").count().collect()}
+    figures = written.agg(F.count(F.lit(1)).alias("listings"), F.countDistinct("vehicle_id").alias("vehicles")).first()
+    return LayerResult(
+        metrics={
+            SILVER_LISTING_VEHICLE.name: figures.listings,
+            "vehicles": figures.vehicles,
+            "listings_per_vehicle": round(figures.listings / max(figures.vehicles, 1), 3),
+            **{f"matched_by/{reason}": n for reason, n in sorted(reasons.items())},
+        },
+        reports={
+            SILVER_LISTING_VEHICLE.name: quality.validate(
+                listings.select("listing_id").distinct().join(written, on="listing_id", how="left"),
+                VEHICLE_MAP_SUITE,
+                table=tables.location(SILVER_LISTING_VEHICLE),
+            )
+        },
+    )
+
+
+@publishes
+def run_vehicle_history(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
+    """Per vehicle: first/last seen, relists, price history, inferred sold date, days on lot (a snapshot)."""
+    tables = Tables(settings)
+    listings = tables.read(spark, SILVER_LISTINGS)
+    mapped = tables.read(spark, SILVER_LISTING_VEHICLE)
+    lifecycle = settings.silver.lifecycle
+    as_of = mapped.select("as_of_date").first()[0]
+    history = vehicle_history(
+        vehicle_days(listings, mapped),
+        as_of=as_of,
+        sold_after_absent_days=lifecycle.sold_after_absent_days,
+        half_life_days=lifecycle.recency_half_life_days,
+    )
+    tables.overwrite(history, SILVER_VEHICLE_HISTORY)
+    written = tables.read(spark, SILVER_VEHICLE_HISTORY)
+    statuses = {row.status: row["count"] for row in written.groupBy("status").count().collect()}
+    figures = written.agg(F.count(F.lit(1)).alias("vehicles"), F.sum("relists").alias("relists")).first()
+    return LayerResult(
+        metrics={
+            SILVER_VEHICLE_HISTORY.name: figures.vehicles,
+            "as_of_date": as_of.isoformat(),
+            "relists": int(figures.relists or 0),
+            **{f"status/{status}": n for status, n in sorted(statuses.items())},
+        },
+        reports={
+            SILVER_VEHICLE_HISTORY.name: quality.validate(
+                written, HISTORY_SUITE, table=tables.location(SILVER_VEHICLE_HISTORY)
+            )
+        },
+    )
+
+
+def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
+    catalogue_rows = run_catalogue(spark, settings)
+    result = run_listings(spark, settings, day)
+    result.metrics[SILVER_CATALOGUE.name] = catalogue_rows
+    steps = [run_vehicle_map, run_vehicle_history]
+    if Tables(settings).exists(spark, SILVER_PHOTO_FEATURES):
+        steps.append(run_vehicle_images)
+    for step in steps:
+        following = step(spark, settings, day)
+        result.metrics.update(following.metrics)
+        result.reports.update(following.reports)
+    return result

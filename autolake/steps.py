@@ -1,0 +1,114 @@
+"""The step registry: every unit that a scheduler submits, declared once.
+
+A step is what spark-submit runs as `jobs/<name>.py`, what the wheel exposes as the console script
+`autolake-<name>`, and what the Databricks bundle runs as the task `<name>`, in this order and
+after the steps it names. The Dagster assets of a step live in the step's group (pipeline/defs);
+the bundle's task chain is checked against this registry by tests/test_steps.py.
+
+Every step takes the same day arguments (`autolake.lakehouse.entry.add_day_arguments`): `--date`
+names the partition; `--trigger-date` is the day a scheduler fired and runs the day before, which
+is the partition Dagster's daily schedule runs for the same tick.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pyspark.sql import SparkSession
+
+from autolake.lakehouse.entry import run_spark_job
+from autolake.lakehouse.publish import LayerResult
+from autolake.lakehouse.settings import Settings
+from autolake.layers import bronze, gold_core, gold_mart, silver, vision
+from autolake.ml import days_on_lot
+
+TRIGGER_DATE = "{{job.trigger.time.iso_date}}"
+_QUARTZ_DAYS = {"0": "SUN", "1": "MON", "2": "TUE", "3": "WED", "4": "THU", "5": "FRI", "6": "SAT"}
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """When a scheduler starts a step: a five-field cron in UTC (Dagster), and the same as Quartz (Databricks)."""
+
+    name: str
+    cron: str
+
+    @property
+    def quartz(self) -> str:
+        minute, hour, day, month, weekday = self.cron.split()
+        if weekday == "*":
+            return f"0 {minute} {hour} {day} {month} ?"
+        return f"0 {minute} {hour} ? {month} {_QUARTZ_DAYS[weekday]}"
+
+
+DAILY = Cadence("daily", "0 2 * * *")
+WEEKLY = Cadence("weekly", "0 5 * * 0")
+
+StepRun = Callable[[SparkSession, Settings, dt.date], LayerResult]
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    description: str
+    run: StepRun | None
+    after: tuple[str, ...] = ()
+    cadence: Cadence = DAILY
+
+    @property
+    def module(self) -> str:
+        return f"jobs.{self.name}"
+
+    @property
+    def script(self) -> str:
+        return f"autolake-{self.name.replace('_', '-')}"
+
+    @property
+    def entry(self) -> str:
+        return f"{self.module}:main"
+
+    def parameters(self, env: str) -> list[str]:
+        """The arguments a scheduler passes: the day it fired and the configuration environment."""
+        return ["--trigger-date", TRIGGER_DATE, "--env", env]
+
+
+STEPS: tuple[Step, ...] = (
+    Step("extraction", "Replay one day of listings into the landing directory.", None),
+    Step("bronze", "Ingest one day of landing files into bronze, exactly once.", bronze.run, ("extraction",)),
+    Step("vision", "Bronze photo files and silver photo features for one day.", vision.run, ("bronze",)),
+    Step("silver", "Normalize one day of bronze listings into silver.", silver.run, ("vision",)),
+    Step("gold_core", "Rebuild the gold dimensions and the daily inventory and sales facts.", gold_core.run,
+         ("silver",)),
+    Step("gold_mart", "Rebuild every gold mart, its exports and the report.", gold_mart.run, ("gold_core",)),
+    Step("days_on_lot_score", "Score the day's active vehicles with the champion days-on-lot model.",
+         days_on_lot.score, ("gold_mart",)),
+    Step("days_on_lot_train", "Train the days-on-lot model as of the day; the new version becomes the challenger.",
+         days_on_lot.train, cadence=WEEKLY),
+)
+BY_NAME = {step.name: step for step in STEPS}
+
+
+def step(name: str) -> Step:
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown step {name!r}; known: {sorted(BY_NAME)}") from None
+
+
+def of_cadence(cadence: Cadence) -> list[Step]:
+    return [s for s in STEPS if s.cadence == cadence]
+
+
+def entry_point(name: str) -> Callable[[list[str] | None], int]:
+    """`main(argv)` of a Spark step: arguments, lock, session, gate, figures (lakehouse.entry)."""
+    declared = step(name)
+    if declared.run is None:
+        raise ValueError(f"step {name!r} has its own entry point, {declared.entry}")
+
+    def main(argv: list[str] | None = None) -> int:
+        return run_spark_job(declared.description, declared.run, argv)
+
+    main.__doc__ = declared.description
+    return main
