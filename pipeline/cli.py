@@ -123,7 +123,6 @@ def silver_figures(settings: Settings) -> str | None:
 def gold_figures(settings: Settings) -> str | None:
     """National inventory statistics, deal ratings and arbitrage of the latest day, and where the
     report and exports are."""
-    from autolake.reports.gold_report import exports_dir
 
     tables = Tables(settings)
     stats = settings.gold.inventory_stats
@@ -153,7 +152,7 @@ def gold_figures(settings: Settings) -> str | None:
         ratings = ", ".join(f"{r} {n}" for r, n in today["deal_rating"].value_counts().items())
         below = read_delta_columns(tables.location(GOLD_ARBITRAGE_BELOW_MARKET), ["_partition_date"])
         lines.append(f"gold: deal ratings {ratings}; {int((below['_partition_date'] == day).sum())} below-market opportunities")
-    report = exports_dir(settings) / "report.html"
+    report = settings.exports_dir / "report.html"
     if report.is_file():
         lines.append(f"gold: report {report} (exports beside it, Parquet and CSV)")
     return "\n".join(lines)

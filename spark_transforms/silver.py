@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from spark_transforms.vin import VIN_PATTERN
 
 
-# Model family tokens as ads write them: "E350", "GLE 43", "c-class", "ML 350".
-FAMILY_TOKEN_PATTERN = (
-    r"(?i)\b(cla|cls|clk|slk|slc|sls|gla|glb|glc|gle|glk|gls|gl|cl|sl|ml|a|b|c|e|g|m|r|s)"
-    r"\s?-?\s?(?:class|[0-9]{2,3})\b"
-)
-FAMILY_ALIASES = {"ml": "m"}
+@dataclass(frozen=True)
+class FamilyRules:
+    """How one OEM's model names become model families (conf/oems/<oem>/oem.yaml, model_families).
+
+    - `catalogue_pattern`: group 1 of a catalogue model name is its family token ('GLE-Class Coupe'
+      -> 'GLE'); names it does not match keep their lowercased, hyphenated name;
+    - `text_pattern`: group 1 is a family token as ad text writes it ('E350', 'GLE 43');
+    - `family`: the family a lowercased token names, '{}' standing for the token ('{}-class');
+    - `aliases`: tokens that name another family's token ('ml' -> 'm');
+    - `coarse_pattern`: group 1 of the ad's own family field when it names a family ('gl-class'
+      -> 'gl'), which text consistent with it refines.
+    """
+
+    catalogue_pattern: str
+    text_pattern: str
+    family: str
+    coarse_pattern: str
+    aliases: Mapping[str, str] = field(default_factory=dict)
+
+    def family_of(self, token: Column) -> Column:
+        prefix, _, suffix = self.family.partition("{}")
+        return F.concat(F.lit(prefix), token, F.lit(suffix))
 
 
 def _numeric(raw: Column) -> Column:
@@ -103,26 +122,26 @@ def one_row_per_listing(listings: DataFrame) -> DataFrame:
     )
 
 
-def family_from_token(token: Column) -> Column:
+def family_from_token(token: Column, rules: FamilyRules) -> Column:
     """'gle' -> 'gle-class'; aliases such as 'ml' map to their family ('m-class')."""
     lowered = F.lower(token)
     mapped = lowered
-    for alias, family in FAMILY_ALIASES.items():
+    for alias, family in rules.aliases.items():
         mapped = F.when(lowered == alias, F.lit(family)).otherwise(mapped)
-    return F.concat(mapped, F.lit("-class"))
+    return rules.family_of(mapped)
 
 
-def normalize_model_family(listings: DataFrame) -> DataFrame:
+def normalize_model_family(listings: DataFrame, rules: FamilyRules) -> DataFrame:
     """Add `model_family` and `model_family_source` ('text', 'ad' or NULL).
 
     Craigslist's coarse families ('gl-class' covers GLA/GLC/GLE/GLK/GLS) are refined from the
     ad text when the text names a family consistent with the coarse one; 'other' and 'amg'
     take whatever family the text names.
     """
-    token = F.regexp_extract(F.coalesce(F.col("description"), F.lit("")), FAMILY_TOKEN_PATTERN, 1)
-    text_family = F.when(token != "", family_from_token(token))
+    token = F.regexp_extract(F.coalesce(F.col("description"), F.lit("")), rules.text_pattern, 1)
+    text_family = F.when(token != "", family_from_token(token, rules))
     coarse = F.col("model_raw")
-    coarse_prefix = F.regexp_extract(coarse, r"^([a-z]+)-class$", 1)
+    coarse_prefix = F.regexp_extract(coarse, rules.coarse_pattern, 1)
     coarse_is_family = coarse_prefix != ""
     consistent = text_family.isNotNull() & coarse_is_family & text_family.startswith(coarse_prefix)
     undecided = coarse.isNull() | ~coarse_is_family
@@ -147,15 +166,15 @@ CATALOGUE_ENGINE_COLUMNS = {
 }
 
 
-def reference_catalogue(raw: DataFrame) -> DataFrame:
+def reference_catalogue(raw: DataFrame, rules: FamilyRules) -> DataFrame:
     """The official catalogue (make, model, year, style, MSRP, engine) with a model family per model.
 
     'GLE-Class Coupe' -> 'gle-class'; names without a class ('Metris', 'SLS AMG GT') keep their
     lowercased, hyphenated name. Engine fields the source does not have are NULL.
     """
     model = F.trim(F.col("Model"))
-    class_prefix = F.regexp_extract(model, r"^([A-Za-z]+)-Class\b", 1)
-    family = F.when(class_prefix != "", F.concat(F.lower(class_prefix), F.lit("-class"))).otherwise(
+    class_prefix = F.regexp_extract(model, rules.catalogue_pattern, 1)
+    family = F.when(class_prefix != "", rules.family_of(F.lower(class_prefix))).otherwise(
         F.regexp_replace(F.lower(model), r"\s+", "-")
     )
     return raw.select(

@@ -12,7 +12,9 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from autolake.lakehouse.settings import load_settings
 from autolake.lakehouse.vocabulary import colour_palette, load_rules
+from autolake.layers.silver import family_rules
 from spark_transforms.attributes import with_vehicle_attributes
 from spark_transforms.bronze import (
     LANDING_LINE_SCHEMA,
@@ -50,6 +52,7 @@ SHIPPED_PHOTOS = Path(importlib.util.find_spec("ultralytics").origin).parent / "
 
 DAY = dt.date(2021, 5, 2)
 INGESTED = dt.datetime(2021, 5, 3, 2, 0, 0)
+MB = load_settings("test", oem="mb")
 WMI = {"WDD": "Mercedes-Benz (Daimler AG) passenger cars", "1M8": "Motor Coach Industries"}
 RANGES = dict(price_range=(500, 500000), odometer_range=(0, 500000), year_range=(1950, 2022))
 
@@ -126,14 +129,16 @@ def build_cases(spark: SparkSession) -> dict[str, DataFrame]:
     classified = reject_duplicate_records(classify_landing_lines(lines), known)
     bronze = to_bronze_listings(classified, partition_date=DAY)
     catalogue = reference_catalogue(
-        spark.createDataFrame(CATALOGUE, "Make string, Model string, Year long, `Vehicle Style` string, MSRP double")
+        spark.createDataFrame(CATALOGUE, "Make string, Model string, Year long, `Vehicle Style` string, MSRP double"),
+        family_rules(MB),
     )
     silver = match_catalogue(
-        normalize_model_family(with_vin_checks(one_row_per_listing(clean_listings(bronze, **RANGES)), manufacturers=WMI)),
+        normalize_model_family(with_vin_checks(one_row_per_listing(clean_listings(bronze, **RANGES)), manufacturers=WMI),
+                               family_rules(MB)),
         catalogue,
         make="Mercedes-Benz",
     )
-    silver = with_vehicle_attributes(silver, load_rules())
+    silver = with_vehicle_attributes(silver, load_rules(MB.options_file))
     fact = fact_inventory_daily(silver, day=DAY, presence="posting_lifetime", ttl_days=30)
     vehicles = vehicle_map(silver, MatchRules(), stage=_parquet_stage(spark))
     photos = spark.createDataFrame(

@@ -1,7 +1,7 @@
 import pytest
 from chispa import assert_df_equality
 
-from autolake.lakehouse.settings import ConfigError
+from autolake.lakehouse.settings import ConfigError, load_settings
 from autolake.lakehouse.vocabulary import load_rules
 from spark_transforms.attributes import AttributeRule, attribute_coverage, with_vehicle_attributes
 
@@ -46,7 +46,7 @@ def test_coverage_is_the_share_of_ads_with_each_type(spark):
 
 
 def test_shipped_vocabulary_loads_and_finds_options_in_real_ad_text(spark):
-    rules = load_rules()
+    rules = load_rules(load_settings("test", oem="mb").options_file)
     assert {r.attribute_type for r in rules} >= {"roof", "seats", "driver_assistance", "navigation", "audio",
                                                 "packages", "wheels", "drivetrain", "trim"}
     ad = spark.createDataFrame(

@@ -5,9 +5,9 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from spark_transforms.bronze import (
-    reject_duplicate_records,
     LANDING_LINE_SCHEMA,
     classify_landing_lines,
+    reject_duplicate_records,
     to_bronze_listings,
     to_quarantine,
 )

@@ -54,8 +54,8 @@ def test_run_over_the_test_window_then_summary(tmp_path, capsys, monkeypatch):
     assert set(rows) == {str(ref) for ref in all_tables(load_settings("test"))}
     assert {"gold.dim_dealer", "gold.inventory_stats_dealer", "gold.attribute_stats_dealer_id", "gold.market_value"} <= set(rows)
     assert re.search(r"gold: 2021-05-02: \d+ active vehicles nationally; 45D: ", out)
-    assert "gold: report " in out and (lakehouse / "exports" / "report.html").is_file()
-    assert_report_renders(lakehouse / "exports" / "report.html", tmp_path / "report.png")
+    assert "gold: report " in out and (lakehouse / "exports" / "mb" / "report.html").is_file()
+    assert_report_renders(lakehouse / "exports" / "mb" / "report.html", tmp_path / "report.png")
     assert "training skipped: training window as of 2021-05-02: " in out
     assert "predictions skipped: no champion for model days_on_lot yet" in out
     assert "days on lot: no champion model yet (autolake-model status)" in out

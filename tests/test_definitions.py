@@ -9,7 +9,7 @@ from pipeline.build import FULL_PIPELINE_JOB, build_definitions
 
 GROUPS = ["extraction", "bronze", "silver", "gold_core", "gold_mart", "ml"]
 STATS = ("dealer", "neighborhood", "state", "region", "national", "model_family_year")
-LANDING = {"mb/landing_mb_all", "mb/landing_mb_all_autotrader", "mb/landing_mb_e_class_2015_plus", "mb/landing_bmw_m5_f90_2019_plus"}
+LANDING = {"mb/landing_mb_all", "mb/landing_mb_all_autotrader", "mb/landing_mb_e_class_2015_plus"}
 PHOTOS = "mb/landing_photos"
 MODEL_FEATURES = {"mb/feature_enriched", "mb/market_value", "mb/inventory_enriched", "mb/inventory_stats/dealer",
                   "mb/inventory_stats/neighborhood"}

@@ -23,7 +23,7 @@ from tests.conftest import TEST_DAY
 pytestmark = pytest.mark.e2e
 
 ASSETS = [
-    "mb/landing_mb_all", "mb/landing_mb_all_autotrader", "mb/landing_mb_e_class_2015_plus", "mb/landing_bmw_m5_f90_2019_plus", "mb/bronze_listings", "mb/bronze_quarantine", "mb/bronze_file_ledger", "mb/reference_catalogue",
+    "mb/landing_mb_all", "mb/landing_mb_all_autotrader", "mb/landing_mb_e_class_2015_plus", "mb/bronze_listings", "mb/bronze_quarantine", "mb/bronze_file_ledger", "mb/reference_catalogue",
     "mb/silver_listings", "mb/dim_vehicle", "mb/fact_inventory_daily", "mb/mart_inventory_model_state",
 ]
 

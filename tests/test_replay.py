@@ -76,7 +76,7 @@ def test_run_replays_the_fixture_ads_for_the_day(settings):
     assert {json.loads(line)["posted_date"] for line in lines} == {day.isoformat()}
 
 
-def test_search_filters_make_family_years_price_and_states():
+def test_search_filters_site_family_years_price_and_states():
     record = {"ad_id": "1", "model": "e-class", "year": 2016, "price_usd": 30000, "state": "ca"}
     e_class = SearchConfig(name="e", site="craigslist", make="Mercedes-Benz", model_families=["e-class"],
                            years={"min": 2015}, price_usd={"min": 10000, "max": 120000}, states=["CA", "NV"])
@@ -87,17 +87,19 @@ def test_search_filters_make_family_years_price_and_states():
     assert not extraction.matches({**record, "price_usd": 200000}, e_class, REPLAY)
     assert not extraction.matches({**record, "state": "tx"}, e_class, REPLAY)
     assert not extraction.matches(record, e_class.model_copy(update={"site": "autotrader"}), REPLAY)
-    assert not extraction.matches(record, e_class.model_copy(update={"make": "BMW"}), REPLAY)
 
 
 def test_a_search_that_matches_nothing_writes_an_empty_partition_with_a_warning(settings, caplog):
-    settings = settings.model_copy(update={"replay": settings.replay.model_copy(update={"version": "v0"})})
+    future = SearchConfig(name="mb_g_class_2030_plus", site="craigslist", make="Mercedes-Benz",
+                          model_families=["g-class"], years={"min": 2030})
+    settings = settings.model_copy(update={"replay": settings.replay.model_copy(update={"version": "v0"}),
+                                           "searches": [*settings.searches, future]})
     day = settings.replay.start_date
     results = {r.search: r for r in extraction.run(settings, day)}
-    bmw = results["bmw_m5_f90_2019_plus"]
-    assert (bmw.records, bmw.files, bmw.path, bmw.in_window) == (0, 0, None, True)
-    assert not (settings.landing_root / "bmw_m5_f90_2019_plus").exists()
-    assert any("bmw_m5_f90_2019_plus matched no ads" in m for m in caplog.messages)
+    empty = results["mb_g_class_2030_plus"]
+    assert (empty.records, empty.files, empty.path, empty.in_window) == (0, 0, None, True)
+    assert not (settings.landing_root / "mb_g_class_2030_plus").exists()
+    assert any("mb_g_class_2030_plus matched no ads" in m for m in caplog.messages)
     e_class = results["mb_e_class_2015_plus"]
     lines = [json.loads(l) for p in e_class.path.iterdir() for l in p.read_text().splitlines()]
     assert len(lines) == e_class.records > 0

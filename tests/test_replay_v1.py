@@ -139,7 +139,7 @@ def test_v1_feeds_land_as_dealer_files_and_ingest_with_truth_outside_the_landing
     records = [json.loads(line) for f in files for line in f.read_text().splitlines()]
     assert {r["seen_date"] for r in records} == {day.isoformat()}
     assert all(r["dealer_id"] in f.name for f in files[:3] for r in map(json.loads, f.read_text().splitlines()))
-    truth = settings.lakehouse_root / "replay_truth" / "vehicles.jsonl"
+    truth = settings.replay_truth_dir / "vehicles.jsonl"
     assert truth.is_file() and settings.landing_root not in truth.parents
 
     bronze.run(spark, settings, day)

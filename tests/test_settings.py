@@ -1,8 +1,9 @@
+import shutil
 from pathlib import Path
 
 import pytest
 
-from autolake.lakehouse.settings import PROJECT_ROOT, ConfigError, load_settings
+from autolake.lakehouse.settings import PROJECT_ROOT, ConfigError, load_all, load_settings
 
 
 def test_every_shipped_environment_loads():
@@ -67,7 +68,7 @@ def test_connect_engine_requires_a_url():
 def test_relative_lakehouse_root_resolves_under_the_project():
     settings = load_settings("local")
     assert settings.lakehouse_root == PROJECT_ROOT / "lakehouse"
-    assert settings.landing_root == PROJECT_ROOT / "lakehouse" / "landing"
+    assert settings.landing_root == PROJECT_ROOT / "lakehouse" / "landing" / "mb"
 
 
 def test_bronze_nesting_limit_defaults_to_32_and_must_be_a_positive_bounded_integer(conf_dir: Path):
@@ -80,3 +81,35 @@ def test_bronze_nesting_limit_defaults_to_32_and_must_be_a_positive_bounded_inte
     base.write_text(base.read_text().replace("  max_nesting_depth: 32\n", "  max_nesting_depht: 32\n"))
     with pytest.raises(ConfigError, match="bronze.max_nesting_depht"):
         load_settings("local", conf_dir=conf_dir)
+
+
+def test_an_oem_is_its_folder_and_an_unknown_one_lists_the_known(conf_dir: Path):
+    settings = load_settings("test", conf_dir=conf_dir)
+    assert settings.oem == "mb" and settings.oem_dir == conf_dir / "oems" / "mb"
+    assert settings.wmi_file == conf_dir / "oems" / "mb" / "reference" / "wmi.csv"
+    assert {s.make for s in settings.searches} == {settings.make}
+    with pytest.raises(ConfigError, match=r"no configuration for OEM 'vw' \(known: mb\)"):
+        load_settings("test", oem="vw", conf_dir=conf_dir)
+
+
+def test_a_search_for_another_make_is_refused_naming_it(conf_dir: Path):
+    (conf_dir / "oems" / "mb" / "sources" / "bmw_x5.yaml").write_text("name: bmw_x5\nsite: craigslist\nmake: BMW\n")
+    with pytest.raises(ConfigError, match=r"searches \['bmw_x5'\] are not for Mercedes-Benz, the make of OEM mb"):
+        load_settings("test", conf_dir=conf_dir)
+
+
+def test_a_new_oem_folder_loads_with_its_own_paths_and_overlay(conf_dir: Path):
+    shutil.copytree(conf_dir / "oems" / "mb", conf_dir / "oems" / "smart")
+    oem = conf_dir / "oems" / "smart"
+    (oem / "oem.yaml").write_text((oem / "oem.yaml").read_text().replace("make: Mercedes-Benz", "make: smart"))
+    for search in (oem / "sources").glob("*.yaml"):
+        search.unlink()
+    (oem / "sources" / "smart_all.yaml").write_text("name: smart_all\nsite: craigslist\nmake: smart\n")
+    (oem / "env" / "test.yaml").write_text("replay:\n  days: 5\n")
+    smart, mb = load_all("test", conf_dir=conf_dir)[::-1]
+    assert (smart.oem, smart.make, [s.name for s in smart.searches]) == ("smart", "smart", ["smart_all"])
+    assert (smart.replay.days, mb.replay.days) == (5, 2)
+    assert smart.lakehouse_root == mb.lakehouse_root
+    for path in ("landing_root", "exports_dir", "replay_truth_dir", "oem_dir"):
+        assert getattr(smart, path) != getattr(mb, path), path
+        assert smart.oem in getattr(smart, path).parts and mb.oem in getattr(mb, path).parts, path

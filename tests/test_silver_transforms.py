@@ -1,8 +1,10 @@
 import datetime as dt
 
-from pyspark.sql import functions as F
 from chispa import assert_column_equality, assert_df_equality
+from pyspark.sql import functions as F
 
+from autolake.lakehouse.settings import load_settings
+from autolake.layers.silver import family_rules
 from spark_transforms.silver import (
     clean_listings,
     match_catalogue,
@@ -12,6 +14,7 @@ from spark_transforms.silver import (
 )
 
 DAY = dt.date(2021, 5, 1)
+MB_FAMILIES = family_rules(load_settings("test", oem="mb"))
 BRONZE_COLUMNS = (
     "ad_id string, source string, search string, posted_date string, seen_date string, dealer_id string, "
     "dealer_name string, dealer_lat string, dealer_lon string, photos string, price_usd string, odometer_mi string, year string, "
@@ -72,7 +75,7 @@ def test_model_family_refined_from_text_only_when_consistent(spark):
         ],
         "model_raw string, description string, expected_family string, expected_source string",
     )
-    actual = normalize_model_family(cases)
+    actual = normalize_model_family(cases, MB_FAMILIES)
     assert_column_equality(actual, "model_family", "expected_family")
     assert_column_equality(actual, "model_family_source", "expected_source")
 
@@ -89,7 +92,7 @@ def catalogue_frame(spark):
         ],
         "Make string, Model string, Year long, `Vehicle Style` string, MSRP double",
     )
-    return reference_catalogue(raw)
+    return reference_catalogue(raw, MB_FAMILIES)
 
 
 def test_reference_catalogue_assigns_families_and_drops_exact_duplicates(spark):
@@ -115,7 +118,7 @@ def test_reference_catalogue_keeps_engine_fields_when_the_source_has_them(spark)
         "Make string, Model string, Year long, `Engine Fuel Type` string, `Engine HP` double, `Engine Cylinders` double, "
         "Driven_Wheels string, `Vehicle Style` string, MSRP double",
     )
-    row = reference_catalogue(raw).first()
+    row = reference_catalogue(raw, MB_FAMILIES).first()
     assert (row.engine_hp, row.engine_cylinders, row.driven_wheels) == (302.0, 6.0, "rear wheel drive")
 
 
@@ -191,7 +194,8 @@ def test_messy_ads_are_kept_and_every_problem_is_counted(spark):
         BRONZE_COLUMNS,
     )
     typed = normalize_model_family(
-        with_vin_checks(one_row_per_listing(clean_listings(bronze, **RANGES)), manufacturers={"WDD": "Mercedes-Benz"})
+        with_vin_checks(one_row_per_listing(clean_listings(bronze, **RANGES)), manufacturers={"WDD": "Mercedes-Benz"}),
+        MB_FAMILIES,
     )
     silver = match_catalogue(typed, catalogue_frame(spark), make="Mercedes-Benz")
     assert silver.count() == 6

@@ -1,4 +1,6 @@
-"""Validated configuration: conf/base.yaml merged with conf/env/<AUTOLAKE_ENV>.yaml."""
+"""Validated configuration of one OEM: conf/base.yaml, the OEM's folder conf/oems/<oem>/ (oem.yaml,
+sources/, reference/, vocabulary/), the environment overlay conf/env/<env>.yaml and the OEM's own
+overlay conf/oems/<oem>/env/<env>.yaml, merged in that order."""
 
 from __future__ import annotations
 
@@ -11,8 +13,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 ENV_VAR = "AUTOLAKE_ENV"
+OEM_VAR = "AUTOLAKE_OEM"
 CONF_DIR_VAR = "AUTOLAKE_CONF_DIR"
 DEFAULT_ENV = "local"
+OEMS_FOLDER = "oems"
+OEM_FILE = "oem.yaml"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -83,7 +88,7 @@ class Bounds(_Strict):
 
 
 class SearchConfig(_Strict):
-    """One targeted search (conf/sources/<name>.yaml); empty lists mean 'any'."""
+    """One targeted search (conf/oems/<oem>/sources/<name>.yaml); empty lists mean 'any'."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     site: str
@@ -117,7 +122,6 @@ class LifecycleSettings(_Strict):
 class ReplaySettings(_Strict):
     version: Literal["v0", "v1"] = "v0"
     source: str = "craigslist"
-    make: str = "Mercedes-Benz"
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     start_date: dt.date
     days: int = Field(ge=1, le=366)
@@ -197,8 +201,17 @@ class VisionSettings(_Strict):
     stock_photo_max_dealers: int = Field(3, ge=1)
 
 
+class ModelFamilySettings(_Strict):
+    """How the OEM's model names become model families (spark_transforms.silver.FamilyRules)."""
+
+    catalogue_pattern: str = Field(min_length=1)
+    text_pattern: str = Field(min_length=1)
+    family: str = Field(pattern=r"\{\}")
+    aliases: dict[str, str] = Field(default_factory=dict)
+    coarse_pattern: str = Field(min_length=1)
+
+
 class SilverSettings(_Strict):
-    make: str
     price_usd: Range
     odometer_mi: Range
     model_year: Range
@@ -346,6 +359,9 @@ class MlSettings(_Strict):
 class Settings(_Strict):
     env: str = DEFAULT_ENV
     oem: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    conf_dir: str
+    make: str = Field(min_length=1)
+    model_families: ModelFamilySettings
     lakehouse: LakehouseSettings
     engine: EngineSettings
     datasets: DatasetSettings
@@ -376,12 +392,43 @@ class Settings(_Strict):
         return self.resolve_path(self.lakehouse.root)
 
     @property
+    def oem_dir(self) -> Path:
+        """conf/oems/<oem>: the OEM's makes, searches, vocabulary, WMI list and data source."""
+        return Path(self.conf_dir) / OEMS_FOLDER / self.oem
+
+    @property
+    def wmi_file(self) -> Path:
+        return self.oem_dir / "reference" / "wmi.csv"
+
+    @property
+    def options_file(self) -> Path:
+        return self.oem_dir / "vocabulary" / "options.yaml"
+
+    @property
     def landing_root(self) -> Path:
-        return self.lakehouse_root / "landing"
+        """<lakehouse>/landing/<oem>: what the OEM's extraction lands and its bronze reads."""
+        return self.lakehouse_root / "landing" / self.oem
 
     def landing_dir(self, day: dt.date, search: str) -> Path:
         """Landing folder of one search for one day: <landing root>/<search>/<yyyy-mm-dd>."""
         return self.landing_root / search / day.isoformat()
+
+    @property
+    def exports_dir(self) -> Path:
+        """<lakehouse>/<gold.report.exports_folder>/<oem>: the exported marts and the report."""
+        return self.lakehouse_root / self.gold.report.exports_folder / self.oem
+
+    @property
+    def replay_truth_dir(self) -> Path:
+        """<lakehouse>/replay_truth/<oem>: what the replay simulated, kept outside landing."""
+        return self.lakehouse_root / "replay_truth" / self.oem
+
+    @model_validator(mode="after")
+    def _searches_of_this_make(self) -> "Settings":
+        others = sorted(s.name for s in self.searches if s.make.lower() != self.make.lower())
+        if others:
+            raise ValueError(f"searches {others} are not for {self.make}, the make of OEM {self.oem}")
+        return self
 
     @model_validator(mode="after")
     def _unique_search_names(self) -> "Settings":
@@ -433,19 +480,31 @@ def _origin_of(loc: tuple, origin: dict[tuple, str], fallback: str) -> str:
     return fallback
 
 
+def conf_root(conf_dir: str | Path | None = None) -> Path:
+    return Path(conf_dir or os.environ.get(CONF_DIR_VAR) or PROJECT_ROOT / "conf")
+
+
+def oem_names(conf_dir: str | Path | None = None) -> list[str]:
+    """The OEMs configured: every folder of conf/oems holding an oem.yaml."""
+    folder = conf_root(conf_dir) / OEMS_FOLDER
+    return sorted(p.parent.name for p in folder.glob(f"*/{OEM_FILE}")) if folder.is_dir() else []
+
+
 def load_settings(
     env: str | None = None,
     *,
+    oem: str | None = None,
     conf_dir: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> Settings:
-    """Load and validate settings for `env` (default: $AUTOLAKE_ENV, else 'local').
+    """Load and validate the settings of one OEM for `env` (default: $AUTOLAKE_ENV, else 'local').
 
-    `overrides` is a nested mapping applied last (used by tests and CLI flags such as
-    --lakehouse-root); errors in it are reported against '<overrides>'.
+    `oem` defaults to $AUTOLAKE_OEM, else base.yaml's `oem`. `overrides` is a nested mapping
+    applied last (used by tests and CLI flags such as --lakehouse-root); errors in it are
+    reported against '<overrides>'.
     """
     env = env or os.environ.get(ENV_VAR) or DEFAULT_ENV
-    conf = Path(conf_dir or os.environ.get(CONF_DIR_VAR) or PROJECT_ROOT / "conf")
+    conf = conf_root(conf_dir)
     base_path = conf / "base.yaml"
     env_path = conf / "env" / f"{env}.yaml"
     if not env_path.exists():
@@ -455,8 +514,17 @@ def load_settings(
     origin: dict[tuple, str] = {}
     base = _read_yaml(base_path)
     _record_origin(base, origin, str(base_path))
-    merged = _deep_merge(base, _read_yaml(env_path), origin, str(env_path))
-    search_files = sorted((conf / "sources").glob("*.yaml"))
+    oem = oem or os.environ.get(OEM_VAR) or base.get("oem")
+    oem_dir = conf / OEMS_FOLDER / str(oem)
+    if not oem or not (oem_dir / OEM_FILE).is_file():
+        raise ConfigError(f"{oem_dir / OEM_FILE}: no configuration for OEM '{oem}' "
+                          f"(known: {', '.join(oem_names(conf)) or 'none'})")
+    merged = _deep_merge(base, _read_yaml(oem_dir / OEM_FILE), origin, str(oem_dir / OEM_FILE))
+    merged = _deep_merge(merged, _read_yaml(env_path), origin, str(env_path))
+    oem_env_path = oem_dir / "env" / f"{env}.yaml"
+    if oem_env_path.is_file():
+        merged = _deep_merge(merged, _read_yaml(oem_env_path), origin, str(oem_env_path))
+    search_files = sorted((oem_dir / "sources").glob("*.yaml"))
     merged["searches"] = [_read_yaml(path) for path in search_files]
     for index, path in enumerate(search_files):
         _record_origin({"searches": {index: merged["searches"][index]}}, origin, str(path))
@@ -464,6 +532,8 @@ def load_settings(
     if overrides:
         merged = _deep_merge(merged, overrides, origin, "<overrides>")
     merged["env"] = env
+    merged["oem"] = oem
+    merged["conf_dir"] = str(conf)
 
     try:
         return Settings.model_validate(merged)
@@ -476,3 +546,12 @@ def load_settings(
             kind = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
             problems.append(f"{source}: key '{key}': {kind} (got {error.get('input')!r})")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+
+
+def load_all(env: str | None = None, *, conf_dir: str | Path | None = None,
+             overrides: dict[str, Any] | None = None) -> list[Settings]:
+    """The settings of every configured OEM, in name order."""
+    names = oem_names(conf_dir)
+    if not names:
+        raise ConfigError(f"{conf_root(conf_dir) / OEMS_FOLDER}: no OEM folder with an {OEM_FILE}")
+    return [load_settings(env, oem=name, conf_dir=conf_dir, overrides=overrides) for name in names]

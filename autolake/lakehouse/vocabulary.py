@@ -1,5 +1,6 @@
-"""The listing vocabulary: option rules (conf/vocabulary/options.yaml, validated on load) and the paint
-colour palette (conf/vocabulary/colours.yaml) that photo colours are named in."""
+"""The listing vocabulary: an OEM's option rules (conf/oems/<oem>/vocabulary/options.yaml, validated on
+load) and the paint colour palette every OEM shares (conf/vocabulary/colours.yaml), which photo colours
+are named in."""
 
 from __future__ import annotations
 
@@ -10,11 +11,9 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from autolake.lakehouse.settings import PROJECT_ROOT, ConfigError
+from autolake.lakehouse.settings import ConfigError, conf_root
 from spark_transforms.attributes import AttributeRule
 
-VOCABULARY_FILE = PROJECT_ROOT / "conf" / "vocabulary" / "options.yaml"
-COLOURS_FILE = PROJECT_ROOT / "conf" / "vocabulary" / "colours.yaml"
 
 
 class _Rule(BaseModel):
@@ -34,7 +33,7 @@ class _Vocabulary(BaseModel):
     attribute_types: dict[str, _Type] = Field(min_length=1)
 
 
-def load_rules(path: Path = VOCABULARY_FILE) -> list[AttributeRule]:
+def load_rules(path: Path) -> list[AttributeRule]:
     """Ordered rules; a bad key or a pattern that does not compile names the file and the rule."""
     try:
         vocabulary = _Vocabulary.model_validate(yaml.safe_load(path.read_text()))
@@ -55,5 +54,5 @@ def load_rules(path: Path = VOCABULARY_FILE) -> list[AttributeRule]:
 @functools.lru_cache(maxsize=1)
 def colour_palette() -> dict[str, tuple[int, int, int]]:
     """Paint colour name -> the RGB it is measured against."""
-    with COLOURS_FILE.open() as handle:
+    with (conf_root() / "vocabulary" / "colours.yaml").open() as handle:
         return {name: tuple(rgb) for name, rgb in yaml.safe_load(handle)["colours"].items()}

@@ -14,7 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from autolake.lakehouse import quality
 from autolake.lakehouse.publish import LayerResult, publishes
-from autolake.lakehouse.settings import PROJECT_ROOT, Settings
+from autolake.lakehouse.settings import Settings, conf_root
 from autolake.lakehouse.tables import (
     GOLD_DIM_DATE,
     GOLD_DIM_DEALER,
@@ -33,11 +33,10 @@ from spark_transforms.gold_core import dim_date, dim_dealer, dim_geography, dim_
 SUITE = "gold_core_fact_inventory_daily"
 SALES_SUITE = "gold_core_fact_sales"
 DEALER_SUITE = "gold_core_dim_dealer"
-STATES_FILE = PROJECT_ROOT / "conf" / "reference" / "us_states.csv"
 
 
 def states(spark: SparkSession) -> DataFrame:
-    frame = pd.read_csv(STATES_FILE, dtype={"state": str, "name": str, "census_region": str})
+    frame = pd.read_csv(conf_root() / "reference" / "us_states.csv", dtype={"state": str, "name": str, "census_region": str})
     return spark.createDataFrame(frame, "state string, name string, census_region string, latitude double, longitude double")
 
 

@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 from autolake.lakehouse import quality
 from autolake.lakehouse.datasets import fetch
 from autolake.lakehouse.publish import LayerResult, publishes
-from autolake.lakehouse.settings import PROJECT_ROOT, Settings
+from autolake.lakehouse.settings import Settings
 from autolake.lakehouse.tables import (
     BRONZE_LISTINGS,
     SILVER_CATALOGUE,
@@ -29,6 +29,7 @@ from spark_transforms.attributes import attribute_coverage, with_vehicle_attribu
 from spark_transforms.dedup import MatchRules, vehicle_map
 from spark_transforms.lifecycle import vehicle_days, vehicle_history
 from spark_transforms.silver import (
+    FamilyRules,
     catalogue_by_family_year,
     clean_listings,
     flag_counts,
@@ -42,13 +43,16 @@ from spark_transforms.vin import with_vin_checks
 SUITE = "silver_listings"
 VEHICLE_MAP_SUITE = "silver_listing_vehicle"
 HISTORY_SUITE = "silver_vehicle_history"
-WMI_FILE = PROJECT_ROOT / "conf" / "reference" / "wmi.csv"
 
 
-def manufacturers() -> dict[str, str]:
-    """World manufacturer identifiers (VIN positions 1-3) known to the reference data."""
-    with WMI_FILE.open() as handle:
+def manufacturers(settings: Settings) -> dict[str, str]:
+    """World manufacturer identifiers (VIN positions 1-3) of the OEM (conf/oems/<oem>/reference/wmi.csv)."""
+    with settings.wmi_file.open() as handle:
         return {row["wmi"]: row["manufacturer"] for row in csv.DictReader(handle)}
+
+
+def family_rules(settings: Settings) -> FamilyRules:
+    return FamilyRules(**settings.model_families.model_dump())
 CATALOGUE_COLUMNS = ["Make", "Model", "Year", "Engine Fuel Type", "Engine HP", "Engine Cylinders", "Driven_Wheels",
                      "Vehicle Style", "MSRP"]
 
@@ -67,7 +71,8 @@ def load_catalogue(spark: SparkSession, settings: Settings):
             raw,
             "Make string, Model string, Year long, `Engine Fuel Type` string, `Engine HP` double, "
             "`Engine Cylinders` double, Driven_Wheels string, `Vehicle Style` string, MSRP double",
-        )
+        ),
+        family_rules(settings),
     )
 
 
@@ -94,8 +99,8 @@ def typed_listings(bronze: DataFrame, settings: Settings) -> DataFrame:
         odometer_range=(bounds.odometer_mi.min, bounds.odometer_mi.max),
         year_range=(bounds.model_year.min, bounds.model_year.max),
     )
-    checked = with_vin_checks(one_row_per_listing(listings), manufacturers=manufacturers())
-    return normalize_model_family(checked)
+    checked = with_vin_checks(one_row_per_listing(listings), manufacturers=manufacturers(settings))
+    return normalize_model_family(checked, family_rules(settings))
 
 
 @publishes
@@ -105,10 +110,10 @@ def run_listings(spark: SparkSession, settings: Settings, day: dt.date) -> Layer
     matched = match_catalogue(
         typed,
         tables.read(spark, SILVER_CATALOGUE),
-        make=settings.silver.make,
+        make=settings.make,
         max_year_distance=settings.silver.catalogue_max_year_distance,
     )
-    rules = load_rules()
+    rules = load_rules(settings.options_file)
     tables.replace_partition(with_vehicle_attributes(matched, rules), SILVER_LISTINGS, day)
     written = tables.read_partition(spark, SILVER_LISTINGS, day)
     attribute_types = sorted({rule.attribute_type for rule in rules})

@@ -1,4 +1,4 @@
-"""Extraction: each search config (conf/sources/*.yaml) replays one day of the real Craigslist ads.
+"""Extraction: each search config (conf/oems/<oem>/sources/*.yaml) replays one day of the OEM's ads.
 
 Replay v0 (simulated timing on real ads): each ad gets a list day inside the replay window,
 chosen by a seeded hash of its id, so the same configuration always produces the same files.
@@ -80,10 +80,10 @@ def _within(value, bounds: Bounds) -> bool:
 
 
 def matches(record: dict, search: SearchConfig, replay: ReplaySettings) -> bool:
-    """Whether the site would return this ad for the search (make, families, years, price, states)."""
+    """Whether the site would return this ad for the search (families, years, price, states); the ads
+    are the OEM's, and every search of the OEM is for its make (Settings checks it)."""
     return (
         search.site == record.get("source", replay.source)
-        and search.make.lower() == replay.make.lower()
         and (not search.model_families or (record.get("model") or "").lower() in {m.lower() for m in search.model_families})
         and _within(record.get("year"), search.years)
         and _within(record.get("price_usd"), search.price_usd)
@@ -208,7 +208,7 @@ def write_day(settings: Settings, search: SearchConfig, day: dt.date, records: l
 
 def truth_dir(settings: Settings, search: str, day: dt.date) -> Path:
     """Ground truth for evaluation, beside the landing folder; the pipeline never reads it."""
-    return settings.lakehouse_root / "replay_truth" / search / day.isoformat()
+    return settings.replay_truth_dir / search / day.isoformat()
 
 
 def load_ads(settings: Settings) -> pd.DataFrame:
@@ -282,6 +282,6 @@ def simulation(settings: Settings, ads: pd.DataFrame) -> _DailyFeed:
         landing_ads = pd.DataFrame({"ad_id": ads[AD_ID_COLUMN].astype(str),
                                     **{field: ads[column] for column, field in CSV_TO_LANDING.items()}})
         sim = simulator.simulate(landing_ads, settings.replay, lambda ad_id: list_day(ad_id, settings.replay))
-        simulator.write_truth(sim, settings.lakehouse_root / "replay_truth")
+        simulator.write_truth(sim, settings.replay_truth_dir)
         _SIMULATIONS[key] = _DailyFeed(sim)
     return _SIMULATIONS[key]

@@ -56,7 +56,7 @@ def land_photos(settings: Settings, day: dt.date, records: list[dict]) -> tuple[
             truth.append({"photo_id": photo_id, "fault": "corrupt_photo"})
         written += 1
     if truth:
-        target = settings.lakehouse_root / "replay_truth" / "photos" / day.isoformat() / "faults.jsonl"
+        target = settings.replay_truth_dir / "photos" / day.isoformat() / "faults.jsonl"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in truth))
     return written, truth

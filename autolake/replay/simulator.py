@@ -37,9 +37,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from autolake.lakehouse.settings import PROJECT_ROOT, LifecycleSettings, ReplaySettings
+from autolake.lakehouse.settings import LifecycleSettings, ReplaySettings, conf_root
 
-STATES_FILE = PROJECT_ROOT / "conf" / "reference" / "us_states.csv"
 PLAUSIBLE_PRICE = (500, 500_000)
 REFERENCE_YEAR = 2021
 
@@ -68,7 +67,7 @@ def _unit(*parts: object) -> float:
 
 @functools.lru_cache(maxsize=1)
 def states() -> dict[str, dict]:
-    with STATES_FILE.open() as handle:
+    with (conf_root() / "reference" / "us_states.csv").open() as handle:
         return {row["state"]: row for row in csv.DictReader(handle)}
 
 

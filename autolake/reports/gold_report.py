@@ -29,7 +29,6 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from autolake.lakehouse.publish import LayerResult
-from autolake.lakehouse.settings import Settings
 from autolake.lakehouse.tables import (
     GOLD_ARBITRAGE_BELOW_MARKET,
     GOLD_MARKET_VALUE,
@@ -70,11 +69,6 @@ p.empty { font-style: italic; color: #8a4b08; background: #fff7e6; border: 1px s
 p.caption { font-size: 12px; color: #52606d; margin: 4px 0; }
 td.no-sales { color: #b2182b; font-style: italic; }
 """
-
-
-def exports_dir(settings: Settings) -> Path:
-    """`<lakehouse>/<gold.report.exports_folder>`: the exported marts and the report."""
-    return settings.lakehouse_root / settings.gold.report.exports_folder
 
 
 class BrowserNotFound(RuntimeError):
@@ -470,7 +464,7 @@ def run_report(spark, settings, day: dt.date):
     """Export every gold mart (Parquet and CSV) and render the report of `day` under
     `<lakehouse>/<exports folder>/`."""
     tables = Tables(settings)
-    folder = exports_dir(settings)
+    folder = settings.exports_dir
     folder.mkdir(parents=True, exist_ok=True)
     exported = 0
     for ref in gold_mart_tables(settings):

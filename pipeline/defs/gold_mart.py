@@ -17,7 +17,7 @@ from autolake.lakehouse.tables import (
     inventory_stats_table,
 )
 from autolake.layers import gold_mart
-from autolake.reports.gold_report import exports_dir, run_report
+from autolake.reports.gold_report import run_report
 from pipeline.defs.common import daily_partitions, key, partition_days
 from pipeline.defs.factories import gated_table_asset, gated_tables_asset
 from pipeline.defs.gold_core import DIM_DEALER, DIM_GEOGRAPHY, FACT_INVENTORY
@@ -126,7 +126,7 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         context.log.info(f"report for {day}: {result.metrics['report']}")
         return dg.MaterializeResult(metadata={
             "report": dg.MetadataValue.path(result.metrics["report"]),
-            "exports": dg.MetadataValue.path(str(exports_dir(settings_))),
+            "exports": dg.MetadataValue.path(str(settings_.exports_dir)),
             "exported_tables": result.metrics["exported_tables"],
         })
 
