@@ -1,10 +1,12 @@
-"""Assemble the Dagster definitions for one configuration (used by the code location, the CLI and tests)."""
+"""Assemble the Dagster definitions of one or several OEMs (used by the code location, the CLI and tests)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import dagster as dg
 
-from autolake.lakehouse.settings import Settings
+from autolake.lakehouse.settings import ConfigError, Settings
 from pipeline.defs import automation, bronze, days_on_lot, extraction, gold_core, gold_mart, silver, vision
 from pipeline.resources import AutolakeConfig, AutolakeSpark
 
@@ -12,9 +14,18 @@ LAYERS = (extraction, bronze, silver, gold_core, gold_mart, days_on_lot)
 FULL_PIPELINE_JOB = "full_pipeline_job"
 
 
-def build_definitions(settings: Settings, *, env: str | None = None, lakehouse_root: str | None = None) -> dg.Definitions:
-    assets = [asset for layer in LAYERS for asset in layer.build(settings)] + vision.build(settings)
-    training = automation.training_selection(settings)
+def build_definitions(oems: Settings | Sequence[Settings], *, env: str | None = None,
+                      lakehouse_root: str | None = None) -> dg.Definitions:
+    """One code location for every OEM given: assets keyed `<oem>/<name>`, shared jobs, schedules and
+    sensors. The OEMs share the lakehouse and the daily partitions."""
+    oems = [oems] if isinstance(oems, Settings) else list(oems)
+    shared = {(s.lakehouse_root, s.partitions.start_date, s.env) for s in oems}
+    if len(shared) != 1:
+        raise ConfigError(f"OEMs {[s.oem for s in oems]} must share lakehouse.root, partitions.start_date and the "
+                          f"environment in one code location, got {sorted(map(str, shared))}")
+    settings = oems[0]
+    assets = [asset for oem in oems for layer in (*LAYERS, vision) for asset in layer.build(oem)]
+    training = automation.training_selection(oems)
     jobs = [
         dg.define_asset_job(FULL_PIPELINE_JOB, selection=dg.AssetSelection.all() - training,
                             description="Every layer, landing to gold marts and the day's days-on-lot predictions, "
@@ -27,7 +38,7 @@ def build_definitions(settings: Settings, *, env: str | None = None, lakehouse_r
             for layer in LAYERS
         ),
     ]
-    automation_jobs, schedules, sensors = automation.build(settings)
+    automation_jobs, schedules, sensors = automation.build(oems)
     autolake = AutolakeConfig(env=env or settings.env, lakehouse_root=lakehouse_root)
     return dg.Definitions(
         assets=assets,

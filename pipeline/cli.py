@@ -24,7 +24,7 @@ from autolake.lakehouse.commits import TableCommitConflict
 from autolake.lakehouse.datasets import fetch_all
 from autolake.lakehouse.lock import LakehouseBusy, write_lock
 from autolake.lakehouse.publish import GateRejected
-from autolake.lakehouse.settings import ConfigError, Settings, load_settings
+from autolake.lakehouse.settings import ConfigError, Settings, load_all, load_settings
 from autolake.lakehouse.tables import (
     GOLD_ARBITRAGE_BELOW_MARKET,
     GOLD_DAYS_ON_LOT_PREDICTIONS,
@@ -174,26 +174,37 @@ def _instance():
     return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
 
 
-def run_window(settings: Settings, days: list[dt.date], *, lakehouse_root: str | None = None,
+def run_window(oems: list[Settings], days: list[dt.date], *, lakehouse_root: str | None = None,
                days_per_run: int = 1) -> list[str]:
     """Materialize the full pipeline job over `days` in order, `days_per_run` consecutive days per run
     (a ranged run, as a Dagster backfill makes: each layer loops over its days, the restated gold
-    marts are rebuilt once per run); returns the Dagster run ids."""
+    marts are rebuilt once per run); returns the Dagster run ids. A run holds the assets of every
+    OEM whose replay window covers one of its days, so OEMs with different windows share runs where
+    they overlap."""
+    import dagster as dg
+
     from pipeline.build import FULL_PIPELINE_JOB, build_definitions
-    from pipeline.defs.automation import RANGE_END, RANGE_START
+    from pipeline.defs.automation import RANGE_END, RANGE_START, training_selection
 
     run_ids = []
     chunks = [days[i:i + days_per_run] for i in range(0, len(days), max(days_per_run, 1))]
     instance = _instance()
     with instance, tqdm(total=len(days), desc="materializing", unit="day", file=sys.stderr, disable=None) as progress:
-        defs = build_definitions(settings, env=settings.env, lakehouse_root=lakehouse_root)
+        defs = build_definitions(oems, env=oems[0].env, lakehouse_root=lakehouse_root)
         job = defs.resolve_job_def(FULL_PIPELINE_JOB)
+        graph = defs.resolve_asset_graph()
         for chunk in chunks:
             label = chunk[0].isoformat() if len(chunk) == 1 else f"{chunk[0]}..{chunk[-1]}"
             progress.set_postfix_str(label)
+            covered = [s.oem for s in oems if set(chunk) & set(s.replay.window())]
             selection = ({"partition_key": chunk[0].isoformat()} if len(chunk) == 1 else
                          {"tags": {RANGE_START: chunk[0].isoformat(), RANGE_END: chunk[-1].isoformat()}})
-            result = job.execute_in_process(instance=instance, raise_on_error=True, run_config=QUIET_LOGS, **selection)
+            assets = None
+            if len(covered) < len(oems):
+                chosen = dg.AssetSelection.key_prefixes(*([oem] for oem in covered)) - training_selection(oems)
+                assets = list(chosen.resolve(graph))
+            result = job.execute_in_process(instance=instance, raise_on_error=True, run_config=QUIET_LOGS,
+                                            asset_selection=assets, **selection)
             if not result.success:
                 raise RuntimeError(f"run for {label} failed (run id {result.run_id})")
             blocked = [
@@ -218,19 +229,20 @@ def _execute(defs, instance, job_name: str, day: dt.date, *, assets=None):
     return result
 
 
-def _skipped_reasons(result) -> list[str]:
+def _skipped_reasons(result, oem: str) -> list[str]:
     return [
         event.asset_observation_data.asset_observation.metadata["skipped"].value
         for event in result.all_events
         if event.event_type_value == "ASSET_OBSERVATION"
+        and event.asset_observation_data.asset_observation.asset_key.path[0] == oem
         and "skipped" in event.asset_observation_data.asset_observation.metadata
     ]
 
 
-def run_model(settings: Settings, day: dt.date, *, lakehouse_root: str | None = None) -> list[str]:
-    """Train the days-on-lot model as of `day` (a new challenger, validated), promote it through the
-    gate when no champion exists yet and the configuration allows, then score `day`. Returns what
-    happened, one line per step."""
+def run_model(oems: list[Settings], day: dt.date, *, lakehouse_root: str | None = None) -> dict[str, list[str]]:
+    """Train every OEM's days-on-lot model as of `day` (a new challenger each, validated), promote
+    it through the gate when the OEM has no champion yet and the configuration allows, then score
+    `day`. Returns what happened per OEM, one line per step."""
     from autolake.ml import days_on_lot
     from autolake.ml.registry import CHALLENGER, PromotionRefused, champion_version
     from pipeline.build import FULL_PIPELINE_JOB, build_definitions
@@ -238,27 +250,30 @@ def run_model(settings: Settings, day: dt.date, *, lakehouse_root: str | None = 
     from pipeline.defs.common import key
     from pipeline.defs.days_on_lot import ATTRIBUTE_DAYS, PREDICTIONS
 
-    config = settings.ml.days_on_lot
-    lines = []
+    lines: dict[str, list[str]] = {settings.oem: [] for settings in oems}
     instance = _instance()
     with instance:
-        defs = build_definitions(settings, env=settings.env, lakehouse_root=lakehouse_root)
-        print(f"training the days-on-lot model as of {day}", file=sys.stderr, flush=True)
-        skipped = _skipped_reasons(_execute(defs, instance, TRAINING_JOB, day))
-        lines += [f"training skipped: {reason}" for reason in skipped]
-        client = days_on_lot.mlflow_client(settings)
-        if not skipped and config.bootstrap_in_main_command and champion_version(client, config.model_name) is None:
-            challenger = client.get_registered_model(config.model_name).aliases.get(CHALLENGER)
-            if challenger is not None:
-                try:
-                    days_on_lot.bootstrap_first_champion(settings, challenger)
-                    lines.append(f"version {challenger} promoted to champion through the gate (bootstrap: validated "
-                                 "against the baseline, approval recorded)")
-                except PromotionRefused as exc:
-                    lines.append(str(exc))
+        defs = build_definitions(oems, env=oems[0].env, lakehouse_root=lakehouse_root)
+        print(f"training the days-on-lot model of {', '.join(lines)} as of {day}", file=sys.stderr, flush=True)
+        trained = _execute(defs, instance, TRAINING_JOB, day)
+        for settings in oems:
+            config = settings.ml.days_on_lot
+            skipped = _skipped_reasons(trained, settings.oem)
+            lines[settings.oem] += [f"training skipped: {reason}" for reason in skipped]
+            client = days_on_lot.mlflow_client(settings)
+            if not skipped and config.bootstrap_in_main_command and champion_version(client, config.model_name) is None:
+                challenger = client.get_registered_model(config.model_name).aliases.get(CHALLENGER)
+                if challenger is not None:
+                    try:
+                        days_on_lot.bootstrap_first_champion(settings, challenger)
+                        lines[settings.oem].append(f"version {challenger} promoted to champion through the gate "
+                                                   "(bootstrap: validated against the baseline, approval recorded)")
+                    except PromotionRefused as exc:
+                        lines[settings.oem].append(str(exc))
         scored = _execute(defs, instance, FULL_PIPELINE_JOB, day,
-                          assets=[key(settings, PREDICTIONS), key(settings, ATTRIBUTE_DAYS)])
-        lines += [f"predictions skipped: {reason}" for reason in _skipped_reasons(scored)]
+                          assets=[key(s, name) for s in oems for name in (PREDICTIONS, ATTRIBUTE_DAYS)])
+        for settings in oems:
+            lines[settings.oem] += [f"predictions skipped: {reason}" for reason in _skipped_reasons(scored, settings.oem)]
     return lines
 
 
@@ -294,17 +309,33 @@ def model_figures(settings: Settings) -> str | None:
     return "\n".join(lines)
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _oems(args: argparse.Namespace) -> list[Settings]:
+    """The OEM named by --oem, else every configured OEM."""
     overrides = {"lakehouse": {"root": args.lakehouse_root}} if args.lakehouse_root else None
-    return load_settings(args.env, overrides=overrides)
+    if args.oem:
+        return [load_settings(args.env, oem=args.oem, overrides=overrides)]
+    return load_all(args.env, overrides=overrides)
+
+
+def last_days(oems: list[Settings], days: list[dt.date]) -> dict[dt.date, list[Settings]]:
+    """The OEMs grouped by the last day of `days` inside their replay window: the day each is trained
+    and scored as of."""
+    groups: dict[dt.date, list[Settings]] = {}
+    for settings in oems:
+        mine = [day for day in days if day in set(settings.replay.window())]
+        if mine:
+            groups.setdefault(mine[-1], []).append(settings)
+    return dict(sorted(groups.items()))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    oems = _oems(args)
+    settings = oems[0]
     started = time.perf_counter()
-    fetch_all(settings)
+    for oem in oems:
+        fetch_all(oem)
     fetched = time.perf_counter()
-    days = settings.replay.window()
+    days = sorted({day for oem in oems for day in oem.replay.window()})
     if args.start:
         days = [d for d in days if d >= args.start]
     if args.end:
@@ -312,8 +343,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     span = f"{days[0]}..{days[-1]}" if days else "no days"
     try:
         with write_lock(settings, holder=f"autolake run {span} (command line)", wait_s=args.lock_wait):
-            run_window(settings, days, lakehouse_root=args.lakehouse_root, days_per_run=args.days_per_run)
-            model_steps = run_model(settings, days[-1], lakehouse_root=args.lakehouse_root) if days else []
+            run_window(oems, days, lakehouse_root=args.lakehouse_root, days_per_run=args.days_per_run)
+            model_steps: dict[str, list[str]] = {}
+            for last_day, group in last_days(oems, days).items():
+                model_steps.update(run_model(group, last_day, lakehouse_root=args.lakehouse_root))
     except Exception as error:  # noqa: BLE001 - every failure of a run is reported by what caused it
         print(f"autolake: {plain_failure(error)}", file=sys.stderr)
         return 1
@@ -321,10 +354,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     print()
     print(f"autolake: env={settings.env} engine={settings.engine.name} lakehouse={settings.lakehouse_root}")
     print(f"replay window {days[0]} .. {days[-1]} ({len(days)} daily partitions)" if days else "no partitions selected")
-    print(format_summary(summarize(settings)))
-    for figures in (silver_figures(settings), gold_figures(settings), *model_steps, model_figures(settings)):
-        if figures:
-            print(figures)
+    for oem in oems:
+        window = oem.replay.window()
+        print(f"\nOEM {oem.oem} ({oem.make}): replay window {window[0]} .. {window[-1]} ({len(window)} days)")
+        print(format_summary(summarize(oem)))
+        for figures in (silver_figures(oem), gold_figures(oem), *model_steps.get(oem.oem, []), model_figures(oem)):
+            if figures:
+                print(figures)
     print(f"datasets ready in {fetched - started:.1f} s; pipeline phase {finished - fetched:.1f} s "
           f"({(finished - fetched) / max(len(days), 1):.1f} s per partition)")
     print("Dagster UI on the same code and runs:  ./run_pipeline.sh ui   (then open http://127.0.0.1:3000)")
@@ -344,14 +380,17 @@ def plain_failure(error: BaseException) -> str:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    print(format_summary(summarize(_settings(args))))
+    for oem in _oems(args):
+        print(f"OEM {oem.oem} ({oem.make})")
+        print(format_summary(summarize(oem)))
     return 0
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    for name, members in fetch_all(_settings(args)).items():
-        for path in members.values():
-            print(f"{name}: {path}")
+    for oem in _oems(args):
+        for name, members in fetch_all(oem).items():
+            for path in members.values():
+                print(f"{oem.oem} {name}: {path}")
     return 0
 
 
@@ -359,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="autolake", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default=None, help="configuration environment (default: $AUTOLAKE_ENV or local)")
     parser.add_argument("--lakehouse-root", default=None, help="override lakehouse.root")
+    parser.add_argument("--oem", default=None, help="one OEM of conf/oems (default: every OEM)")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="materialize every asset for the replay window")
     run.add_argument("--start", type=dt.date.fromisoformat, default=None)

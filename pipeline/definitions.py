@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from autolake.lakehouse.settings import load_settings
+from autolake.lakehouse.settings import load_all
 from pipeline.build import build_definitions, describe
 
-defs = build_definitions(load_settings())
+defs = build_definitions(load_all())
 dg.get_dagster_logger("autolake").info("autolake asset groups:\n" + describe(defs))

@@ -12,7 +12,7 @@ from pydantic import PrivateAttr
 
 from autolake.lakehouse.lock import write_lock
 from autolake.lakehouse.session import EngineHandle, build_session, start_engine
-from autolake.lakehouse.settings import Settings, load_settings
+from autolake.lakehouse.settings import Settings, load_all, load_settings
 
 
 def run_holder(context: dg.InitResourceContext) -> str:
@@ -22,7 +22,8 @@ def run_holder(context: dg.InitResourceContext) -> str:
 
 
 class AutolakeConfig(dg.ConfigurableResource):
-    """Which configuration environment to use (default: $AUTOLAKE_ENV, else 'local').
+    """Which configuration environment to use (default: $AUTOLAKE_ENV, else 'local'); each asset asks
+    for the settings of its own OEM.
 
     A run that uses it holds the lakehouse write lock from start to end (`autolake.lakehouse.lock`):
     runs execute in one process (the in-process executor), so one lock covers every step."""
@@ -31,9 +32,16 @@ class AutolakeConfig(dg.ConfigurableResource):
     lakehouse_root: str | None = None
     _lock: ExitStack | None = PrivateAttr(default=None)
 
-    def settings(self) -> Settings:
-        overrides = {"lakehouse": {"root": self.lakehouse_root}} if self.lakehouse_root else None
-        return load_settings(self.env, overrides=overrides)
+    def _overrides(self) -> dict | None:
+        return {"lakehouse": {"root": self.lakehouse_root}} if self.lakehouse_root else None
+
+    def settings(self, oem: str | None = None) -> Settings:
+        """One OEM's settings (default: the configured default OEM)."""
+        return load_settings(self.env, oem=oem, overrides=self._overrides())
+
+    def all_settings(self) -> list[Settings]:
+        """Every configured OEM's settings (conf/oems/*)."""
+        return load_all(self.env, overrides=self._overrides())
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._lock = ExitStack()

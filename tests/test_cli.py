@@ -42,7 +42,7 @@ def test_bad_config_stops_a_layer_job_before_spark_starts(broken_conf, tmp_path,
 def test_run_over_the_test_window_then_summary(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     lakehouse = tmp_path / "lakehouse"
-    assert cli.main(["--env", "test", "--lakehouse-root", str(lakehouse), "run"]) == 0
+    assert cli.main(["--env", "test", "--lakehouse-root", str(lakehouse), "--oem", "mb", "run"]) == 0
     out = capsys.readouterr().out
     assert "replay window 2021-05-01 .. 2021-05-02 (2 daily partitions)" in out
     assert "pipeline phase" in out and "./run_pipeline.sh ui" in out
@@ -57,7 +57,7 @@ def test_run_over_the_test_window_then_summary(tmp_path, capsys, monkeypatch):
     assert "gold: report " in out and (lakehouse / "exports" / "mb" / "report.html").is_file()
     assert_report_renders(lakehouse / "exports" / "mb" / "report.html", tmp_path / "report.png")
     assert "training skipped: training window as of 2021-05-02: " in out
-    assert "predictions skipped: no champion for model days_on_lot yet" in out
+    assert "predictions skipped: no champion for model mb_days_on_lot yet" in out
     assert "days on lot: no champion model yet (autolake-model status)" in out
     model_tables = {str(ref) for ref in MODEL_TABLES}
     assert all(rows[table] == ["-", "-"] for table in model_tables)
@@ -68,7 +68,7 @@ def test_run_over_the_test_window_then_summary(tmp_path, capsys, monkeypatch):
         if table not in maybe_empty:
             assert int(count) > 0, table
         assert int(version) >= 0
-    assert cli.main(["--env", "test", "--lakehouse-root", str(lakehouse), "summary"]) == 0
+    assert cli.main(["--env", "test", "--lakehouse-root", str(lakehouse), "--oem", "mb", "summary"]) == 0
     again = capsys.readouterr().out
     for table, (count, version) in rows.items():
         assert f"{table:<36} {count:>8} {version:>14}" in again

@@ -78,7 +78,7 @@ def test_the_gate_thresholds_come_from_the_configuration(conf_dir):
         "holdout_mae: {greater_is_better: false, max_relative_worsening: 0.05}"))
     rules = days_on_lot.gate_rules(load_settings("test", conf_dir=conf_dir))
     mae = next(rule for rule in rules.rules if rule.name == "holdout_mae")
-    assert rules.model_name == "days_on_lot" and mae.max_relative_worsening == 0.05 and not mae.greater_is_better
+    assert rules.model_name == "mb_days_on_lot" and mae.max_relative_worsening == 0.05 and not mae.greater_is_better
     assert mae.accepts(10.4, 10.0) and not mae.accepts(10.6, 10.0)
 
 

@@ -49,8 +49,8 @@ def replayed(tmp_path_factory):
         assert settings.replay.days == REPLAY_DAYS
         fetch_all(settings)
         days = settings.replay.window()
-        run_window(settings, days, lakehouse_root=str(root), days_per_run=REPLAY_DAYS)
-        steps = run_model(settings, days[-1], lakehouse_root=str(root))
+        run_window([settings], days, lakehouse_root=str(root), days_per_run=REPLAY_DAYS)
+        steps = run_model([settings], days[-1], lakehouse_root=str(root))[settings.oem]
         yield settings, days[-1], steps
     finally:
         reset_mlflow()
@@ -105,7 +105,7 @@ def test_a_second_run_registers_a_challenger_and_keeps_the_champion(replayed):
     client = days_on_lot.mlflow_client(settings)
     name = settings.ml.days_on_lot.model_name
     champion = gate.champion_version(client, name)
-    steps = run_model(settings, day, lakehouse_root=str(settings.lakehouse_root))
+    steps = run_model([settings], day, lakehouse_root=str(settings.lakehouse_root))[settings.oem]
     assert not any("promoted" in step for step in steps), steps
     assert gate.champion_version(client, name) == champion
     challenger = client.get_registered_model(name).aliases[gate.CHALLENGER]

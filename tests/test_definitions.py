@@ -141,4 +141,5 @@ def test_dagster_definitions_validate_passes_and_lists_the_groups():
     assert result.returncode == 0, output
     assert "All code locations passed validation" in output
     for group in GROUPS:
-        assert f"\n{group}: mb/" in output
+        line = next(line for line in output.splitlines() if line.startswith(f"{group}: "))
+        assert "bmw/" in line and "mb/" in line, line

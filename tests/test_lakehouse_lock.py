@@ -97,7 +97,7 @@ def published_state(settings) -> dict[str, pd.DataFrame]:
 
 def cli(lakehouse: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "--env", "test", "--lakehouse-root", str(lakehouse), "run", *args],
+        [sys.executable, "-m", "pipeline.cli", "--env", "test", "--lakehouse-root", str(lakehouse), "--oem", "mb", "run", *args],
         cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, **(env or {})},
     )

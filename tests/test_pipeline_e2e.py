@@ -60,7 +60,7 @@ def test_one_partition_through_gold_read_back_with_delta_rs(settings):
                    e.asset_observation_data.asset_observation.metadata["skipped"].value
                    for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"}
         assert list(skipped) == ["mb/days_on_lot_predictions"]
-        assert "no champion for model days_on_lot yet" in skipped["mb/days_on_lot_predictions"]
+        assert "no champion for model mb_days_on_lot yet" in skipped["mb/days_on_lot_predictions"]
         for model_asset in ("mb/days_on_lot_predictions", "mb/attribute_stats/abnormal_days_on_lot"):
             assert instance.get_latest_materialization_event(dg.AssetKey.from_user_string(model_asset)) is None
         checks = [e for e in result.get_asset_check_evaluations()]

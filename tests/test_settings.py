@@ -88,7 +88,7 @@ def test_an_oem_is_its_folder_and_an_unknown_one_lists_the_known(conf_dir: Path)
     assert settings.oem == "mb" and settings.oem_dir == conf_dir / "oems" / "mb"
     assert settings.wmi_file == conf_dir / "oems" / "mb" / "reference" / "wmi.csv"
     assert {s.make for s in settings.searches} == {settings.make}
-    with pytest.raises(ConfigError, match=r"no configuration for OEM 'vw' \(known: mb\)"):
+    with pytest.raises(ConfigError, match=r"no configuration for OEM 'vw' \(known: bmw, mb\)"):
         load_settings("test", oem="vw", conf_dir=conf_dir)
 
 
@@ -106,7 +106,9 @@ def test_a_new_oem_folder_loads_with_its_own_paths_and_overlay(conf_dir: Path):
         search.unlink()
     (oem / "sources" / "smart_all.yaml").write_text("name: smart_all\nsite: craigslist\nmake: smart\n")
     (oem / "env" / "test.yaml").write_text("replay:\n  days: 5\n")
-    smart, mb = load_all("test", conf_dir=conf_dir)[::-1]
+    oems = {s.oem: s for s in load_all("test", conf_dir=conf_dir)}
+    assert sorted(oems) == ["bmw", "mb", "smart"]
+    smart, mb = oems["smart"], oems["mb"]
     assert (smart.oem, smart.make, [s.name for s in smart.searches]) == ("smart", "smart", ["smart_all"])
     assert (smart.replay.days, mb.replay.days) == (5, 2)
     assert smart.lakehouse_root == mb.lakehouse_root

@@ -140,7 +140,7 @@ def test_failing_gold_data_is_refused_by_the_spark_submit_entry_point(settings, 
     with dg.DagsterInstance.ephemeral() as instance:
         assert materialize(settings, instance, TEST_DAY).success
     before = fingerprints(settings)
-    argv = ["--env", "test", "--date", TEST_DAY.isoformat(), "--lakehouse-root", str(settings.lakehouse_root)]
+    argv = ["--env", "test", "--date", TEST_DAY.isoformat(), "--lakehouse-root", str(settings.lakehouse_root), "--oem", "mb"]
 
     break_suite(suites, "gold_market_value",
                 {"type": "expect_column_values_to_be_in_set",

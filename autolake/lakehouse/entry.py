@@ -17,7 +17,7 @@ from autolake.lakehouse.commits import TableCommitConflict
 from autolake.lakehouse.lock import LakehouseBusy, write_lock
 from autolake.lakehouse.publish import GateRejected, LayerResult, gate_not_enforced
 from autolake.lakehouse.session import spark_session
-from autolake.lakehouse.settings import Settings, load_settings
+from autolake.lakehouse.settings import Settings, load_all, load_settings
 
 
 def add_day_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -29,6 +29,8 @@ def add_day_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                      help="the day a daily scheduler fired, YYYY-MM-DD: runs the partition of the day before")
     p.add_argument("--env", default=None, help="configuration environment (default: $AUTOLAKE_ENV or local)")
     p.add_argument("--lakehouse-root", default=None, help="override lakehouse.root")
+    p.add_argument("--oem", action="append", default=None,
+                   help="an OEM of conf/oems (repeatable; default: every configured OEM)")
     return p
 
 
@@ -51,13 +53,16 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
+def oems_from_args(args: argparse.Namespace) -> list[Settings]:
+    """The settings of each OEM named by --oem, else of every configured OEM."""
     overrides: dict[str, Any] = {}
     if args.lakehouse_root:
         overrides["lakehouse"] = {"root": args.lakehouse_root}
     if getattr(args, "engine", None):
         overrides["engine"] = {"name": args.engine}
-    return load_settings(args.env, overrides=overrides or None)
+    if args.oem:
+        return [load_settings(args.env, oem=oem, overrides=overrides or None) for oem in dict.fromkeys(args.oem)]
+    return load_all(args.env, overrides=overrides or None)
 
 
 def run_spark_job(
@@ -75,27 +80,32 @@ def run_spark_job(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     args = parser(description).parse_args(argv)
-    settings = settings_from_args(args)
+    oems = oems_from_args(args)
     day = partition_day(args)
     holder = f"{Path(sys.argv[0]).name} --date {day}"
+    results: dict[str, LayerResult] = {}
     try:
-        with write_lock(settings, holder=holder, wait_s=args.lock_wait), spark_session(settings.engine) as spark:
-            if args.no_gate:
-                with gate_not_enforced():
-                    result = run(spark, settings, day)
-            else:
-                result = run(spark, settings, day)
+        with write_lock(oems[0], holder=holder, wait_s=args.lock_wait), spark_session(oems[0].engine) as spark:
+            for settings in oems:
+                if args.no_gate:
+                    with gate_not_enforced():
+                        results[settings.oem] = run(spark, settings, day)
+                else:
+                    results[settings.oem] = run(spark, settings, day)
     except GateRejected as rejection:
         print(str(rejection), file=sys.stderr)
         return 1
     except (LakehouseBusy, TableCommitConflict) as error:
         print(str(error), file=sys.stderr)
         return 3
-    print(json.dumps(result.metrics, default=str, sort_keys=True))
-    for report in result.reports.values():
-        print(report.describe())
-    for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    for problem in result.check_failures:
-        print(f"check failed: {problem}", file=sys.stderr)
-    return 1 if result.check_failures else 0
+    print(json.dumps({oem: result.metrics for oem, result in results.items()}, default=str, sort_keys=True))
+    failed = False
+    for oem, result in results.items():
+        for report in result.reports.values():
+            print(f"{oem}: {report.describe()}")
+        for warning in result.warnings:
+            print(f"warning: {oem}: {warning}", file=sys.stderr)
+        for problem in result.check_failures:
+            print(f"check failed: {oem}: {problem}", file=sys.stderr)
+            failed = True
+    return 1 if failed else 0

@@ -337,8 +337,8 @@ class DaysOnLotSettings(_Strict):
     """The days-on-lot model: registry name, experiment, training split, XGBoost parameters and the
     review gate's thresholds (autolake/ml/registry.py)."""
 
-    model_name: str = "days_on_lot"
-    experiment: str = "autolake_days_on_lot"
+    model_name: str = "{oem}_days_on_lot"
+    experiment: str = "autolake_{oem}_days_on_lot"
     holdout_share: float = Field(0.2, gt=0, lt=1)
     seed: int = 20210501
     params: dict[str, Any] = Field(default_factory=dict)
@@ -490,6 +490,16 @@ def oem_names(conf_dir: str | Path | None = None) -> list[str]:
     return sorted(p.parent.name for p in folder.glob(f"*/{OEM_FILE}")) if folder.is_dir() else []
 
 
+def _name_per_oem(merged: dict, oem: str, *paths: tuple[str, ...]) -> None:
+    """`{oem}` in a name shared by every OEM's configuration (the MLflow model and experiment) is the OEM."""
+    for path in paths:
+        node = merged
+        for part in path[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and isinstance(node.get(path[-1]), str):
+            node[path[-1]] = node[path[-1]].replace("{oem}", oem)
+
+
 def load_settings(
     env: str | None = None,
     *,
@@ -534,6 +544,7 @@ def load_settings(
     merged["env"] = env
     merged["oem"] = oem
     merged["conf_dir"] = str(conf)
+    _name_per_oem(merged, oem, ("ml", "days_on_lot", "model_name"), ("ml", "days_on_lot", "experiment"))
 
     try:
         return Settings.model_validate(merged)

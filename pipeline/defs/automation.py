@@ -4,6 +4,7 @@ import datetime as dt
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -97,14 +98,19 @@ def bronze_days(settings: Settings) -> list[dt.date]:
     return sorted(dt.date.fromisoformat(v) for v in values if v)
 
 
-def training_selection(settings: Settings) -> dg.AssetSelection:
-    """The days-on-lot model: trained weekly and on demand, never by the daily runs."""
-    return dg.AssetSelection.assets(key(settings, MODEL))
+def lakehouse_days(oems: Sequence[Settings]) -> list[dt.date]:
+    """Days that have a bronze partition in any OEM's tables."""
+    return sorted({day for settings in oems for day in bronze_days(settings)})
 
 
-def build(settings: Settings) -> tuple[list, list, list]:
-    """(jobs, schedules, sensors)."""
-    training = training_selection(settings)
+def training_selection(oems: Sequence[Settings]) -> dg.AssetSelection:
+    """Every OEM's days-on-lot model: trained weekly and on demand, never by the daily runs."""
+    return dg.AssetSelection.assets(*(key(settings, MODEL) for settings in oems))
+
+
+def build(oems: Sequence[Settings]) -> tuple[list, list, list]:
+    """(jobs, schedules, sensors) over every OEM's assets."""
+    training = training_selection(oems)
     ingest_job = dg.define_asset_job(
         INGEST_JOB,
         selection=dg.AssetSelection.groups("bronze", "silver", "gold_core", "gold_mart", "ml") - training,
@@ -129,13 +135,17 @@ def build(settings: Settings) -> tuple[list, list, list]:
         name="landing_sensor",
         job=ingest_job,
         minimum_interval_seconds=60,
-        description="New landing content (by sha256) starts one ingest run per day; content seen before never does.",
+        description="New landing content of any OEM (by sha256) starts one ingest run per day; content seen before never does.",
     )
     def landing_sensor(context: dg.SensorEvaluationContext, autolake: AutolakeConfig):
-        settings_ = autolake.settings()
-        known = json.loads(context.cursor) if context.cursor else {}
-        new, updated = scan_landing(settings_.landing_root, known)
-        requests = landing_run_requests(new, settings_, dt.datetime.now(dt.timezone.utc).date())
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        new: dict[dt.date, list[str]] = defaultdict(list)
+        updated = {}
+        for settings_ in autolake.all_settings():
+            found, updated[settings_.oem] = scan_landing(settings_.landing_root, cursor.get(settings_.oem, {}))
+            for day, fingerprints in found.items():
+                new[day] += [f"{settings_.oem}:{fingerprint}" for fingerprint in fingerprints]
+        requests = landing_run_requests(dict(new), autolake.settings(), dt.datetime.now(dt.timezone.utc).date())
         context.update_cursor(json.dumps(updated, sort_keys=True))
         if not requests:
             return dg.SkipReason("no new landing content")
@@ -162,7 +172,7 @@ def build(settings: Settings) -> tuple[list, list, list]:
         description="Sunday 03:00 UTC: silver and gold rebuilt from bronze for every day bronze holds, in one run.",
     )
     def weekly_full_refresh_schedule(context: dg.ScheduleEvaluationContext, autolake: AutolakeConfig):
-        days = bronze_days(autolake.settings())
+        days = lakehouse_days(autolake.all_settings())
         if not days:
             return dg.SkipReason("bronze holds no partitions yet")
         week = context.scheduled_execution_time.date().isoformat()
@@ -184,7 +194,7 @@ def build(settings: Settings) -> tuple[list, list, list]:
         description="Sunday 05:00 UTC, after the full refresh: the days-on-lot model trained as of the latest day bronze holds.",
     )
     def weekly_training_schedule(context: dg.ScheduleEvaluationContext, autolake: AutolakeConfig):
-        days = bronze_days(autolake.settings())
+        days = lakehouse_days(autolake.all_settings())
         if not days:
             return dg.SkipReason("bronze holds no partitions yet")
         return dg.RunRequest(

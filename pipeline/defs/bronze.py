@@ -12,6 +12,7 @@ from pipeline.defs.common import (
     daily_partitions,
     gate_failure,
     key,
+    op_name,
     partition_days,
     rejected,
     table_metadata,
@@ -29,7 +30,7 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
     landing = landing_keys(settings)
 
     @dg.multi_asset(
-        name="bronze_ingest",
+        name=op_name(settings, "bronze_ingest"),
         group_name=GROUP,
         partitions_def=daily_partitions(settings),
         specs=[
@@ -44,7 +45,7 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def bronze_ingest(context: dg.AssetExecutionContext, spark: AutolakeSpark):
-        session, settings_ = spark.spark_session, spark.autolake.settings()
+        session, settings_ = spark.spark_session, spark.autolake.settings(settings.oem)
         results = {}
         for day in partition_days(context):
             try:

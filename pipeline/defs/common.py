@@ -27,6 +27,11 @@ def key(settings: Settings, name: str) -> dg.AssetKey:
     return dg.AssetKey([settings.oem, *name.split("/")])
 
 
+def op_name(settings: Settings, name: str) -> str:
+    """The op of a multi-asset, unique in a code location that holds several OEMs."""
+    return f"{settings.oem}__{name.replace('/', '__')}"
+
+
 def partition_days(context: dg.AssetExecutionContext) -> list[dt.date]:
     """The run's days in order: one for a partition run, several for a ranged (single-run) backfill."""
     return sorted(dt.date.fromisoformat(k) for k in context.partition_keys)

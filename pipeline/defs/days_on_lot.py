@@ -17,6 +17,7 @@ from pipeline.defs.common import (
     daily_partitions,
     gate_failure,
     key,
+    op_name,
     partition_days,
     rejected,
     table_metadata,
@@ -61,7 +62,7 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
                     "`challenger` and validated against the champion on the same holdout. Weekly and on demand.",
     )
     def days_on_lot_model(context: dg.AssetExecutionContext, spark: AutolakeSpark):
-        settings_ = spark.autolake.settings()
+        settings_ = spark.autolake.settings(settings.oem)
         day = partition_days(context)[-1]
         outcome = days_on_lot.run_training(spark.spark_session, settings_, day)
         if not outcome.trained:
@@ -83,7 +84,7 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         })
 
     @dg.multi_asset(
-        name="days_on_lot_predictions",
+        name=op_name(settings, "days_on_lot_predictions"),
         group_name=GROUP,
         partitions_def=daily_partitions(settings),
         specs=[dg.AssetSpec(
@@ -98,7 +99,7 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def days_on_lot_predictions(context: dg.AssetExecutionContext, spark: AutolakeSpark):
-        settings_ = spark.autolake.settings()
+        settings_ = spark.autolake.settings(settings.oem)
         reports, outcome = {}, None
         for day in partition_days(context):
             try:
@@ -122,7 +123,7 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         yield check_result(settings_, PREDICTIONS, reports)
 
     @dg.multi_asset(
-        name="attribute_abnormal_days",
+        name=op_name(settings, "attribute_abnormal_days"),
         group_name=GROUP,
         partitions_def=daily_partitions(settings),
         specs=[dg.AssetSpec(
@@ -137,7 +138,7 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def attribute_abnormal_days(context: dg.AssetExecutionContext, spark: AutolakeSpark):
-        settings_ = spark.autolake.settings()
+        settings_ = spark.autolake.settings(settings.oem)
         day = partition_days(context)[-1]
         tables = Tables(settings_)
         if not tables.exists(spark.spark_session, GOLD_DAYS_ON_LOT_PREDICTIONS):

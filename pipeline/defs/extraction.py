@@ -1,4 +1,4 @@
-"""Extraction: one asset per search config in conf/sources/*.yaml, each replaying its matches."""
+"""Extraction: one asset per search of each OEM (conf/oems/<oem>/sources/*.yaml), each replaying its matches."""
 
 import dagster as dg
 
@@ -33,7 +33,7 @@ def search_asset(settings: Settings, search: SearchConfig) -> dg.AssetsDefinitio
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def landing(context: dg.AssetExecutionContext, autolake: AutolakeConfig) -> dg.MaterializeResult:
-        settings_ = autolake.settings()
+        settings_ = autolake.settings(settings.oem)
         current = next(s for s in settings_.searches if s.name == search.name)
         results = [extraction.run_search(settings_, current, day) for day in partition_days(context)]
         for result in results:
@@ -70,7 +70,7 @@ def photos_asset(settings: Settings) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def landing_photos(context: dg.AssetExecutionContext, autolake: AutolakeConfig) -> dg.MaterializeResult:
-        settings_ = autolake.settings()
+        settings_ = autolake.settings(settings.oem)
         totals = [extraction.run_photos(settings_, day) for day in partition_days(context)]
         context.log.info(f"photo files: {sum(t[0] for t in totals)}, injected faults: {sum(t[1] for t in totals)}")
         return dg.MaterializeResult(

@@ -15,6 +15,7 @@ from pipeline.defs.common import (
     daily_partitions,
     gate_failure,
     key,
+    op_name,
     partition_days,
     rejected,
     table_metadata,
@@ -50,7 +51,7 @@ def gated_table_asset(
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def gated_table(context: dg.AssetExecutionContext, spark: AutolakeSpark):
-        settings_ = spark.autolake.settings()
+        settings_ = spark.autolake.settings(settings.oem)
         reports = {}
         days = partition_days(context)
         for day in days[-1:] if snapshot else days:
@@ -88,7 +89,7 @@ def gated_tables_asset(
     returning the problems it found (none: passed)."""
 
     @dg.multi_asset(
-        name=name,
+        name=op_name(settings, name),
         group_name=group,
         partitions_def=daily_partitions(settings),
         specs=[
@@ -101,7 +102,7 @@ def gated_tables_asset(
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def gated_tables(context: dg.AssetExecutionContext, spark: AutolakeSpark):
-        settings_ = spark.autolake.settings()
+        settings_ = spark.autolake.settings(settings.oem)
         day = partition_days(context)[-1]
         try:
             result = run(spark.spark_session, settings_, day)

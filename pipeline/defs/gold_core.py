@@ -20,6 +20,7 @@ from pipeline.defs.common import (
     daily_partitions,
     gate_failure,
     key,
+    op_name,
     partition_days,
     rejected,
     table_metadata,
@@ -55,7 +56,7 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
     history = key(settings, SILVER_HISTORY_ASSET)
 
     @dg.multi_asset(
-        name="gold_core_build",
+        name=op_name(settings, "gold_core_build"),
         group_name=GROUP,
         partitions_def=daily_partitions(settings),
         specs=[
@@ -67,7 +68,7 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def gold_core_build(context: dg.AssetExecutionContext, spark: AutolakeSpark):
-        settings_ = spark.autolake.settings()
+        settings_ = spark.autolake.settings(settings.oem)
         day = partition_days(context)[-1]
         try:
             result = gold_core.run(spark.spark_session, settings_, day)

@@ -120,7 +120,7 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def gold_report(context: dg.AssetExecutionContext, spark: AutolakeSpark) -> dg.MaterializeResult:
-        settings_ = spark.autolake.settings()
+        settings_ = spark.autolake.settings(settings.oem)
         day = partition_days(context)[-1]
         result = run_report(spark.spark_session, settings_, day)
         context.log.info(f"report for {day}: {result.metrics['report']}")

@@ -36,7 +36,7 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def reference_catalogue(context: dg.AssetExecutionContext, spark: AutolakeSpark) -> dg.MaterializeResult:
-        settings_ = spark.autolake.settings()
+        settings_ = spark.autolake.settings(settings.oem)
         rows = silver.run_catalogue(spark.spark_session, settings_)
         context.log.info(f"reference catalogue: {rows} rows")
         return dg.MaterializeResult(

@@ -1,0 +1,137 @@
+"""Several OEMs in one code location: each OEM is a folder of configuration, and what a run writes for
+an OEM sits under that OEM. BMW's ads are simulated (autolake/replay/simulated_ads.py)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+from deltalake import DeltaTable
+
+from autolake.lakehouse.datasets import fetch
+from autolake.lakehouse.landing import sha256_of
+from autolake.lakehouse.settings import PROJECT_ROOT, load_all, load_settings
+from autolake.lakehouse.tables import BRONZE_LISTINGS, SILVER_LISTINGS, Tables
+from autolake.replay.simulated_ads import simulate_ads, to_csv
+from pipeline import cli
+from pipeline.build import FULL_PIPELINE_JOB, build_definitions
+from pipeline.defs.automation import training_selection
+from tests.conftest import TEST_DAY
+
+# Lakehouse-wide services, one per lakehouse by design: the write lock (one writer at a time) and the
+# local MLflow tracking store (one server; each OEM has its own experiment and registered model).
+SHARED = {"_autolake", "mlflow"}
+PER_OEM_FOLDERS = {"landing", "exports", "replay_truth", "bronze", "silver", "gold"}
+
+
+def rows(settings, ref) -> pd.DataFrame:
+    return DeltaTable(Tables(settings).location(ref)).to_pandas()
+
+
+def owner_of(relative: Path) -> str | None:
+    """The OEM a written file belongs to: <folder>/<oem>/... or _staging/<layer>/<oem>/..."""
+    parts = relative.parts
+    if parts[0] in PER_OEM_FOLDERS and len(parts) > 2:
+        return parts[1]
+    if parts[0] == "_staging" and len(parts) > 3:
+        return parts[2]
+    return None
+
+
+def test_two_oems_materialize_in_one_dagster_run_and_share_no_path(tmp_path):
+    root = tmp_path / "lakehouse"
+    oems = load_all("test", overrides={"lakehouse": {"root": str(root)}})
+    assert [s.oem for s in oems] == ["bmw", "mb"]
+    defs = build_definitions(oems, env="test", lakehouse_root=str(root))
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = defs.resolve_job_def(FULL_PIPELINE_JOB).execute_in_process(
+            partition_key=TEST_DAY.isoformat(), instance=instance, raise_on_error=False)
+        assert result.success
+        materialized = {e.asset_key.path[0] for e in result.get_asset_materialization_events()}
+        assert materialized == {"bmw", "mb"}
+        assert all(e.passed for e in result.get_asset_check_evaluations())
+
+    for settings in oems:
+        listings = rows(settings, SILVER_LISTINGS)
+        assert len(rows(settings, BRONZE_LISTINGS)) > 0 and len(listings) > 0, settings.oem
+        assert set(listings["make"]) == {settings.make}, settings.oem
+    bmw, mb = oems
+    assert set(rows(bmw, SILVER_LISTINGS)["model_family"].dropna()) >= {"3-series", "x5"}
+    assert not set(rows(bmw, SILVER_LISTINGS)["model_family"].dropna()) & set(rows(mb, SILVER_LISTINGS)["model_family"].dropna())
+
+    written = [p.relative_to(root) for p in root.rglob("*") if p.is_file()]
+    assert written
+    unowned = [str(p) for p in written if p.parts[0] not in SHARED and owner_of(p) not in {"bmw", "mb"}]
+    assert unowned == []
+    for settings in oems:
+        mine = [p for p in written if owner_of(p) == settings.oem]
+        assert {p.parts[0] for p in mine} >= {"landing", "bronze", "silver", "gold", "exports", "replay_truth"}
+    assert (root / "exports" / "bmw" / "report.html").is_file() and (root / "exports" / "mb" / "report.html").is_file()
+
+
+def test_each_oem_trains_its_own_registered_model():
+    oems = load_all("test")
+    names = {s.ml.days_on_lot.model_name for s in oems}
+    assert names == {"bmw_days_on_lot", "mb_days_on_lot"}
+    selected = training_selection(oems).resolve(build_definitions(oems).resolve_asset_graph())
+    assert {k.to_user_string() for k in selected} == {"bmw/days_on_lot_model", "mb/days_on_lot_model"}
+
+
+def test_a_third_oem_is_a_folder_and_runs_without_touching_python(tmp_path, monkeypatch):
+    conf = tmp_path / "conf"
+    shutil.copytree(PROJECT_ROOT / "conf", conf)
+    shutil.copytree(conf / "oems" / "bmw", conf / "oems" / "bmw_cpo")
+    for search in (conf / "oems" / "bmw_cpo" / "sources").glob("*.yaml"):
+        search.write_text(search.read_text().replace("name: bmw_", "name: bmw_cpo_"))
+    monkeypatch.setenv("AUTOLAKE_CONF_DIR", str(conf))
+    root = tmp_path / "lakehouse"
+    oems = load_all("test", overrides={"lakehouse": {"root": str(root)}})
+    assert [s.oem for s in oems] == ["bmw", "bmw_cpo", "mb"]
+    defs = build_definitions(oems, env="test", lakehouse_root=str(root))
+    new = dg.AssetSelection.key_prefixes(["bmw_cpo"]) - training_selection(oems)
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = defs.resolve_job_def(FULL_PIPELINE_JOB).execute_in_process(
+            partition_key=TEST_DAY.isoformat(), instance=instance, raise_on_error=False,
+            asset_selection=list(new.resolve(defs.resolve_asset_graph())))
+        assert result.success
+    third = next(s for s in oems if s.oem == "bmw_cpo")
+    assert len(rows(third, SILVER_LISTINGS)) > 0
+    assert {p.name for p in (root / "landing").iterdir()} == {"bmw_cpo"}
+    assert not (root / "bronze" / "bmw").exists() and not (root / "bronze" / "mb").exists()
+
+
+@pytest.mark.parametrize("oem", ["bmw"])
+def test_the_simulated_ads_are_reproduced_from_the_real_catalogue(oem):
+    settings = load_settings("local", oem=oem)
+    pin = settings.datasets.craigslist_ads
+    (committed,) = fetch(pin, settings.resolve_path(settings.datasets.cache_dir)).values()
+    assert sha256_of(committed) == pin.sha256
+    ads = pd.read_csv(committed, dtype={"VIN": "string"})
+    regenerated = simulate_ads(settings, len(ads), 20210502)
+    assert to_csv(regenerated) == committed.read_text()
+    catalogue = pd.concat([pd.read_csv(p) for p in fetch(settings.datasets.reference_catalogue,
+                                                          settings.resolve_path(settings.datasets.cache_dir)).values()])
+    real = catalogue[catalogue["Make"] == settings.make]
+    assert set(ads["year"]) <= set(real["Year"].astype(int))
+    assert set(ads["description"].str.split().str[1]) == {settings.make}
+
+
+def test_the_main_command_runs_each_oem_over_its_own_window(tmp_path, monkeypatch, capsys):
+    conf = tmp_path / "conf"
+    shutil.copytree(PROJECT_ROOT / "conf", conf)
+    (conf / "oems" / "bmw" / "env" / "test.yaml").write_text(
+        (conf / "oems" / "bmw" / "env" / "test.yaml").read_text() + "replay:\n  days: 1\n")
+    monkeypatch.setenv("AUTOLAKE_CONF_DIR", str(conf))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    root = tmp_path / "lakehouse"
+    assert cli.main(["--env", "test", "--lakehouse-root", str(root), "run", "--days-per-run", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert "days-on-lot model of bmw as of 2021-05-01" in err and "days-on-lot model of mb as of 2021-05-02" in err
+    assert "OEM bmw (BMW): replay window 2021-05-01 .. 2021-05-01 (1 days)" in out
+    assert "OEM mb (Mercedes-Benz): replay window 2021-05-01 .. 2021-05-02 (2 days)" in out
+    bmw, mb = load_all("test", overrides={"lakehouse": {"root": str(root)}})
+    assert sorted(set(rows(bmw, BRONZE_LISTINGS)["_partition_date"].astype(str))) == ["2021-05-01"]
+    assert sorted(set(rows(mb, BRONZE_LISTINGS)["_partition_date"].astype(str))) == ["2021-05-01", "2021-05-02"]
