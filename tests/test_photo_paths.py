@@ -46,13 +46,13 @@ def inside(folder, path) -> bool:
     return os.path.commonpath([resolved, os.path.realpath(folder)]) == os.path.realpath(folder)
 
 
-SECRET = "../../../../outside/secret"
+SECRET = "../../../../../outside/secret"
 HOSTILE_IDS = [
     SECRET,
     "/" + SECRET.lstrip("./"),
-    "..\\..\\..\\..\\outside\\secret",
-    "..%2F..%2F..%2F..%2Foutside%2Fsecret",
-    "ph-good\x00/../../../../outside/secret",
+    "..\\..\\..\\..\\..\\outside\\secret",
+    "..%2F..%2F..%2F..%2F..%2Foutside%2Fsecret",
+    "ph-good\x00/../../../../../outside/secret",
     "p" * 65,
     "ph\u2215good",
     "..",
@@ -110,7 +110,7 @@ def test_hostile_photo_ids_are_refused_with_their_reason_and_nothing_outside_is_
         row = photos[photo_id]
         assert (row.path, row.exists, row.size_bytes, row.sha256) == (None, False, None, None), photo_id
         assert row.reason == identifiers.refusal("photo_id", photo_id), photo_id
-    assert photos[SECRET].reason.startswith("photo id '../../../../outside/secret' contains '/'")
+    assert photos[SECRET].reason.startswith("photo id '../../../../../outside/secret' contains '/'")
     assert photos["p" * 65].reason.endswith("is 65 characters long (allowed: letters, digits, . _ : -; "
                                             "starting with a letter or digit; no '..'; at most 64 characters)")
 
@@ -126,7 +126,7 @@ def test_the_file_readers_refuse_any_path_outside_the_photo_folder_unopened(land
     base = str(folder)
     paths = {
         "absolute": str(outside / "secret.jpg"),
-        "dotdot": f"{base}/../../../../outside/secret.jpg",
+        "dotdot": f"{base}/../../../../../outside/secret.jpg",
         "backslash": f"{base}/..\\..\\secret.jpg",
         "percent": f"{base}/..%2Fsecret.jpg",
         "nul": f"{base}/ph-good.jpg\x00.jpg",

@@ -273,15 +273,19 @@ class _DailyFeed:
 
 
 _SIMULATIONS: dict[str, _DailyFeed] = {}
+_TRUTH_WRITTEN: set[tuple[str, Path]] = set()
 
 
 def simulation(settings: Settings, ads: pd.DataFrame) -> _DailyFeed:
-    """Replay v1 for the whole window (computed once per process and configuration); writes its truth."""
-    key = settings.replay.model_dump_json() + str(settings.datasets.craigslist_ads.model_dump_json())
+    """Replay v1 for the whole window, computed once per process and configuration; its truth is
+    written once into each truth folder (each lakehouse and OEM) the process replays into."""
+    key = settings.replay.model_dump_json() + settings.datasets.craigslist_ads.model_dump_json()
     if key not in _SIMULATIONS:
         landing_ads = pd.DataFrame({"ad_id": ads[AD_ID_COLUMN].astype(str),
                                     **{field: ads[column] for column, field in CSV_TO_LANDING.items()}})
         sim = simulator.simulate(landing_ads, settings.replay, lambda ad_id: list_day(ad_id, settings.replay))
-        simulator.write_truth(sim, settings.replay_truth_dir)
         _SIMULATIONS[key] = _DailyFeed(sim)
+    if (key, settings.replay_truth_dir) not in _TRUTH_WRITTEN:
+        simulator.write_truth(_SIMULATIONS[key].sim, settings.replay_truth_dir)
+        _TRUTH_WRITTEN.add((key, settings.replay_truth_dir))
     return _SIMULATIONS[key]
