@@ -115,3 +115,10 @@ def test_a_new_oem_folder_loads_with_its_own_paths_and_overlay(conf_dir: Path):
     for path in ("landing_root", "exports_dir", "replay_truth_dir", "oem_dir"):
         assert getattr(smart, path) != getattr(mb, path), path
         assert smart.oem in getattr(smart, path).parts and mb.oem in getattr(mb, path).parts, path
+
+
+@pytest.mark.parametrize("name", ["../env", "mb/../../conf", "/etc", "MB", "mb\x00"])
+def test_an_oem_name_that_is_not_a_plain_folder_name_is_refused_before_any_file_is_read(conf_dir: Path, name):
+    (conf_dir / "env" / "oem.yaml").write_text("make: planted\n")
+    with pytest.raises(ConfigError, match="an OEM name is a folder of"):
+        load_settings("test", oem=name, conf_dir=conf_dir)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +19,7 @@ CONF_DIR_VAR = "AUTOLAKE_CONF_DIR"
 DEFAULT_ENV = "local"
 OEMS_FOLDER = "oems"
 OEM_FILE = "oem.yaml"
+OEM_NAME = re.compile(r"[a-z][a-z0-9_]*")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -358,7 +360,7 @@ class MlSettings(_Strict):
 
 class Settings(_Strict):
     env: str = DEFAULT_ENV
-    oem: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    oem: str = Field(pattern=OEM_NAME.pattern.join("^$"))
     conf_dir: str
     make: str = Field(min_length=1)
     model_families: ModelFamilySettings
@@ -525,7 +527,10 @@ def load_settings(
     base = _read_yaml(base_path)
     _record_origin(base, origin, str(base_path))
     oem = oem or os.environ.get(OEM_VAR) or base.get("oem")
-    oem_dir = conf / OEMS_FOLDER / str(oem)
+    if not isinstance(oem, str) or not OEM_NAME.fullmatch(oem):
+        raise ConfigError(f"OEM {oem!r}: an OEM name is a folder of {conf / OEMS_FOLDER}: lowercase letters, "
+                          "digits and '_', starting with a letter")
+    oem_dir = conf / OEMS_FOLDER / oem
     if not oem or not (oem_dir / OEM_FILE).is_file():
         raise ConfigError(f"{oem_dir / OEM_FILE}: no configuration for OEM '{oem}' "
                           f"(known: {', '.join(oem_names(conf)) or 'none'})")
