@@ -2,8 +2,10 @@
 
 A step is what spark-submit runs as `jobs/<name>.py`, what the wheel exposes as the console script
 `autolake-<name>`, and what the Databricks bundle runs as the task `<name>`, in this order and
-after the steps it names. The Dagster assets of a step live in the step's group (pipeline/defs);
-the bundle's task chain is checked against this registry by tests/test_steps.py.
+after the steps it names. It declares the tables it writes; each table has one name
+(`TableRef`): its Delta table, its Dagster asset key under the OEM and its Great Expectations
+suite. The Dagster assets (pipeline/defs), the bundle's task chain and the lakehouse's table list
+are checked against this registry by tests/test_steps.py.
 
 Every step takes the same day arguments (`autolake.lakehouse.entry.add_day_arguments`): `--date`
 names the partition; `--trigger-date` is the day a scheduler fired and runs the day before, which
@@ -21,6 +23,28 @@ from pyspark.sql import SparkSession
 from autolake.lakehouse.entry import run_spark_job
 from autolake.lakehouse.publish import LayerResult
 from autolake.lakehouse.settings import Settings
+from autolake.lakehouse.tables import (
+    BRONZE_FILE_LEDGER,
+    BRONZE_LISTINGS,
+    BRONZE_PHOTOS,
+    BRONZE_QUARANTINE,
+    GOLD_DIM_DATE,
+    GOLD_DIM_DEALER,
+    GOLD_DIM_GEOGRAPHY,
+    GOLD_DIM_VEHICLE,
+    GOLD_FACT_INVENTORY,
+    GOLD_FACT_SALES,
+    MODEL_TABLES,
+    SILVER_CATALOGUE,
+    SILVER_LISTING_VEHICLE,
+    SILVER_LISTINGS,
+    SILVER_MODEL_YEARS,
+    SILVER_PHOTO_FEATURES,
+    SILVER_VEHICLE_HISTORY,
+    SILVER_VEHICLE_IMAGES,
+    TableRef,
+    gold_mart_tables,
+)
 from autolake.layers import bronze, gold_core, gold_mart, silver, vision
 from autolake.ml import days_on_lot
 
@@ -47,6 +71,11 @@ DAILY = Cadence("daily", "0 2 * * *")
 WEEKLY = Cadence("weekly", "0 5 * * 0")
 
 StepRun = Callable[[SparkSession, Settings, dt.date], LayerResult]
+Outputs = Callable[[Settings], tuple[TableRef, ...]]
+
+
+def _tables(*tables: TableRef) -> Outputs:
+    return lambda settings: tables
 
 
 @dataclass(frozen=True)
@@ -56,6 +85,8 @@ class Step:
     run: StepRun | None
     after: tuple[str, ...] = ()
     cadence: Cadence = DAILY
+    outputs: Outputs = _tables()
+    """The tables the step writes, for a configuration (the marts depend on its groupings)."""
 
     @property
     def module(self) -> str:
@@ -76,14 +107,20 @@ class Step:
 
 STEPS: tuple[Step, ...] = (
     Step("extraction", "Replay one day of listings into the landing directory.", None),
-    Step("bronze", "Ingest one day of landing files into bronze, exactly once.", bronze.run, ("extraction",)),
-    Step("vision", "Bronze photo files and silver photo features for one day.", vision.run, ("bronze",)),
-    Step("silver", "Normalize one day of bronze listings into silver.", silver.run, ("vision",)),
+    Step("bronze", "Ingest one day of landing files into bronze, exactly once.", bronze.run, ("extraction",),
+         outputs=_tables(BRONZE_LISTINGS, BRONZE_QUARANTINE, BRONZE_FILE_LEDGER)),
+    Step("vision", "Bronze photo files and silver photo features for one day.", vision.run, ("bronze",),
+         outputs=_tables(BRONZE_PHOTOS, SILVER_PHOTO_FEATURES, SILVER_VEHICLE_IMAGES)),
+    Step("silver", "Normalize one day of bronze listings into silver.", silver.run, ("vision",),
+         outputs=_tables(SILVER_CATALOGUE, SILVER_MODEL_YEARS, SILVER_LISTINGS, SILVER_LISTING_VEHICLE,
+                         SILVER_VEHICLE_HISTORY)),
     Step("gold_core", "Rebuild the gold dimensions and the daily inventory and sales facts.", gold_core.run,
-         ("silver",)),
-    Step("gold_mart", "Rebuild every gold mart, its exports and the report.", gold_mart.run, ("gold_core",)),
+         ("silver",), outputs=_tables(GOLD_DIM_VEHICLE, GOLD_DIM_DEALER, GOLD_DIM_GEOGRAPHY, GOLD_DIM_DATE,
+                                      GOLD_FACT_INVENTORY, GOLD_FACT_SALES)),
+    Step("gold_mart", "Rebuild every gold mart, its exports and the report.", gold_mart.run, ("gold_core",),
+         outputs=gold_mart_tables),
     Step("days_on_lot_score", "Score the day's active vehicles with the champion days-on-lot model.",
-         days_on_lot.score, ("gold_mart",)),
+         days_on_lot.score, ("gold_mart",), outputs=_tables(*MODEL_TABLES)),
     Step("days_on_lot_train", "Train the days-on-lot model as of the day; the new version becomes the challenger.",
          days_on_lot.train, cadence=WEEKLY),
 )
@@ -95,6 +132,15 @@ def step(name: str) -> Step:
         return BY_NAME[name]
     except KeyError:
         raise KeyError(f"unknown step {name!r}; known: {sorted(BY_NAME)}") from None
+
+
+LAYERS = ("bronze", "silver", "gold")
+
+
+def tables(settings: Settings) -> list[TableRef]:
+    """Every table of the lakehouse for this configuration, layer by layer, in step order within a layer."""
+    written = [table for s in STEPS for table in s.outputs(settings)]
+    return sorted(written, key=lambda table: LAYERS.index(table.layer))
 
 
 def of_cadence(cadence: Cadence) -> list[Step]:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from autolake import steps
 from autolake.lakehouse.commits import TableCommitConflict
 from autolake.lakehouse.datasets import fetch_all
 from autolake.lakehouse.lock import LakehouseBusy, write_lock
@@ -29,12 +30,12 @@ from autolake.lakehouse.tables import (
     GOLD_ARBITRAGE_BELOW_MARKET,
     GOLD_DAYS_ON_LOT_PREDICTIONS,
     GOLD_MARKET_VALUE,
+    MODEL_TABLES,
     SILVER_LISTING_VEHICLE,
     SILVER_LISTINGS,
     SILVER_PHOTO_FEATURES,
     SILVER_VEHICLE_HISTORY,
     Tables,
-    all_tables,
     inventory_stats_table,
 )
 
@@ -55,7 +56,7 @@ def summarize(settings: Settings) -> list[TableSummary]:
 
     tables = Tables(settings)
     summaries = []
-    for ref in all_tables(settings):
+    for ref in steps.tables(settings):
         location = tables.location(ref)
         if tables.uses_catalog or not (Path(location) / "_delta_log").is_dir():
             summaries.append(TableSummary(str(ref), location, None, None))
@@ -248,7 +249,6 @@ def run_model(oems: list[Settings], day: dt.date, *, lakehouse_root: str | None 
     from pipeline.build import FULL_PIPELINE_JOB, build_definitions
     from pipeline.defs.automation import TRAINING_JOB
     from pipeline.defs.common import key
-    from pipeline.defs.days_on_lot import ATTRIBUTE_DAYS, PREDICTIONS
 
     lines: dict[str, list[str]] = {settings.oem: [] for settings in oems}
     instance = _instance()
@@ -271,7 +271,7 @@ def run_model(oems: list[Settings], day: dt.date, *, lakehouse_root: str | None 
                     except PromotionRefused as exc:
                         lines[settings.oem].append(str(exc))
         scored = _execute(defs, instance, FULL_PIPELINE_JOB, day,
-                          assets=[key(s, name) for s in oems for name in (PREDICTIONS, ATTRIBUTE_DAYS)])
+                          assets=[key(s, name) for s in oems for name in MODEL_TABLES])
         for settings in oems:
             lines[settings.oem] += [f"predictions skipped: {reason}" for reason in _skipped_reasons(scored, settings.oem)]
     return lines

@@ -349,7 +349,7 @@ def attribute_abnormal_days(features: DataFrame, predictions: DataFrame, levels:
     than the model expects), beside the same mean over all scored vehicles of the group whose ad
     lists equipment. Vehicles without a prediction that day are left out."""
     scored = features.where(F.col("is_active") & (F.coalesce(F.size("vehicle_attributes"), F.lit(0)) > 0)).join(
-        predictions.select(F.col("car_id").alias("vehicle_id"), "_partition_date", "predicted_days_on_lot",
+        predictions.select("vehicle_id", "_partition_date", "predicted_days_on_lot",
                            "abnormal_days_on_lot"),
         on=["vehicle_id", "_partition_date"],
     )

@@ -6,6 +6,7 @@ import shutil
 import dagster as dg
 import pytest
 
+from autolake import steps
 from autolake.lakehouse.settings import load_settings
 from autolake.lakehouse.tables import (
     BRONZE_FILE_LEDGER,
@@ -26,7 +27,6 @@ from autolake.lakehouse.tables import (
     SILVER_VEHICLE_HISTORY,
     SILVER_VEHICLE_IMAGES,
     Tables,
-    all_tables,
 )
 from autolake.replay import extraction
 from pipeline.build import FULL_PIPELINE_JOB, build_definitions
@@ -135,7 +135,7 @@ def test_incremental_runs_and_the_weekly_full_refresh_give_identical_tables(worl
     for day in (D1, D2, D3):
         assert pipeline.execute_in_process(partition_key=day.isoformat(), instance=instance).success
     tables = Tables(settings)
-    restated = [ref for ref in all_tables(settings) if ref.layer != "bronze"]
+    restated = [ref for ref in steps.tables(settings) if ref.layer != "bronze"]
     incremental = {ref.name: table_rows(tables.location(ref)) for ref in restated}
     bronze_before = {ref.name: checksum(tables.location(ref)) for ref in BRONZE}
     assert all(incremental[ref.name] for ref in SILVER_GOLD)

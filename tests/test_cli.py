@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from autolake import steps
 from autolake.lakehouse.settings import ConfigError, load_settings
-from autolake.lakehouse.tables import MODEL_TABLES, all_tables
+from autolake.lakehouse.tables import MODEL_TABLES
 from autolake.reports.gold_report import render_png
 from jobs import bronze
 from pipeline import cli
@@ -51,7 +52,7 @@ def test_run_over_the_test_window_then_summary(tmp_path, capsys, monkeypatch):
     assert "silver: as of 2021-05-02: active " in out
     assert re.search(r"photos: \d+ \(ok \d+\); no detector weights: model-free features only", out)
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("bronze.", "silver.", "gold."))}
-    assert set(rows) == {str(ref) for ref in all_tables(load_settings("test"))}
+    assert set(rows) == {str(ref) for ref in steps.tables(load_settings("test"))}
     assert {"gold.dim_dealer", "gold.inventory_stats_dealer", "gold.attribute_stats_dealer_id", "gold.market_value"} <= set(rows)
     assert re.search(r"gold: 2021-05-02: \d+ active vehicles nationally; 45D: ", out)
     assert "gold: report " in out and (lakehouse / "exports" / "mb" / "report.html").is_file()

@@ -125,4 +125,4 @@ def test_scoring_loads_the_champion_once_per_worker_and_records_its_version(spar
     assert set(scored["model_version"]) == {"1"} and set(scored["_partition_date"]) == {D[5]}
     expected = dict(zip(cars["vehicle_id"], dol.predict(model, cars.replace({np.inf: 1e9}))))
     assert len(scored) == len(cars)
-    assert np.allclose(scored["predicted_days_on_lot"], scored["car_id"].map(expected), rtol=1e-5)
+    assert np.allclose(scored["predicted_days_on_lot"], scored["vehicle_id"].map(expected), rtol=1e-5)

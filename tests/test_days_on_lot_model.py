@@ -85,8 +85,8 @@ def simulate_listings(
         "dealer_id": dealer,
         "neighborhood": neighborhood,
         "state": state,
-        "dealer__days_supply_90D": supply,
-        "dealer__avg_days_on_lot_90D": np.array([30 + 0.2 * s if np.isfinite(s) else np.nan for s in supply]),
+        "dealer_id__days_supply_90D": supply,
+        "dealer_id__avg_days_on_lot_90D": np.array([30 + 0.2 * s if np.isfinite(s) else np.nan for s in supply]),
         "neighborhood__days_supply_90D": np.array([neighborhood_supply[h] for h in neighborhood]),
         "neighborhood__avg_days_on_lot_90D": rng.uniform(25, 50, n).round(1),
     })
@@ -177,7 +177,7 @@ def test_prepare_is_identical_for_the_same_car_at_training_and_scoring(listings)
     categories = dol.learn_categories(train)
     car = train.index[17]
     training_frame = train.copy()
-    training_frame.loc[car, "dealer__days_supply_90D"] = np.inf
+    training_frame.loc[car, "dealer_id__days_supply_90D"] = np.inf
     training_frame["odometer_mi"] = training_frame["odometer_mi"].mask(training_frame.index == car)
     at_training = dol.prepare(training_frame, categories).loc[[car]]
 
@@ -186,7 +186,7 @@ def test_prepare_is_identical_for_the_same_car_at_training_and_scoring(listings)
     scoring = pd.concat([train.loc[[car]], train.loc[[car]].rename(index={car: "new"})])
     scoring = scoring.drop(columns=["days_on_lot", "is_sold"])
     scoring = scoring.astype({"model_year": "float64", "options_count": object})
-    scoring["dealer__days_supply_90D"] = np.inf
+    scoring["dealer_id__days_supply_90D"] = np.inf
     scoring["odometer_mi"] = None
     scoring.loc["new", ["vehicle_id", "dealer_id", "paint_color"]] = ["V-NEW", "D-NEW", "mauve"]
     at_scoring = dol.prepare(scoring, categories)
@@ -195,7 +195,7 @@ def test_prepare_is_identical_for_the_same_car_at_training_and_scoring(listings)
     assert list(at_scoring.columns) == FEATURES
     for column in dol.CATEGORICAL:
         assert list(at_scoring[column].cat.categories) == categories[column]
-    assert at_scoring.loc[car, "dealer__days_supply_90D"] == dol.DAYS_SUPPLY_CAP
+    assert at_scoring.loc[car, "dealer_id__days_supply_90D"] == dol.DAYS_SUPPLY_CAP
     assert np.isnan(at_scoring.loc[car, "odometer_mi"])
     # unseen categories become missing, the rest of the row is untouched
     assert pd.isna(at_scoring.loc["new", "dealer_id"]) and pd.isna(at_scoring.loc["new", "paint_color"])

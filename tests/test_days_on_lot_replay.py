@@ -88,10 +88,10 @@ def test_every_active_vehicle_of_the_last_day_is_scored_by_the_champion(replayed
         columns=["vehicle_id", "is_active", "days_on_lot", "_partition_date"])
     active = enriched[(pd.to_datetime(enriched["_partition_date"]).dt.date == day) & enriched["is_active"]]
     assert set(pd.to_datetime(predictions["_partition_date"]).dt.date) == {day}
-    assert sorted(predictions["car_id"]) == sorted(active["vehicle_id"]) and len(predictions) > 1000
+    assert sorted(predictions["vehicle_id"]) == sorted(active["vehicle_id"]) and len(predictions) > 1000
     assert set(predictions["model_version"]) == {champion}
     assert (predictions["predicted_days_on_lot"] >= 1).all()
-    merged = predictions.merge(active, left_on="car_id", right_on="vehicle_id", suffixes=("", "_enriched"))
+    merged = predictions.merge(active, on="vehicle_id", suffixes=("", "_enriched"))
     assert (merged["days_on_lot"] == merged["days_on_lot_enriched"]).all()
     assert ((merged["abnormal_days_on_lot"] - (merged["days_on_lot"] - merged["predicted_days_on_lot"])).abs() < 1e-9).all()
     by_option = DeltaTable(tables.location(GOLD_ATTRIBUTE_DAYS_ON_LOT)).to_pandas()

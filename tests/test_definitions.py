@@ -8,43 +8,59 @@ from autolake.lakehouse.settings import GEO_LEVELS, load_settings
 from pipeline.build import FULL_PIPELINE_JOB, build_definitions
 
 GROUPS = ["extraction", "bronze", "silver", "gold_core", "gold_mart", "ml"]
-STATS = ("dealer", "neighborhood", "state", "region", "national", "model_family_year")
+STATS = ("dealer_id", "neighborhood", "state", "census_region", "national", "model_family_year")
 LANDING = {"mb/landing_mb_all", "mb/landing_mb_all_autotrader", "mb/landing_mb_e_class_2015_plus"}
 PHOTOS = "mb/landing_photos"
-MODEL_FEATURES = {"mb/feature_enriched", "mb/market_value", "mb/inventory_enriched", "mb/inventory_stats/dealer",
-                  "mb/inventory_stats/neighborhood"}
+
+
+def bronze(name):
+    return f"mb/bronze/{name}"
+
+
+def silver(name):
+    return f"mb/silver/{name}"
+
+
+def gold(name):
+    return f"mb/gold/{name}"
+
+
+MODEL_FEATURES = {gold("feature_enriched"), gold("market_value"), gold("inventory_enriched"),
+                  gold("inventory_stats_dealer_id"), gold("inventory_stats_neighborhood")}
 GRAPH = {
     **{landing: set() for landing in LANDING},
     PHOTOS: set(),
-    "mb/bronze_photos": {PHOTOS, "mb/bronze_listings"},
-    "mb/photo_features": {"mb/bronze_photos"},
-    "mb/vehicle_images": {"mb/photo_features", "mb/silver_vehicles"},
-    "mb/bronze_listings": LANDING,
-    "mb/bronze_quarantine": LANDING,
-    "mb/bronze_file_ledger": LANDING,
-    "mb/reference_catalogue": set(),
-    "mb/silver_listings": {"mb/bronze_listings", "mb/reference_catalogue"},
-    "mb/silver_vehicles": {"mb/silver_listings", "mb/photo_features"},
-    "mb/vehicle_history": {"mb/silver_vehicles"},
-    **{f"mb/{name}": {"mb/silver_listings", "mb/silver_vehicles"}
+    bronze("photos"): {PHOTOS, bronze("listings")},
+    silver("photo_features"): {bronze("photos")},
+    silver("vehicle_images"): {silver("photo_features"), silver("listing_vehicle")},
+    bronze("listings"): LANDING,
+    bronze("quarantine"): LANDING,
+    bronze("file_ledger"): LANDING,
+    silver("reference_catalogue"): set(),
+    silver("reference_model_years"): set(),
+    silver("listings"): {bronze("listings"), silver("reference_catalogue")},
+    silver("listing_vehicle"): {silver("listings"), silver("photo_features")},
+    silver("vehicle_history"): {silver("listing_vehicle")},
+    **{gold(name): {silver("listings"), silver("listing_vehicle")}
        for name in ("dim_vehicle", "dim_dealer", "dim_geography", "dim_date", "fact_inventory_daily")},
-    "mb/fact_sales": {"mb/silver_listings", "mb/silver_vehicles", "mb/vehicle_history"},
-    "mb/mart_inventory_model_state": {"mb/fact_inventory_daily"},
-    "mb/dealers/neighborhoods": {"mb/dim_dealer"},
-    "mb/inventory_enriched": {"mb/silver_listings", "mb/silver_vehicles", "mb/dealers/neighborhoods", "mb/dim_geography"},
-    **{f"mb/inventory_stats/{g}": {"mb/inventory_enriched"} for g in STATS},
-    "mb/market_value": {"mb/inventory_enriched"},
-    **{f"mb/arbitrage/{name}": {"mb/market_value", "mb/silver_vehicles", "mb/dim_geography"}
+    gold("fact_sales"): {silver("listings"), silver("listing_vehicle"), silver("vehicle_history")},
+    gold("mart_inventory_model_state"): {gold("fact_inventory_daily")},
+    gold("dealer_neighborhoods"): {gold("dim_dealer")},
+    gold("inventory_enriched"): {silver("listings"), silver("listing_vehicle"), gold("dealer_neighborhoods"),
+                                 gold("dim_geography")},
+    **{gold(f"inventory_stats_{g}"): {gold("inventory_enriched")} for g in STATS},
+    gold("market_value"): {gold("inventory_enriched")},
+    **{gold(f"arbitrage_{name}"): {gold("market_value"), silver("listing_vehicle"), gold("dim_geography")}
        for name in ("below_market", "cross_state")},
-    "mb/feature_enriched": {"mb/inventory_enriched", "mb/silver_listings"},
-    **{f"mb/attribute_stats/{level}": {"mb/inventory_enriched", "mb/silver_listings"} for level in GEO_LEVELS},
+    gold("feature_enriched"): {gold("inventory_enriched"), silver("listings")},
+    **{gold(f"attribute_stats_{level}"): {gold("inventory_enriched"), silver("listings")} for level in GEO_LEVELS},
     "mb/days_on_lot_model": MODEL_FEATURES,
-    "mb/days_on_lot_predictions": {"mb/days_on_lot_model", *MODEL_FEATURES},
-    "mb/attribute_stats/abnormal_days_on_lot": {"mb/days_on_lot_predictions", "mb/feature_enriched"},
+    gold("days_on_lot_predictions"): {"mb/days_on_lot_model", *MODEL_FEATURES},
+    gold("attribute_days_on_lot"): {gold("days_on_lot_predictions"), gold("feature_enriched")},
     "mb/gold_report": {
-        "mb/dealers/neighborhoods", "mb/inventory_enriched", *(f"mb/inventory_stats/{g}" for g in STATS),
-        "mb/market_value", "mb/arbitrage/below_market", "mb/arbitrage/cross_state", "mb/feature_enriched",
-        *(f"mb/attribute_stats/{level}" for level in GEO_LEVELS), "mb/mart_inventory_model_state",
+        gold("dealer_neighborhoods"), gold("inventory_enriched"), *(gold(f"inventory_stats_{g}") for g in STATS),
+        gold("market_value"), gold("arbitrage_below_market"), gold("arbitrage_cross_state"), gold("feature_enriched"),
+        *(gold(f"attribute_stats_{level}") for level in GEO_LEVELS), gold("mart_inventory_model_state"),
     },
 }
 
@@ -83,7 +99,7 @@ def test_jobs_schedules_and_sensor():
 def test_the_model_is_trained_only_by_the_training_job():
     defs = build_definitions(load_settings("test"))
     model = dg.AssetKey(["mb", "days_on_lot_model"])
-    predictions = dg.AssetKey(["mb", "days_on_lot_predictions"])
+    predictions = dg.AssetKey(["mb", "gold", "days_on_lot_predictions"])
 
     def selected(name):
         return defs.resolve_job_def(name).asset_layer.asset_graph.executable_asset_keys
@@ -101,29 +117,29 @@ def test_quality_gates_are_blocking_checks_on_every_table_layer():
         for key in assets_def.check_keys
     }
     assert checks == {
-        ("mb/bronze_listings", "bronze_listings_suite"),
-        ("mb/bronze_file_ledger", "bronze_file_ledger_suite"),
-        ("mb/silver_listings", "silver_listings_suite"),
-        ("mb/silver_vehicles", "silver_listing_vehicle_suite"),
-        ("mb/bronze_photos", "bronze_photos_suite"),
-        ("mb/photo_features", "silver_photo_features_suite"),
-        ("mb/vehicle_images", "silver_vehicle_images_suite"),
-        ("mb/vehicle_history", "silver_vehicle_history_suite"),
-        ("mb/fact_inventory_daily", "gold_core_fact_inventory_daily_suite"),
-        ("mb/fact_sales", "gold_core_fact_sales_suite"),
-        ("mb/dim_dealer", "gold_core_dim_dealer_suite"),
-        ("mb/mart_inventory_model_state", "gold_mart_inventory_model_state_suite"),
-        ("mb/dealers/neighborhoods", "gold_dealer_neighborhoods_suite"),
-        ("mb/inventory_enriched", "gold_inventory_enriched_suite"),
-        *((f"mb/inventory_stats/{g}", "gold_inventory_stats_suite") for g in STATS),
-        ("mb/inventory_stats/dealer", "geographic_sums_agree"),
-        ("mb/market_value", "gold_market_value_suite"),
-        ("mb/arbitrage/below_market", "gold_arbitrage_below_market_suite"),
-        ("mb/arbitrage/cross_state", "gold_arbitrage_cross_state_suite"),
-        ("mb/feature_enriched", "gold_inventory_enriched_suite"),
-        *((f"mb/attribute_stats/{level}", "gold_attribute_stats_suite") for level in GEO_LEVELS),
-        ("mb/days_on_lot_predictions", "gold_days_on_lot_predictions_suite"),
-        ("mb/attribute_stats/abnormal_days_on_lot", "gold_attribute_days_on_lot_suite"),
+        (bronze("listings"), "bronze_listings_suite"),
+        (bronze("file_ledger"), "bronze_file_ledger_suite"),
+        (silver("listings"), "silver_listings_suite"),
+        (silver("listing_vehicle"), "silver_listing_vehicle_suite"),
+        (bronze("photos"), "bronze_photos_suite"),
+        (silver("photo_features"), "silver_photo_features_suite"),
+        (silver("vehicle_images"), "silver_vehicle_images_suite"),
+        (silver("vehicle_history"), "silver_vehicle_history_suite"),
+        (gold("fact_inventory_daily"), "gold_fact_inventory_daily_suite"),
+        (gold("fact_sales"), "gold_fact_sales_suite"),
+        (gold("dim_dealer"), "gold_dim_dealer_suite"),
+        (gold("mart_inventory_model_state"), "gold_mart_inventory_model_state_suite"),
+        (gold("dealer_neighborhoods"), "gold_dealer_neighborhoods_suite"),
+        (gold("inventory_enriched"), "gold_inventory_enriched_suite"),
+        *((gold(f"inventory_stats_{g}"), "gold_inventory_stats_suite") for g in STATS),
+        (gold("inventory_stats_dealer_id"), "geographic_sums_agree"),
+        (gold("market_value"), "gold_market_value_suite"),
+        (gold("arbitrage_below_market"), "gold_arbitrage_below_market_suite"),
+        (gold("arbitrage_cross_state"), "gold_arbitrage_cross_state_suite"),
+        (gold("feature_enriched"), "gold_feature_enriched_suite"),
+        *((gold(f"attribute_stats_{level}"), "gold_attribute_stats_suite") for level in GEO_LEVELS),
+        (gold("days_on_lot_predictions"), "gold_days_on_lot_predictions_suite"),
+        (gold("attribute_days_on_lot"), "gold_attribute_days_on_lot_suite"),
     }
     for assets_def in defs.resolve_asset_graph().assets_defs:
         for spec in assets_def.check_specs:

@@ -16,9 +16,10 @@ import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
+from autolake import steps
 from autolake.lakehouse.lock import LakehouseBusy, current_holder, lock_path, write_lock
 from autolake.lakehouse.settings import PROJECT_ROOT
-from autolake.lakehouse.tables import Tables, all_tables
+from autolake.lakehouse.tables import Tables
 
 HOLD = textwrap.dedent("""
     import sys, time
@@ -84,7 +85,7 @@ def published_state(settings) -> dict[str, pd.DataFrame]:
     root written as <root> (two lakehouses hold the same data under different paths)."""
     tables = Tables(settings)
     state = {}
-    for ref in all_tables(settings):
+    for ref in steps.tables(settings):
         location = tables.location(ref)
         if ref.layer == "bronze" or not (Path(location) / "_delta_log").is_dir():
             continue
@@ -176,6 +177,6 @@ def test_a_command_line_run_waits_for_a_run_the_daemon_launched(settings, conf_d
         run = instance.get_run_by_id(run_id)
         assert run.status == dg.DagsterRunStatus.SUCCESS
     tables = Tables(settings)
-    listings = DeltaTable(tables.location(next(r for r in all_tables(settings) if str(r) == "silver.listings")))
+    listings = DeltaTable(tables.location(next(r for r in steps.tables(settings) if str(r) == "silver.listings")))
     assert set(listings.to_pandas(columns=["_partition_date"])["_partition_date"].astype(str)) == {
         "2021-05-01", "2021-05-02"}

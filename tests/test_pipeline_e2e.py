@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 from deltalake import DeltaTable
 
+from autolake import steps
 from autolake.lakehouse.quality import EXPECTATIONS_DIR
 from autolake.lakehouse.tables import (
     BRONZE_LISTINGS,
@@ -15,7 +16,6 @@ from autolake.lakehouse.tables import (
     GOLD_MART_INVENTORY,
     MODEL_TABLES,
     Tables,
-    all_tables,
 )
 from pipeline.build import FULL_PIPELINE_JOB, build_definitions
 from tests.conftest import TEST_DAY
@@ -23,8 +23,9 @@ from tests.conftest import TEST_DAY
 pytestmark = pytest.mark.e2e
 
 ASSETS = [
-    "mb/landing_mb_all", "mb/landing_mb_all_autotrader", "mb/landing_mb_e_class_2015_plus", "mb/bronze_listings", "mb/bronze_quarantine", "mb/bronze_file_ledger", "mb/reference_catalogue",
-    "mb/silver_listings", "mb/dim_vehicle", "mb/fact_inventory_daily", "mb/mart_inventory_model_state",
+    "mb/landing_mb_all", "mb/landing_mb_all_autotrader", "mb/landing_mb_e_class_2015_plus", "mb/bronze/listings",
+    "mb/bronze/quarantine", "mb/bronze/file_ledger", "mb/silver/reference_catalogue", "mb/silver/reference_model_years",
+    "mb/silver/listings", "mb/gold/dim_vehicle", "mb/gold/fact_inventory_daily", "mb/gold/mart_inventory_model_state",
 ]
 
 
@@ -38,7 +39,7 @@ def materialize(settings, instance, day=TEST_DAY):
 def lakehouse_tables(settings):
     """Every table but the days-on-lot model's: one test day cannot train a model, so there is no champion
     and the predictions are skipped (asserted below)."""
-    return [ref for ref in all_tables(settings) if ref not in MODEL_TABLES]
+    return [ref for ref in steps.tables(settings) if ref not in MODEL_TABLES]
 
 
 def counts(settings):
@@ -53,36 +54,36 @@ def test_one_partition_through_gold_read_back_with_delta_rs(settings):
         for key in ASSETS:
             event = instance.get_latest_materialization_event(dg.AssetKey.from_user_string(key))
             assert event is not None and event.dagster_event.partition == TEST_DAY.isoformat(), key
-        bronze_meta = instance.get_latest_materialization_event(dg.AssetKey(["mb", "bronze_listings"]))
+        bronze_meta = instance.get_latest_materialization_event(dg.AssetKey(["mb", "bronze", "listings"]))
         metadata = bronze_meta.asset_materialization.metadata
         assert metadata["dagster/row_count"].value > 0 and "delta_version" in metadata
         skipped = {e.asset_observation_data.asset_observation.asset_key.to_user_string():
                    e.asset_observation_data.asset_observation.metadata["skipped"].value
                    for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"}
-        assert list(skipped) == ["mb/days_on_lot_predictions"]
-        assert "no champion for model mb_days_on_lot yet" in skipped["mb/days_on_lot_predictions"]
-        for model_asset in ("mb/days_on_lot_predictions", "mb/attribute_stats/abnormal_days_on_lot"):
+        assert list(skipped) == ["mb/gold/days_on_lot_predictions"]
+        assert "no champion for model mb_days_on_lot yet" in skipped["mb/gold/days_on_lot_predictions"]
+        for model_asset in ("mb/gold/days_on_lot_predictions", "mb/gold/attribute_days_on_lot"):
             assert instance.get_latest_materialization_event(dg.AssetKey.from_user_string(model_asset)) is None
         checks = [e for e in result.get_asset_check_evaluations()]
         job = build_definitions(settings).resolve_job_def(FULL_PIPELINE_JOB)
         planned = {k for node in job.asset_layer.asset_graph.asset_nodes for k in node.check_keys
-                   if k.asset_key.to_user_string() not in ("mb/days_on_lot_predictions",
-                                                           "mb/attribute_stats/abnormal_days_on_lot")}
+                   if k.asset_key.to_user_string() not in ("mb/gold/days_on_lot_predictions",
+                                                           "mb/gold/attribute_days_on_lot")}
         assert {e.asset_check_key for e in checks} == planned and all(e.passed for e in checks), [
             e.asset_check_key for e in checks if not e.passed]
         report = instance.get_latest_materialization_event(dg.AssetKey(["mb", "gold_report"]))
         assert Path(report.asset_materialization.metadata["report"].value).is_file()
-        photos_meta = instance.get_latest_materialization_event(dg.AssetKey(["mb", "photo_features"]))
+        photos_meta = instance.get_latest_materialization_event(dg.AssetKey(["mb", "silver", "photo_features"]))
         photo_figures = photos_meta.asset_materialization.metadata
         assert photo_figures["detector_weights_available"].value is False
         assert photo_figures["detector"].value.startswith("no detector weights configured")
         assert photo_figures["photo_status/ok"].value > 0
-        silver_meta = instance.get_latest_materialization_event(dg.AssetKey(["mb", "silver_listings"]))
+        silver_meta = instance.get_latest_materialization_event(dg.AssetKey(["mb", "silver", "listings"]))
         figures = silver_meta.asset_materialization.metadata
         flags = {k: v.value for k, v in figures.items() if k.startswith("flags/")}
         assert flags["flags/vin/missing"] > 0 and flags["flags/price_usd/out_of_range"] > 0
         assert 0 < figures["catalogue_match_rate"].value <= 1 and "catalogue_match/family_year_style" in figures
-        vehicles_meta = instance.get_latest_materialization_event(dg.AssetKey(["mb", "silver_vehicles"]))
+        vehicles_meta = instance.get_latest_materialization_event(dg.AssetKey(["mb", "silver", "listing_vehicle"]))
         assert vehicles_meta.asset_materialization.metadata["matched_by/vin"].value > 0
 
     tables = Tables(settings)
@@ -129,6 +130,6 @@ def test_failed_gate_blocks_downstream_and_names_the_failure(settings, tmp_path,
         assert [e.asset_check_key.name for e in failed] == ["silver_listings_suite"]
         failures = failed[0].metadata["failures"].value
         assert "expect_column_values_to_be_between on column price_usd: failing share" in failures
-        for blocked in ["mb/dim_vehicle", "mb/fact_inventory_daily", "mb/mart_inventory_model_state"]:
+        for blocked in ["mb/gold/dim_vehicle", "mb/gold/fact_inventory_daily", "mb/gold/mart_inventory_model_state"]:
             assert instance.get_latest_materialization_event(dg.AssetKey.from_user_string(blocked)) is None
     assert not (Path(Tables(settings).location(GOLD_MART_INVENTORY)) / "_delta_log").exists()

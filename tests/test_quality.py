@@ -45,17 +45,21 @@ def test_suite_name_must_match_its_file(suite_dir):
         quality.load_suite("other")
 
 
-def test_every_shipped_suite_loads_and_is_used_by_a_layer():
-    from autolake.layers import bronze, gold_core, gold_mart, silver, vision
-    from autolake.ml import days_on_lot
+def test_every_shipped_suite_is_the_suite_of_a_table_and_names_it():
+    from autolake import steps
+    from autolake.lakehouse.settings import load_settings
 
+    tables = steps.tables(load_settings("test"))
+    ungated = {"bronze.quarantine", "silver.reference_catalogue", "silver.reference_model_years", "gold.dim_vehicle",
+               "gold.dim_geography", "gold.dim_date"}
     shipped = {p.stem for p in quality.EXPECTATIONS_DIR.glob("*.json")}
-    assert shipped == {
-        bronze.SUITE, bronze.LEDGER_SUITE, silver.SUITE, silver.VEHICLE_MAP_SUITE, silver.HISTORY_SUITE,
-        gold_core.SUITE, gold_mart.SUITE, vision.BRONZE_SUITE, vision.FEATURES_SUITE, vision.VEHICLE_IMAGES_SUITE,
-        gold_core.SALES_SUITE, gold_core.DEALER_SUITE, gold_mart.NEIGHBORHOODS_SUITE, gold_mart.ENRICHED_SUITE,
-        gold_mart.STATS_SUITE, gold_mart.MARKET_SUITE, gold_mart.BELOW_MARKET_SUITE, gold_mart.CROSS_STATE_SUITE,
-        gold_mart.ATTRIBUTE_SUITE, days_on_lot.PREDICTIONS_SUITE, days_on_lot.ATTRIBUTE_DAYS_SUITE,
-    }
+    assert shipped == {table.suite for table in tables if str(table) not in ungated}
+    for table in tables:
+        if table.suite in shipped:
+            named = quality.load_suite(table.suite)["meta"]["table"]
+            if table.family:
+                assert named.startswith(f"{table.layer}.{table.family}_<"), (table, named)
+            else:
+                assert named == str(table), (table, named)
     for name in shipped:
         assert quality.load_suite(name)["expectations"]

@@ -11,6 +11,7 @@ import dagster as dg
 import pytest
 from deltalake import DeltaTable
 
+from autolake import steps
 from autolake.lakehouse.quality import EXPECTATIONS_DIR
 from autolake.lakehouse.tables import (
     GOLD_ARBITRAGE_BELOW_MARKET,
@@ -25,7 +26,6 @@ from autolake.lakehouse.tables import (
     SILVER_MODEL_YEARS,
     SILVER_PHOTO_FEATURES,
     Tables,
-    all_tables,
     attribute_stats_table,
 )
 from jobs import gold_mart
@@ -65,7 +65,7 @@ def fingerprints(settings) -> dict[str, tuple[int, str] | None]:
     """Every table downstream of silver listings (the reference catalogue is reloaded and the photo
     features are gated on their own, beside silver listings)."""
     tables = Tables(settings)
-    return {str(ref): fingerprint(tables.location(ref)) for ref in all_tables(settings)
+    return {str(ref): fingerprint(tables.location(ref)) for ref in steps.tables(settings)
             if ref.layer in ("silver", "gold") and ref not in NOT_DOWNSTREAM_OF_SILVER_LISTINGS}
 
 
@@ -119,8 +119,8 @@ def test_failing_silver_data_is_never_published_and_the_fixed_rerun_publishes(se
         assert (rejected["price_usd"].dropna() > 1).any()
 
         materialized = {e.asset_key.to_user_string() for e in failed.get_asset_materialization_events()}
-        assert "mb/bronze_listings" in materialized
-        assert not materialized & {"mb/silver_listings", "mb/silver_vehicles", "mb/dim_vehicle", "mb/market_value"}
+        assert "mb/bronze/listings" in materialized
+        assert not materialized & {"mb/silver/listings", "mb/silver/listing_vehicle", "mb/gold/dim_vehicle", "mb/gold/market_value"}
         failure = next(e for e in failed.all_events if e.event_type_value == "STEP_FAILURE")
         assert "quality gate failed in silver.run_listings: nothing published" in str(failure.event_specific_data.error)
 

@@ -238,10 +238,10 @@ class InventoryStatsSettings(_Strict):
     windows: list[int] = Field(default_factory=lambda: [45, 90], min_length=1)
     groupings: dict[str, list[str]] = Field(
         default_factory=lambda: {
-            "dealer": ["dealer_id"],
+            "dealer_id": ["dealer_id"],
             "neighborhood": ["neighborhood"],
             "state": ["state"],
-            "region": ["census_region"],
+            "census_region": ["census_region"],
             "national": ["national"],
             "model_family_year": ["model_family", "model_year"],
         },

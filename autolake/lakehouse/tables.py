@@ -32,11 +32,24 @@ STAGED_SUFFIX = "__staged"
 
 @dataclass(frozen=True)
 class TableRef:
+    """A table, named once: `<layer>.<name>` is its table, `<layer>/<name>` its asset key under the
+    OEM, and `<layer>_<family or name>` its Great Expectations suite (expectations/<suite>.json).
+    A `family` is a set of tables built the same way with one suite (one table per grouping)."""
+
     layer: str
     name: str
+    family: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"{self.layer}.{self.name}"
+
+    @property
+    def asset(self) -> str:
+        return f"{self.layer}/{self.name}"
+
+    @property
+    def suite(self) -> str:
+        return f"{self.layer}_{self.family or self.name}"
 
 
 BRONZE_LISTINGS = TableRef("bronze", "listings")
@@ -68,31 +81,13 @@ GOLD_ATTRIBUTE_DAYS_ON_LOT = TableRef("gold", "attribute_days_on_lot")
 
 
 def inventory_stats_table(grouping: str) -> TableRef:
-    """`mb/inventory_stats/<grouping>`."""
-    return TableRef("gold", f"inventory_stats_{grouping}")
+    """`gold.inventory_stats_<grouping>`: one per configured grouping."""
+    return TableRef("gold", f"inventory_stats_{grouping}", family="inventory_stats")
 
 
 def attribute_stats_table(level: str) -> TableRef:
-    """`mb/attribute_stats/<level>`: take rates at one geographic level."""
-    return TableRef("gold", f"attribute_stats_{level}")
-
-ALL_TABLES = (
-    BRONZE_FILE_LEDGER,
-    BRONZE_LISTINGS,
-    BRONZE_QUARANTINE,
-    BRONZE_PHOTOS,
-    SILVER_CATALOGUE,
-    SILVER_MODEL_YEARS,
-    SILVER_LISTINGS,
-    SILVER_PHOTO_FEATURES,
-    SILVER_LISTING_VEHICLE,
-    SILVER_VEHICLE_HISTORY,
-    SILVER_VEHICLE_IMAGES,
-    GOLD_DIM_VEHICLE,
-    GOLD_FACT_INVENTORY,
-    GOLD_MART_INVENTORY,
-)
-
+    """`gold.attribute_stats_<level>`: take rates at one geographic level."""
+    return TableRef("gold", f"attribute_stats_{level}", family="attribute_stats")
 
 def gold_mart_tables(settings: Settings) -> tuple[TableRef, ...]:
     """The marts this configuration builds (one statistics table per grouping, one take-rate table per level)."""
@@ -111,12 +106,6 @@ def gold_mart_tables(settings: Settings) -> tuple[TableRef, ...]:
 
 MODEL_TABLES = (GOLD_DAYS_ON_LOT_PREDICTIONS, GOLD_ATTRIBUTE_DAYS_ON_LOT)
 """Written only once a champion days-on-lot model exists."""
-
-
-def all_tables(settings: Settings) -> tuple[TableRef, ...]:
-    """Every table of the lakehouse for this configuration, layer by layer."""
-    core = (GOLD_DIM_DEALER, GOLD_DIM_GEOGRAPHY, GOLD_DIM_DATE, GOLD_FACT_SALES)
-    return (*[t for t in ALL_TABLES if t != GOLD_MART_INVENTORY], *core, *gold_mart_tables(settings), *MODEL_TABLES)
 
 
 @dataclass(frozen=True)

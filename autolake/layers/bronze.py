@@ -32,8 +32,6 @@ from spark_transforms.bronze import (
 
 log = logging.getLogger(__name__)
 
-SUITE = "bronze_listings"
-LEDGER_SUITE = "bronze_file_ledger"
 MAX_LOGGED_REJECTS = 20
 
 INGESTED, DUPLICATE, REFUSED = "ingested", "duplicate", "refused"
@@ -225,7 +223,7 @@ def _result(spark: SparkSession, tables: Tables, day: dt.date) -> LayerResult:
             BRONZE_QUARANTINE.name: quarantined.count(),
         },
         reports={
-            BRONZE_LISTINGS.name: quality.validate(written, SUITE, table=tables.location(BRONZE_LISTINGS)),
-            BRONZE_FILE_LEDGER.name: quality.validate(ledger, LEDGER_SUITE, table=tables.location(BRONZE_FILE_LEDGER)),
+            BRONZE_LISTINGS.name: quality.validate(written, BRONZE_LISTINGS.suite, table=tables.location(BRONZE_LISTINGS)),
+            BRONZE_FILE_LEDGER.name: quality.validate(ledger, BRONZE_FILE_LEDGER.suite, table=tables.location(BRONZE_FILE_LEDGER)),
         },
     )

@@ -30,10 +30,6 @@ from autolake.lakehouse.tables import (
 )
 from spark_transforms.gold_core import dim_date, dim_dealer, dim_geography, dim_vehicle, fact_inventory, fact_sales
 
-SUITE = "gold_core_fact_inventory_daily"
-SALES_SUITE = "gold_core_fact_sales"
-DEALER_SUITE = "gold_core_dim_dealer"
-
 
 def states(spark: SparkSession) -> DataFrame:
     frame = pd.read_csv(conf_root() / "reference" / "us_states.csv", dtype={"state": str, "name": str, "census_region": str})
@@ -90,8 +86,8 @@ def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
             "days": len(days),
         },
         reports={
-            GOLD_FACT_INVENTORY.name: quality.validate(fact, SUITE, table=tables.location(GOLD_FACT_INVENTORY)),
-            GOLD_FACT_SALES.name: quality.validate(sold, SALES_SUITE, table=tables.location(GOLD_FACT_SALES)),
-            GOLD_DIM_DEALER.name: quality.validate(dealers, DEALER_SUITE, table=tables.location(GOLD_DIM_DEALER)),
+            GOLD_FACT_INVENTORY.name: quality.validate(fact, GOLD_FACT_INVENTORY.suite, table=tables.location(GOLD_FACT_INVENTORY)),
+            GOLD_FACT_SALES.name: quality.validate(sold, GOLD_FACT_SALES.suite, table=tables.location(GOLD_FACT_SALES)),
+            GOLD_DIM_DEALER.name: quality.validate(dealers, GOLD_DIM_DEALER.suite, table=tables.location(GOLD_DIM_DEALER)),
         },
     )

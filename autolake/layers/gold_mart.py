@@ -50,15 +50,6 @@ from spark_transforms.marts import (
 )
 from spark_transforms.take_rates import TakeRateRules, feature_enriched, take_rates
 
-SUITE = "gold_mart_inventory_model_state"
-NEIGHBORHOODS_SUITE = "gold_dealer_neighborhoods"
-ENRICHED_SUITE = "gold_inventory_enriched"
-STATS_SUITE = "gold_inventory_stats"
-MARKET_SUITE = "gold_market_value"
-BELOW_MARKET_SUITE = "gold_arbitrage_below_market"
-CROSS_STATE_SUITE = "gold_arbitrage_cross_state"
-ATTRIBUTE_SUITE = "gold_attribute_stats"
-
 
 def _calendar(spark: SparkSession, listings: DataFrame) -> DataFrame:
     return spark.createDataFrame([(d,) for d in partition_dates(listings)], "as_of_date date")
@@ -73,7 +64,7 @@ def run_neighborhoods(spark: SparkSession, settings: Settings, day: dt.date) -> 
     return LayerResult(
         metrics={GOLD_NEIGHBORHOODS.name: written.count(),
                  "neighborhoods": written.select("neighborhood").distinct().count()},
-        reports={GOLD_NEIGHBORHOODS.name: quality.validate(written, NEIGHBORHOODS_SUITE, table=tables.location(GOLD_NEIGHBORHOODS))},
+        reports={GOLD_NEIGHBORHOODS.name: quality.validate(written, GOLD_NEIGHBORHOODS.suite, table=tables.location(GOLD_NEIGHBORHOODS))},
     )
 
 
@@ -99,7 +90,7 @@ def run_enriched(spark: SparkSession, settings: Settings, day: dt.date) -> Layer
         metrics={GOLD_INVENTORY_ENRICHED.name: written.count(),
                  "active": latest.where(F.col("is_active")).count(),
                  "sold_in_window": latest.where(F.col("is_sold_in_window")).count()},
-        reports={GOLD_INVENTORY_ENRICHED.name: quality.validate(written, ENRICHED_SUITE, table=tables.location(GOLD_INVENTORY_ENRICHED))},
+        reports={GOLD_INVENTORY_ENRICHED.name: quality.validate(written, GOLD_INVENTORY_ENRICHED.suite, table=tables.location(GOLD_INVENTORY_ENRICHED))},
     )
 
 
@@ -125,7 +116,7 @@ def run_inventory_stats(spark: SparkSession, settings: Settings, day: dt.date) -
         tables.overwrite(inventory_stats(enriched, keys=keys, windows=config.windows), ref, partitioned=True)
         written = tables.read(spark, ref)
         metrics[ref.name] = written.count()
-        reports[ref.name] = quality.validate(written, STATS_SUITE, table=tables.location(ref),
+        reports[ref.name] = quality.validate(written, ref.suite, table=tables.location(ref),
                                              extra=stats_expectations(keys, config.windows))
     return LayerResult(metrics=metrics, reports=reports)
 
@@ -164,7 +155,7 @@ def run_market_value(spark: SparkSession, settings: Settings, day: dt.date) -> L
                for r in written.where(F.col("_partition_date") == F.lit(day)).groupBy("deal_rating").count().collect()}
     return LayerResult(
         metrics={GOLD_MARKET_VALUE.name: written.count(), **ratings},
-        reports={GOLD_MARKET_VALUE.name: quality.validate(written, MARKET_SUITE, table=tables.location(GOLD_MARKET_VALUE))},
+        reports={GOLD_MARKET_VALUE.name: quality.validate(written, GOLD_MARKET_VALUE.suite, table=tables.location(GOLD_MARKET_VALUE))},
     )
 
 
@@ -193,8 +184,8 @@ def run_arbitrage(spark: SparkSession, settings: Settings, day: dt.date) -> Laye
         metrics={GOLD_ARBITRAGE_BELOW_MARKET.name: below.count(), GOLD_ARBITRAGE_CROSS_STATE.name: cross.count(),
                  "suspected_duplicates_excluded": suspected.count()},
         reports={
-            GOLD_ARBITRAGE_BELOW_MARKET.name: quality.validate(below, BELOW_MARKET_SUITE, table=tables.location(GOLD_ARBITRAGE_BELOW_MARKET)),
-            GOLD_ARBITRAGE_CROSS_STATE.name: quality.validate(cross, CROSS_STATE_SUITE, table=tables.location(GOLD_ARBITRAGE_CROSS_STATE)),
+            GOLD_ARBITRAGE_BELOW_MARKET.name: quality.validate(below, GOLD_ARBITRAGE_BELOW_MARKET.suite, table=tables.location(GOLD_ARBITRAGE_BELOW_MARKET)),
+            GOLD_ARBITRAGE_CROSS_STATE.name: quality.validate(cross, GOLD_ARBITRAGE_CROSS_STATE.suite, table=tables.location(GOLD_ARBITRAGE_CROSS_STATE)),
         },
     )
 
@@ -218,7 +209,7 @@ def run_take_rates(spark: SparkSession, settings: Settings, day: dt.date) -> Lay
                      partitioned=True)
     features = tables.read(spark, GOLD_FEATURE_ENRICHED)
     metrics = {GOLD_FEATURE_ENRICHED.name: features.count()}
-    reports = {GOLD_FEATURE_ENRICHED.name: quality.validate(features, ENRICHED_SUITE, table=tables.location(GOLD_FEATURE_ENRICHED))}
+    reports = {GOLD_FEATURE_ENRICHED.name: quality.validate(features, GOLD_FEATURE_ENRICHED.suite, table=tables.location(GOLD_FEATURE_ENRICHED))}
     def write_level(frame: DataFrame, level: str) -> DataFrame:
         tables.overwrite(frame, attribute_stats_table(level), partitioned=True)
         return tables.read(spark, attribute_stats_table(level))
@@ -226,7 +217,7 @@ def run_take_rates(spark: SparkSession, settings: Settings, day: dt.date) -> Lay
     for level, written in take_rates(features, take_rate_rules(settings), stage=write_level).items():
         ref = attribute_stats_table(level)
         metrics[ref.name] = written.count()
-        reports[ref.name] = quality.validate(written, ATTRIBUTE_SUITE, table=tables.location(ref))
+        reports[ref.name] = quality.validate(written, ref.suite, table=tables.location(ref))
     return LayerResult(metrics=metrics, reports=reports)
 
 
@@ -238,7 +229,7 @@ def run_inventory_model_state(spark: SparkSession, settings: Settings, day: dt.d
     written = tables.read(spark, GOLD_MART_INVENTORY)
     return LayerResult(
         metrics={GOLD_MART_INVENTORY.name: written.count()},
-        reports={GOLD_MART_INVENTORY.name: quality.validate(written, SUITE, table=tables.location(GOLD_MART_INVENTORY))},
+        reports={GOLD_MART_INVENTORY.name: quality.validate(written, GOLD_MART_INVENTORY.suite, table=tables.location(GOLD_MART_INVENTORY))},
     )
 
 

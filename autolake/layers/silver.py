@@ -40,10 +40,6 @@ from spark_transforms.silver import (
 )
 from spark_transforms.vin import with_vin_checks
 
-SUITE = "silver_listings"
-VEHICLE_MAP_SUITE = "silver_listing_vehicle"
-HISTORY_SUITE = "silver_vehicle_history"
-
 
 def manufacturers(settings: Settings) -> dict[str, str]:
     """World manufacturer identifiers (VIN positions 1-3) of the OEM (conf/oems/<oem>/reference/wmi.csv)."""
@@ -136,7 +132,7 @@ def run_listings(spark: SparkSession, settings: Settings, day: dt.date) -> Layer
             **{f"option_coverage/{t}": round(coverage[t] or 0.0, 4) for t in attribute_types},
             **{f"flags/{f}": n for f, n in sorted(flags.items())},
         },
-        reports={SILVER_LISTINGS.name: quality.validate(written, SUITE, table=tables.location(SILVER_LISTINGS))},
+        reports={SILVER_LISTINGS.name: quality.validate(written, SILVER_LISTINGS.suite, table=tables.location(SILVER_LISTINGS))},
     )
 
 
@@ -168,7 +164,7 @@ def run_vehicle_map(spark: SparkSession, settings: Settings, day: dt.date) -> La
         reports={
             SILVER_LISTING_VEHICLE.name: quality.validate(
                 listings.select("listing_id").distinct().join(written, on="listing_id", how="left"),
-                VEHICLE_MAP_SUITE,
+                SILVER_LISTING_VEHICLE.suite,
                 table=tables.location(SILVER_LISTING_VEHICLE),
             )
         },
@@ -202,7 +198,7 @@ def run_vehicle_history(spark: SparkSession, settings: Settings, day: dt.date) -
         },
         reports={
             SILVER_VEHICLE_HISTORY.name: quality.validate(
-                written, HISTORY_SUITE, table=tables.location(SILVER_VEHICLE_HISTORY)
+                written, SILVER_VEHICLE_HISTORY.suite, table=tables.location(SILVER_VEHICLE_HISTORY)
             )
         },
     )

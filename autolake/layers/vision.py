@@ -30,9 +30,6 @@ from spark_transforms.vision import DetectorSpec, file_facts, photo_features, ve
 
 log = logging.getLogger(__name__)
 
-BRONZE_SUITE = "bronze_photos"
-FEATURES_SUITE = "silver_photo_features"
-VEHICLE_IMAGES_SUITE = "silver_vehicle_images"
 
 
 @dataclass(frozen=True)
@@ -119,7 +116,7 @@ def run_bronze_photos(spark: SparkSession, settings: Settings, day: dt.date) -> 
     return LayerResult(
         metrics={BRONZE_PHOTOS.name: counts.photos, "photos_missing": int(counts.missing or 0),
                  "photos_unreadable": int(counts.unreadable or 0)},
-        reports={BRONZE_PHOTOS.name: quality.validate(written, BRONZE_SUITE, table=tables.location(BRONZE_PHOTOS))},
+        reports={BRONZE_PHOTOS.name: quality.validate(written, BRONZE_PHOTOS.suite, table=tables.location(BRONZE_PHOTOS))},
     )
 
 
@@ -158,7 +155,7 @@ def run_photo_features(spark: SparkSession, settings: Settings, day: dt.date) ->
             **{f"photo_status/{status}": n for status, n in sorted(statuses.items())},
         },
         reports={SILVER_PHOTO_FEATURES.name: quality.validate(
-            written, FEATURES_SUITE, table=tables.location(SILVER_PHOTO_FEATURES))},
+            written, SILVER_PHOTO_FEATURES.suite, table=tables.location(SILVER_PHOTO_FEATURES))},
         warnings=[] if detector.available else [f"photo features without detections: {detector.status}"],
     )
 
@@ -184,7 +181,7 @@ def run_vehicle_images(spark: SparkSession, settings: Settings, day: dt.date) ->
             "body_agreement": None if figures.body_agreement is None else round(figures.body_agreement, 4),
         },
         reports={SILVER_VEHICLE_IMAGES.name: quality.validate(
-            written, VEHICLE_IMAGES_SUITE, table=tables.location(SILVER_VEHICLE_IMAGES))},
+            written, SILVER_VEHICLE_IMAGES.suite, table=tables.location(SILVER_VEHICLE_IMAGES))},
     )
 
 

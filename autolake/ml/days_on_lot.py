@@ -47,8 +47,6 @@ from autolake.ml import registry as gate
 from autolake.ml.features import listing_features, predict_days_on_lot, scoring_frame, training_frame
 from spark_transforms.take_rates import attribute_abnormal_days
 
-PREDICTIONS_SUITE = "gold_days_on_lot_predictions"
-ATTRIBUTE_DAYS_SUITE = "gold_attribute_days_on_lot"
 GATE_METRICS = ("holdout_mae", "holdout_within_14d")
 
 
@@ -271,9 +269,9 @@ def _write_predictions(spark: SparkSession, settings: Settings, day: dt.date, *,
     scored = predict_days_on_lot(scoring_frame(listed, enriched, day=day), model_uri=uri, model_version=champion,
                                  load=load, features=model_core.FEATURES, day=day)
     so_far = enriched.where(F.col("_partition_date") == F.lit(day)).select(
-        F.col("vehicle_id").alias("car_id"), "days_on_lot")
-    predictions = scored.join(so_far, on="car_id", how="left").select(
-        "car_id", "predicted_days_on_lot", "model_version", "days_on_lot",
+        "vehicle_id", "days_on_lot")
+    predictions = scored.join(so_far, on="vehicle_id", how="left").select(
+        "vehicle_id", "predicted_days_on_lot", "model_version", "days_on_lot",
         (F.col("days_on_lot") - F.col("predicted_days_on_lot")).alias("abnormal_days_on_lot"), "_partition_date",
     )
     tables.replace_partition(predictions, GOLD_DAYS_ON_LOT_PREDICTIONS, day)
@@ -283,7 +281,7 @@ def _write_predictions(spark: SparkSession, settings: Settings, day: dt.date, *,
     result = LayerResult(
         metrics={GOLD_DAYS_ON_LOT_PREDICTIONS.name: count, "active": active, "model_version": champion},
         reports={GOLD_DAYS_ON_LOT_PREDICTIONS.name: quality.validate(
-            written, PREDICTIONS_SUITE, table=tables.location(GOLD_DAYS_ON_LOT_PREDICTIONS))},
+            written, GOLD_DAYS_ON_LOT_PREDICTIONS.suite, table=tables.location(GOLD_DAYS_ON_LOT_PREDICTIONS))},
     )
     if count != active:
         result.warnings.append(f"{day}: {active} active vehicles but {count} predictions")
@@ -301,7 +299,7 @@ def run_attribute_days(spark: SparkSession, settings: Settings, day: dt.date) ->
     return LayerResult(
         metrics={GOLD_ATTRIBUTE_DAYS_ON_LOT.name: written.count()},
         reports={GOLD_ATTRIBUTE_DAYS_ON_LOT.name: quality.validate(
-            written, ATTRIBUTE_DAYS_SUITE, table=tables.location(GOLD_ATTRIBUTE_DAYS_ON_LOT))},
+            written, GOLD_ATTRIBUTE_DAYS_ON_LOT.suite, table=tables.location(GOLD_ATTRIBUTE_DAYS_ON_LOT))},
     )
 
 

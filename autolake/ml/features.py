@@ -3,7 +3,7 @@
 A vehicle's features are what was known on the day it was listed (its first day on sale): its
 attributes, price and price-to-market, the number of options its ad lists, its dealer and
 neighborhood, and the inventory statistics of its dealer and neighborhood on that day, named
-`{grouping}__{statistic}` (for example `dealer__days_supply_90D`). Every value is read from the
+`{grouping}__{statistic}` (for example `dealer_id__days_supply_90D`). Every value is read from the
 partitions of that day only, so a feature never carries information from after the listing.
 Training adds the label as known on the training day: days on lot so far and whether the car sold
 (cars still on sale are right-censored). Scoring takes the active vehicles of a day with the same
@@ -92,7 +92,7 @@ def scoring_frame(listed: DataFrame, enriched: DataFrame, *, day: dt.date) -> Da
     return listed.join(active, on="vehicle_id")
 
 
-PREDICTIONS_SCHEMA = "car_id string, predicted_days_on_lot double, model_version string, _partition_date date"
+PREDICTIONS_SCHEMA = "vehicle_id string, predicted_days_on_lot double, model_version string, _partition_date date"
 Scorer = Callable[[pd.DataFrame], np.ndarray]
 
 
@@ -140,7 +140,7 @@ def predict_days_on_lot(
             yield pd.Series(np.asarray(scorer(batch), dtype="float64"))
 
     return frame.select(
-        F.col("vehicle_id").alias("car_id"),
+        "vehicle_id",
         score(F.struct(*columns)).alias("predicted_days_on_lot"),
         F.lit(str(model_version)).alias("model_version"),
         F.lit(day).cast("date").alias("_partition_date"),

@@ -52,7 +52,7 @@ from matplotlib.figure import Figure
 from autolake.ml.features import CATEGORICAL as _CATEGORICAL
 from autolake.ml.features import feature_names
 
-FEATURE_GROUPINGS = ("dealer", "neighborhood")
+FEATURE_GROUPINGS = ("dealer_id", "neighborhood")
 FEATURES = feature_names(FEATURE_GROUPINGS)
 CATEGORICAL = list(_CATEGORICAL)
 NUMERIC = [f for f in FEATURES if f not in CATEGORICAL]

@@ -21,9 +21,7 @@ from pipeline.defs.extraction import landing_keys
 from pipeline.resources import AutolakeSpark
 
 GROUP = "bronze"
-LISTINGS = "bronze_listings"
-QUARANTINE = "bronze_quarantine"
-LEDGER = "bronze_file_ledger"
+GATED = (BRONZE_LISTINGS, BRONZE_FILE_LEDGER)
 
 
 def build(settings: Settings) -> list[dg.AssetsDefinition]:
@@ -34,14 +32,14 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         group_name=GROUP,
         partitions_def=daily_partitions(settings),
         specs=[
-            dg.AssetSpec(key(settings, LISTINGS), deps=landing, kinds={"spark", "delta"},
+            dg.AssetSpec(key(settings, BRONZE_LISTINGS), deps=landing, kinds={"spark", "delta"},
                          description="Raw listing records with source file, line, ingest time and record hash."),
-            dg.AssetSpec(key(settings, QUARANTINE), deps=landing, kinds={"spark", "delta"},
+            dg.AssetSpec(key(settings, BRONZE_QUARANTINE), deps=landing, kinds={"spark", "delta"},
                          description="Landing lines that could not be used, with file, line and reason."),
-            dg.AssetSpec(key(settings, LEDGER), deps=landing, kinds={"spark", "delta"},
+            dg.AssetSpec(key(settings, BRONZE_FILE_LEDGER), deps=landing, kinds={"spark", "delta"},
                          description="One row per landing file: size, sha256, first seen, status, record counts."),
         ],
-        check_specs=[check_spec(settings, LISTINGS, bronze.SUITE), check_spec(settings, LEDGER, bronze.LEDGER_SUITE)],
+        check_specs=[check_spec(settings, table) for table in GATED],
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def bronze_ingest(context: dg.AssetExecutionContext, spark: AutolakeSpark):
@@ -51,19 +49,17 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
             try:
                 results[day] = bronze.run(session, settings_, day)
             except GateRejected as rejection:
-                earlier = {ref.name: {d: r.reports[ref.name] for d, r in results.items()}
-                           for ref in (BRONZE_LISTINGS, BRONZE_FILE_LEDGER)}
-                yield from rejected(settings_, rejection, day,
-                                    {BRONZE_LISTINGS.name: LISTINGS, BRONZE_FILE_LEDGER.name: LEDGER}, earlier)
+                earlier = {ref.name: {d: r.reports[ref.name] for d, r in results.items()} for ref in GATED}
+                yield from rejected(settings_, rejection, day, GATED, earlier)
                 raise gate_failure(rejection) from rejection
             context.log.info(f"bronze {day}: {results[day].metrics}")
         tables = Tables(settings_)
-        for name, ref in ((LISTINGS, BRONZE_LISTINGS), (QUARANTINE, BRONZE_QUARANTINE), (LEDGER, BRONZE_FILE_LEDGER)):
+        for ref in (BRONZE_LISTINGS, BRONZE_QUARANTINE, BRONZE_FILE_LEDGER):
             metadata = table_metadata(session, tables, ref, day)
-            if name == LEDGER:
+            if ref == BRONZE_FILE_LEDGER:
                 metadata["files_by_status"] = results[day].metrics["files"]
-            yield dg.MaterializeResult(asset_key=key(settings_, name), metadata=metadata)
-        for name, ref in ((LISTINGS, BRONZE_LISTINGS), (LEDGER, BRONZE_FILE_LEDGER)):
-            yield check_result(settings_, name, {d: r.reports[ref.name] for d, r in results.items()})
+            yield dg.MaterializeResult(asset_key=key(settings_, ref), metadata=metadata)
+        for ref in GATED:
+            yield check_result(settings_, ref, {d: r.reports[ref.name] for d, r in results.items()})
 
     return [bronze_ingest]

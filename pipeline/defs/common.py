@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +22,14 @@ def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
     return dg.DailyPartitionsDefinition(start_date=settings.partitions.start_date.isoformat(), end_offset=1)
 
 
-def key(settings: Settings, name: str) -> dg.AssetKey:
-    """`<oem>/<name>`; a name with slashes ('inventory_stats/dealer') adds path segments."""
-    return dg.AssetKey([settings.oem, *name.split("/")])
+def key(settings: Settings, name: str | TableRef) -> dg.AssetKey:
+    """`<oem>/<layer>/<table>` for a table (`TableRef.asset`), `<oem>/<name>` for any other asset."""
+    return dg.AssetKey([settings.oem, *(name.asset if isinstance(name, TableRef) else name).split("/")])
 
 
-def op_name(settings: Settings, name: str) -> str:
-    """The op of a multi-asset, unique in a code location that holds several OEMs."""
-    return f"{settings.oem}__{name.replace('/', '__')}"
+def op_name(settings: Settings, name: str | TableRef) -> str:
+    """The op of an asset, unique in a code location that holds several OEMs."""
+    return key(settings, name).to_python_identifier()
 
 
 def partition_days(context: dg.AssetExecutionContext) -> list[dt.date]:
@@ -74,23 +74,23 @@ def table_metadata(spark: SparkSession, tables: Tables, ref: TableRef, day: dt.d
     return metadata
 
 
-def check_spec(settings: Settings, asset: str, suite: str) -> dg.AssetCheckSpec:
+def check_spec(settings: Settings, table: TableRef) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(
-        name=suite_check_name(suite),
-        asset=key(settings, asset),
+        name=suite_check_name(table.suite),
+        asset=key(settings, table),
         blocking=True,
-        description=f"Great Expectations suite expectations/{suite}.json; failure blocks downstream assets.",
+        description=f"Great Expectations suite expectations/{table.suite}.json; failure blocks downstream assets.",
     )
 
 
-def check_result(settings: Settings, asset: str, reports: dict[dt.date, QualityReport],
+def check_result(settings: Settings, table: TableRef, reports: dict[dt.date, QualityReport],
                  extra: dict[str, Any] | None = None) -> dg.AssetCheckResult:
     """One check result for the run: passed when every day's suite passed; failures listed per day."""
     suite = next(iter(reports.values())).suite
     failures = [(day, failure) for day, report in sorted(reports.items()) for failure in report.failures]
     return dg.AssetCheckResult(
         check_name=suite_check_name(suite),
-        asset_key=key(settings, asset),
+        asset_key=key(settings, table),
         passed=all(report.success for report in reports.values()),
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
@@ -106,23 +106,24 @@ def check_result(settings: Settings, asset: str, reports: dict[dt.date, QualityR
     )
 
 
-def rejected(settings: Settings, rejection: GateRejected, day: dt.date, assets: dict[str, str],
+def rejected(settings: Settings, rejection: GateRejected, day: dt.date, gated: Sequence[TableRef],
              earlier: dict[str, dict[dt.date, QualityReport]] | None = None) -> Iterator[dg.AssetCheckResult]:
     """The check results of a step whose gate failed (write-audit-publish: nothing was published).
 
-    `assets` maps each table name the step reports on to its asset name; `earlier` holds the reports
+    `gated`: the tables whose checks the asset carries; `earlier` holds the reports, by table name,
     of days of the same run that passed and were published. Each result says where the rejected
     data waits and which Delta version readers still see. The caller then fails the step."""
+    by_name = {table.name: table for table in gated}
     staged = {ref.split(".", 1)[1]: where for ref, where in rejection.staged.items()}
     versions = {ref.split(".", 1)[1]: v for ref, v in rejection.published_versions.items()}
     for table, report in rejection.result.reports.items():
-        if table not in assets:
+        if table not in by_name:
             continue
         extra = {"published": False}
         if table in staged:
             extra["rejected_batch"] = dg.MetadataValue.path(staged[table])
             extra["published_delta_version"] = versions[table] if versions[table] is not None else "none"
-        yield check_result(settings, assets[table], {**(earlier or {}).get(table, {}), day: report}, extra)
+        yield check_result(settings, by_name[table], {**(earlier or {}).get(table, {}), day: report}, extra)
 
 
 def gate_failure(rejection: GateRejected) -> dg.Failure:

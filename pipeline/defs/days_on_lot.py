@@ -8,7 +8,16 @@ import dagster as dg
 
 from autolake.lakehouse.publish import GateRejected
 from autolake.lakehouse.settings import Settings
-from autolake.lakehouse.tables import GOLD_ATTRIBUTE_DAYS_ON_LOT, GOLD_DAYS_ON_LOT_PREDICTIONS, Tables
+from autolake.lakehouse.tables import (
+    GOLD_ATTRIBUTE_DAYS_ON_LOT,
+    GOLD_DAYS_ON_LOT_PREDICTIONS,
+    GOLD_FEATURE_ENRICHED,
+    GOLD_INVENTORY_ENRICHED,
+    GOLD_MARKET_VALUE,
+    TableRef,
+    Tables,
+    inventory_stats_table,
+)
 from autolake.ml import days_on_lot
 from autolake.ml.registry import review
 from pipeline.defs.common import (
@@ -22,27 +31,20 @@ from pipeline.defs.common import (
     rejected,
     table_metadata,
 )
-from pipeline.defs.gold_mart import (
-    ENRICHED,
-    FEATURE_ENRICHED,
-    MARKET_VALUE,
-    inventory_stats_asset,
-)
 from pipeline.resources import AutolakeSpark
 
 GROUP = "ml"
 MODEL = "days_on_lot_model"
-PREDICTIONS = "days_on_lot_predictions"
-ATTRIBUTE_DAYS = "attribute_stats/abnormal_days_on_lot"
 SKIPPED_TAG = "autolake/skipped"
 
 
-def feature_deps() -> list[str]:
-    return [FEATURE_ENRICHED, MARKET_VALUE, ENRICHED,
-            *[inventory_stats_asset(g) for g in days_on_lot.model_core.FEATURE_GROUPINGS]]
+def feature_deps() -> list[TableRef]:
+    return [GOLD_FEATURE_ENRICHED, GOLD_MARKET_VALUE, GOLD_INVENTORY_ENRICHED,
+            *[inventory_stats_table(g) for g in days_on_lot.model_core.FEATURE_GROUPINGS]]
 
 
-def _skip(context: dg.AssetExecutionContext, settings: Settings, name: str, reason: str) -> dg.AssetObservation:
+def _skip(context: dg.AssetExecutionContext, settings: Settings, name: str | TableRef,
+          reason: str) -> dg.AssetObservation:
     context.log.warning(f"{name} skipped: {reason}")
     return dg.AssetObservation(asset_key=key(settings, name), partition=context.partition_key_range.end,
                                metadata={"skipped": reason})
@@ -84,17 +86,17 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         })
 
     @dg.multi_asset(
-        name=op_name(settings, "days_on_lot_predictions"),
+        name=op_name(settings, GOLD_DAYS_ON_LOT_PREDICTIONS),
         group_name=GROUP,
         partitions_def=daily_partitions(settings),
         specs=[dg.AssetSpec(
-            key(settings, PREDICTIONS), deps=[key(settings, dep) for dep in [MODEL, *feature_deps()]],
+            key(settings, GOLD_DAYS_ON_LOT_PREDICTIONS), deps=[key(settings, dep) for dep in [MODEL, *feature_deps()]],
             kinds={"spark", "delta", "mlflow"}, skippable=True,
-            description="[car_id, predicted_days_on_lot, model_version, days_on_lot, abnormal_days_on_lot, "
+            description="[vehicle_id, predicted_days_on_lot, model_version, days_on_lot, abnormal_days_on_lot, "
                         "_partition_date]: every active vehicle scored by the champion model, loaded once per worker "
                         "in a pandas UDF.",
         )],
-        check_specs=[check_spec(settings, PREDICTIONS, days_on_lot.PREDICTIONS_SUITE)],
+        check_specs=[check_spec(settings, GOLD_DAYS_ON_LOT_PREDICTIONS)],
         can_subset=True,
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
@@ -105,35 +107,34 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
             try:
                 outcome = days_on_lot.run_predictions(spark.spark_session, settings_, day)
             except GateRejected as rejection:
-                yield from rejected(settings_, rejection, day, {GOLD_DAYS_ON_LOT_PREDICTIONS.name: PREDICTIONS},
-                                    {GOLD_DAYS_ON_LOT_PREDICTIONS.name: reports})
+                yield from rejected(settings_, rejection, day, [GOLD_DAYS_ON_LOT_PREDICTIONS], {GOLD_DAYS_ON_LOT_PREDICTIONS.name: reports})
                 raise gate_failure(rejection) from rejection
             if not outcome.scored:
-                yield _skip(context, settings_, PREDICTIONS, outcome.reason)
+                yield _skip(context, settings_, GOLD_DAYS_ON_LOT_PREDICTIONS, outcome.reason)
                 return
-            context.log.info(f"{PREDICTIONS} {day}: {outcome.result.metrics}")
+            context.log.info(f"{GOLD_DAYS_ON_LOT_PREDICTIONS} {day}: {outcome.result.metrics}")
             for warning in outcome.result.warnings:
-                context.log.warning(f"{PREDICTIONS} {day}: {warning}")
+                context.log.warning(f"{GOLD_DAYS_ON_LOT_PREDICTIONS} {day}: {warning}")
             reports[day] = outcome.result.reports[GOLD_DAYS_ON_LOT_PREDICTIONS.name]
-        yield dg.MaterializeResult(asset_key=key(settings_, PREDICTIONS), metadata={
+        yield dg.MaterializeResult(asset_key=key(settings_, GOLD_DAYS_ON_LOT_PREDICTIONS), metadata={
             **table_metadata(spark.spark_session, Tables(settings_), GOLD_DAYS_ON_LOT_PREDICTIONS, day),
             "model_version": outcome.version,
             "active_vehicles": outcome.result.metrics["active"],
         })
-        yield check_result(settings_, PREDICTIONS, reports)
+        yield check_result(settings_, GOLD_DAYS_ON_LOT_PREDICTIONS, reports)
 
     @dg.multi_asset(
-        name=op_name(settings, "attribute_abnormal_days"),
+        name=op_name(settings, GOLD_ATTRIBUTE_DAYS_ON_LOT),
         group_name=GROUP,
         partitions_def=daily_partitions(settings),
         specs=[dg.AssetSpec(
-            key(settings, ATTRIBUTE_DAYS), deps=[key(settings, PREDICTIONS), key(settings, FEATURE_ENRICHED)],
+            key(settings, GOLD_ATTRIBUTE_DAYS_ON_LOT), deps=[key(settings, GOLD_DAYS_ON_LOT_PREDICTIONS), key(settings, GOLD_FEATURE_ENRICHED)],
             kinds={"spark", "delta"}, skippable=True,
             description="Beside the take rates: per equipment code and level group (national to dealer), the scored "
                         "active vehicles carrying it and their mean abnormal_days_on_lot (days so far minus predicted) "
                         "against the group's mean. Restated for every day that has predictions.",
         )],
-        check_specs=[check_spec(settings, ATTRIBUTE_DAYS, days_on_lot.ATTRIBUTE_DAYS_SUITE)],
+        check_specs=[check_spec(settings, GOLD_ATTRIBUTE_DAYS_ON_LOT)],
         can_subset=True,
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
@@ -142,15 +143,15 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         day = partition_days(context)[-1]
         tables = Tables(settings_)
         if not tables.exists(spark.spark_session, GOLD_DAYS_ON_LOT_PREDICTIONS):
-            yield _skip(context, settings_, ATTRIBUTE_DAYS, "no days-on-lot predictions yet (no champion model)")
+            yield _skip(context, settings_, GOLD_ATTRIBUTE_DAYS_ON_LOT, "no days-on-lot predictions yet (no champion model)")
             return
         try:
             result = days_on_lot.run_attribute_days(spark.spark_session, settings_, day)
         except GateRejected as rejection:
-            yield from rejected(settings_, rejection, day, {GOLD_ATTRIBUTE_DAYS_ON_LOT.name: ATTRIBUTE_DAYS})
+            yield from rejected(settings_, rejection, day, [GOLD_ATTRIBUTE_DAYS_ON_LOT])
             raise gate_failure(rejection) from rejection
-        yield dg.MaterializeResult(asset_key=key(settings_, ATTRIBUTE_DAYS),
+        yield dg.MaterializeResult(asset_key=key(settings_, GOLD_ATTRIBUTE_DAYS_ON_LOT),
                                    metadata=table_metadata(spark.spark_session, tables, GOLD_ATTRIBUTE_DAYS_ON_LOT, day))
-        yield check_result(settings_, ATTRIBUTE_DAYS, {day: result.reports[GOLD_ATTRIBUTE_DAYS_ON_LOT.name]})
+        yield check_result(settings_, GOLD_ATTRIBUTE_DAYS_ON_LOT, {day: result.reports[GOLD_ATTRIBUTE_DAYS_ON_LOT.name]})
 
     return [days_on_lot_model, days_on_lot_predictions, attribute_abnormal_days]

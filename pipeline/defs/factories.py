@@ -22,30 +22,31 @@ from pipeline.defs.common import (
 )
 from pipeline.resources import AutolakeSpark
 
+Upstream = str | TableRef
+"""An upstream asset: a table, or the name of an asset that is not a table."""
+
 
 def gated_table_asset(
     settings: Settings,
     *,
-    name: str,
     group: str,
     table: TableRef,
-    suite: str,
-    deps: Sequence[str],
+    deps: Sequence[Upstream],
     description: str,
     run: Callable[[SparkSession, Settings, dt.date], LayerResult],
     snapshot: bool = False,
 ) -> dg.AssetsDefinition:
-    """A daily Delta table written by one layer job and gated by its blocking GE suite.
+    """A daily Delta table written by one layer job and gated by its blocking GE suite (`table.suite`).
 
     A `snapshot` table is rebuilt whole from everything upstream, whichever day runs; a ranged run
     therefore builds it once, for its last day."""
 
     @dg.asset(
-        key=key(settings, name),
+        key=key(settings, table),
         group_name=group,
         partitions_def=daily_partitions(settings),
         deps=[key(settings, dep) for dep in deps],
-        check_specs=[check_spec(settings, name, suite)],
+        check_specs=[check_spec(settings, table)],
         kinds={"spark", "delta"},
         description=description,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -58,17 +59,17 @@ def gated_table_asset(
             try:
                 result = run(spark.spark_session, settings_, day)
             except GateRejected as rejection:
-                yield from rejected(settings_, rejection, day, {table.name: name}, {table.name: reports})
+                yield from rejected(settings_, rejection, day, [table], {table.name: reports})
                 raise gate_failure(rejection) from rejection
-            context.log.info(f"{name} {day}: {result.metrics}")
+            context.log.info(f"{table} {day}: {result.metrics}")
             for warning in result.warnings:
-                context.log.warning(f"{name} {day}: {warning}")
+                context.log.warning(f"{table} {day}: {warning}")
             reports[day] = result.reports[table.name]
         figures = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float, str)) and k != table.name}
         yield dg.MaterializeResult(
             metadata={**table_metadata(spark.spark_session, Tables(settings_), table, day), **figures}
         )
-        yield check_result(settings_, name, reports)
+        yield check_result(settings_, table, reports)
 
     return gated_table
 
@@ -78,26 +79,26 @@ def gated_tables_asset(
     *,
     name: str,
     group: str,
-    outputs: Sequence[tuple[str, TableRef, str, str]],
-    deps: Sequence[str],
+    outputs: Sequence[tuple[TableRef, str]],
+    deps: Sequence[Upstream],
     run: Callable[[SparkSession, Settings, dt.date], LayerResult],
     extra_checks: Sequence[tuple[dg.AssetCheckSpec, Callable[[SparkSession, Settings], list[str]]]] = (),
 ) -> dg.AssetsDefinition:
     """Several snapshot Delta tables written by one job, each its own asset gated by its suite.
 
-    `outputs`: (asset name, table, suite, description). `extra_checks`: a check spec and a function
-    returning the problems it found (none: passed)."""
+    `outputs`: (table, description). `extra_checks`: a check spec and a function returning the
+    problems it found (none: passed)."""
 
     @dg.multi_asset(
         name=op_name(settings, name),
         group_name=group,
         partitions_def=daily_partitions(settings),
         specs=[
-            dg.AssetSpec(key(settings, asset), deps=[key(settings, dep) for dep in deps], kinds={"spark", "delta"},
+            dg.AssetSpec(key(settings, table), deps=[key(settings, dep) for dep in deps], kinds={"spark", "delta"},
                          description=description)
-            for asset, _, _, description in outputs
+            for table, description in outputs
         ],
-        check_specs=[*(check_spec(settings, asset, suite) for asset, _, suite, _ in outputs),
+        check_specs=[*(check_spec(settings, table) for table, _ in outputs),
                      *(spec for spec, _ in extra_checks)],
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
@@ -107,21 +108,21 @@ def gated_tables_asset(
         try:
             result = run(spark.spark_session, settings_, day)
         except GateRejected as rejection:
-            yield from rejected(settings_, rejection, day, {table.name: asset for asset, table, _, _ in outputs})
+            yield from rejected(settings_, rejection, day, [table for table, _ in outputs])
             raise gate_failure(rejection) from rejection
         context.log.info(f"{name} {day}: {result.metrics}")
         for warning in result.warnings:
             context.log.warning(f"{name} {day}: {warning}")
         tables = Tables(settings_)
         figures = {k: v for k, v in result.metrics.items()
-                   if isinstance(v, (int, float, str)) and k not in {table.name for _, table, _, _ in outputs}}
-        for asset, table, _, _ in outputs:
+                   if isinstance(v, (int, float, str)) and k not in {table.name for table, _ in outputs}}
+        for table, _ in outputs:
             yield dg.MaterializeResult(
-                asset_key=key(settings_, asset),
+                asset_key=key(settings_, table),
                 metadata={**table_metadata(spark.spark_session, tables, table, day), **figures},
             )
-        for asset, table, _, _ in outputs:
-            yield check_result(settings_, asset, {day: result.reports[table.name]})
+        for table, _ in outputs:
+            yield check_result(settings_, table, {day: result.reports[table.name]})
         for spec, find_problems in extra_checks:
             problems = find_problems(spark.spark_session, settings_)
             yield dg.AssetCheckResult(

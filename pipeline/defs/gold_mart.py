@@ -8,47 +8,35 @@ from autolake.lakehouse.settings import GEO_LEVELS, Settings
 from autolake.lakehouse.tables import (
     GOLD_ARBITRAGE_BELOW_MARKET,
     GOLD_ARBITRAGE_CROSS_STATE,
+    GOLD_DIM_DEALER,
+    GOLD_DIM_GEOGRAPHY,
+    GOLD_FACT_INVENTORY,
     GOLD_FEATURE_ENRICHED,
     GOLD_INVENTORY_ENRICHED,
     GOLD_MARKET_VALUE,
     GOLD_MART_INVENTORY,
     GOLD_NEIGHBORHOODS,
+    SILVER_LISTING_VEHICLE,
+    SILVER_LISTINGS,
     attribute_stats_table,
+    gold_mart_tables,
     inventory_stats_table,
 )
 from autolake.layers import gold_mart
 from autolake.reports.gold_report import run_report
 from pipeline.defs.common import daily_partitions, key, partition_days
 from pipeline.defs.factories import gated_table_asset, gated_tables_asset
-from pipeline.defs.gold_core import DIM_DEALER, DIM_GEOGRAPHY, FACT_INVENTORY
-from pipeline.defs.silver import LISTINGS as SILVER_LISTINGS_ASSET
-from pipeline.defs.silver import VEHICLES as SILVER_VEHICLES_ASSET
 from pipeline.resources import AutolakeSpark
 
 GROUP = "gold_mart"
-MART_INVENTORY = "mart_inventory_model_state"
-NEIGHBORHOODS = "dealers/neighborhoods"
-ENRICHED = "inventory_enriched"
-MARKET_VALUE = "market_value"
-BELOW_MARKET = "arbitrage/below_market"
-CROSS_STATE = "arbitrage/cross_state"
-FEATURE_ENRICHED = "feature_enriched"
 REPORT = "gold_report"
 GROUPING_SUMS_CHECK = "geographic_sums_agree"
-
-
-def inventory_stats_asset(grouping: str) -> str:
-    return f"inventory_stats/{grouping}"
-
-
-def attribute_stats_asset(level: str) -> str:
-    return f"attribute_stats/{level}"
 
 
 def build(settings: Settings) -> list[dg.AssetsDefinition]:
     groupings = list(settings.gold.inventory_stats.groupings)
     stats_outputs = [
-        (inventory_stats_asset(g), inventory_stats_table(g), gold_mart.STATS_SUITE,
+        (inventory_stats_table(g),
          f"Active inventory, inferred sales, days supply and average days on lot per {g} and day.")
         for g in groupings
     ]
@@ -57,64 +45,57 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         description="Counts summed over every geographic grouping agree on every day (dealer = neighborhood = state ...).",
     )
     take_rate_outputs = [
-        (FEATURE_ENRICHED, GOLD_FEATURE_ENRICHED, gold_mart.ENRICHED_SUITE,
-         "The enriched inventory with each vehicle's (attribute_type, attribute_code) list."),
-        *[(attribute_stats_asset(level), attribute_stats_table(level), gold_mart.ATTRIBUTE_SUITE,
+        (GOLD_FEATURE_ENRICHED, "The enriched inventory with each vehicle's (attribute_type, attribute_code) list."),
+        *[(attribute_stats_table(level),
            f"Take rate of every option code per {level}, raw and credibility-blended with its parent level, sold and active.")
           for level in GEO_LEVELS],
     ]
     marts = [
         gated_table_asset(
-            settings, name=NEIGHBORHOODS, group=GROUP, table=GOLD_NEIGHBORHOODS, suite=gold_mart.NEIGHBORHOODS_SUITE,
-            deps=[DIM_DEALER], run=gold_mart.run_neighborhoods, snapshot=True,
+            settings, group=GROUP, table=GOLD_NEIGHBORHOODS, deps=[GOLD_DIM_DEALER], run=gold_mart.run_neighborhoods,
+            snapshot=True,
             description="[dealer_id, neighborhood, _partition_date]: dealers in grid cells of grid_size degrees within their state.",
         ),
         gated_table_asset(
-            settings, name=ENRICHED, group=GROUP, table=GOLD_INVENTORY_ENRICHED, suite=gold_mart.ENRICHED_SUITE,
-            deps=[SILVER_LISTINGS_ASSET, SILVER_VEHICLES_ASSET, NEIGHBORHOODS, DIM_GEOGRAPHY], run=gold_mart.run_enriched,
+            settings, group=GROUP, table=GOLD_INVENTORY_ENRICHED,
+            deps=[SILVER_LISTINGS, SILVER_LISTING_VEHICLE, GOLD_NEIGHBORHOODS, GOLD_DIM_GEOGRAPHY], run=gold_mart.run_enriched,
             snapshot=True,
             description="Vehicles on sale or sold within the window, as known each day: inferred sold date, days on lot, "
                         "recency weight.",
         ),
         gated_tables_asset(
-            settings, name="inventory_stats", group=GROUP, outputs=stats_outputs, deps=[ENRICHED],
+            settings, name="inventory_stats", group=GROUP, outputs=stats_outputs, deps=[GOLD_INVENTORY_ENRICHED],
             run=gold_mart.run_inventory_stats, extra_checks=[(sums_check, gold_mart.stats_consistency)],
         ),
         gated_table_asset(
-            settings, name=MARKET_VALUE, group=GROUP, table=GOLD_MARKET_VALUE, suite=gold_mart.MARKET_SUITE,
-            deps=[ENRICHED], run=gold_mart.run_market_value, snapshot=True,
+            settings, group=GROUP, table=GOLD_MARKET_VALUE, deps=[GOLD_INVENTORY_ENRICHED], run=gold_mart.run_market_value,
+            snapshot=True,
             description="Market value from the competitive set, price to market and an explained deal rating per active vehicle.",
         ),
         gated_tables_asset(
-            settings, name="arbitrage", group=GROUP, deps=[MARKET_VALUE, SILVER_VEHICLES_ASSET, DIM_GEOGRAPHY],
+            settings, name="arbitrage", group=GROUP, deps=[GOLD_MARKET_VALUE, SILVER_LISTING_VEHICLE, GOLD_DIM_GEOGRAPHY],
             run=gold_mart.run_arbitrage,
             outputs=[
-                (BELOW_MARKET, GOLD_ARBITRAGE_BELOW_MARKET, gold_mart.BELOW_MARKET_SUITE,
-                 "Rated vehicles priced well below market value; suspected duplicates excluded."),
-                (CROSS_STATE, GOLD_ARBITRAGE_CROSS_STATE, gold_mart.CROSS_STATE_SUITE,
-                 "State pairs whose median price spread beats the transport cost."),
+                (GOLD_ARBITRAGE_BELOW_MARKET, "Rated vehicles priced well below market value; suspected duplicates excluded."),
+                (GOLD_ARBITRAGE_CROSS_STATE, "State pairs whose median price spread beats the transport cost."),
             ],
         ),
         gated_tables_asset(
-            settings, name="take_rates", group=GROUP, outputs=take_rate_outputs, deps=[ENRICHED, SILVER_LISTINGS_ASSET],
-            run=gold_mart.run_take_rates,
+            settings, name="take_rates", group=GROUP, outputs=take_rate_outputs,
+            deps=[GOLD_INVENTORY_ENRICHED, SILVER_LISTINGS], run=gold_mart.run_take_rates,
         ),
         gated_table_asset(
-            settings, name=MART_INVENTORY, group=GROUP, table=GOLD_MART_INVENTORY, suite=gold_mart.SUITE,
-            deps=[FACT_INVENTORY], run=gold_mart.run_inventory_model_state, snapshot=True,
+            settings, group=GROUP, table=GOLD_MART_INVENTORY, deps=[GOLD_FACT_INVENTORY],
+            run=gold_mart.run_inventory_model_state, snapshot=True,
             description="Active inventory count and median asking price per model family and state, per day.",
         ),
-    ]
-    report_deps = [
-        NEIGHBORHOODS, ENRICHED, *[o[0] for o in stats_outputs], MARKET_VALUE, BELOW_MARKET, CROSS_STATE,
-        *[o[0] for o in take_rate_outputs], MART_INVENTORY,
     ]
 
     @dg.asset(
         key=key(settings, REPORT),
         group_name=GROUP,
         partitions_def=daily_partitions(settings),
-        deps=[key(settings, dep) for dep in report_deps],
+        deps=[key(settings, table) for table in gold_mart_tables(settings)],
         kinds={"html", "parquet", "csv"},
         description="Every mart exported as Parquet and CSV, and the HTML report of the day (plots and tables).",
         backfill_policy=dg.BackfillPolicy.single_run(),

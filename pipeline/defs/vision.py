@@ -4,47 +4,43 @@ per-vehicle image evidence."""
 import dagster as dg
 
 from autolake.lakehouse.settings import Settings
-from autolake.lakehouse.tables import BRONZE_PHOTOS, SILVER_PHOTO_FEATURES, SILVER_VEHICLE_IMAGES
+from autolake.lakehouse.tables import (
+    BRONZE_LISTINGS,
+    BRONZE_PHOTOS,
+    SILVER_LISTING_VEHICLE,
+    SILVER_PHOTO_FEATURES,
+    SILVER_VEHICLE_IMAGES,
+)
 from autolake.layers import vision
 from pipeline.defs import bronze, silver
 from pipeline.defs.extraction import PHOTOS as LANDING_PHOTOS
 from pipeline.defs.factories import gated_table_asset
-
-BRONZE_PHOTOS_ASSET = "bronze_photos"
-PHOTO_FEATURES = "photo_features"
-VEHICLE_IMAGES = "vehicle_images"
 
 
 def build(settings: Settings) -> list[dg.AssetsDefinition]:
     return [
         gated_table_asset(
             settings,
-            name=BRONZE_PHOTOS_ASSET,
             group=bronze.GROUP,
             table=BRONZE_PHOTOS,
-            suite=vision.BRONZE_SUITE,
-            deps=[LANDING_PHOTOS, bronze.LISTINGS],
+            deps=[LANDING_PHOTOS, BRONZE_LISTINGS],
             description="One row per photo file each new ad published: path, size, sha256, readable or not (why).",
             run=vision.run_bronze_photos,
         ),
         gated_table_asset(
             settings,
-            name=PHOTO_FEATURES,
             group=silver.GROUP,
             table=SILVER_PHOTO_FEATURES,
-            suite=vision.FEATURES_SUITE,
-            deps=[BRONZE_PHOTOS_ASSET],
+            deps=[BRONZE_PHOTOS],
             description="Per photo: status, pHash/dHash, size, blur, dominant colour in the listing vocabulary, and "
             "YOLO detections when trained weights are configured (metadata says whether they were available).",
             run=vision.run_photo_features,
         ),
         gated_table_asset(
             settings,
-            name=VEHICLE_IMAGES,
             group=silver.GROUP,
             table=SILVER_VEHICLE_IMAGES,
-            suite=vision.VEHICLE_IMAGES_SUITE,
-            deps=[PHOTO_FEATURES, silver.VEHICLES],
+            deps=[SILVER_PHOTO_FEATURES, SILVER_LISTING_VEHICLE],
             description="Per vehicle: photo colours and agreement with the ad's colour and body type, shared photos.",
             run=vision.run_vehicle_images,
             snapshot=True,
