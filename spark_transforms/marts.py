@@ -114,7 +114,7 @@ def inventory_enriched(
 
 
 def inventory_stats(enriched: DataFrame, *, keys: Sequence[str], windows: Sequence[int]) -> DataFrame:
-    """`<oem>/inventory_stats/<grouping>`: per day and group, `current_inventory_count` (active
+    """`gold.inventory_stats_<grouping>`: per day and group, `current_inventory_count` (active
     vehicles) and for each window n: `inferred_sales_count_{n}D` (sold in the n days up to the
     day), `days_supply_{n}D` = active / (sales / n) (`inf` when nothing sold) and
     `avg_days_on_lot_{n}D` of the cars sold in the window."""

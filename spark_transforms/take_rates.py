@@ -343,7 +343,7 @@ ABNORMAL_DAYS_COLUMNS = (
 
 
 def attribute_abnormal_days(features: DataFrame, predictions: DataFrame, levels: Sequence[str]) -> DataFrame:
-    """`<oem>/attribute_stats/abnormal_days_on_lot`: for every day, level group and equipment code, the
+    """`gold.attribute_days_on_lot`: for every day, level group and equipment code, the
     active vehicles carrying it that the days-on-lot model scored, their mean days on lot so far,
     mean prediction and mean `abnormal_days_on_lot` (so far minus predicted: above 0, sitting longer
     than the model expects), beside the same mean over all scored vehicles of the group whose ad

@@ -53,7 +53,7 @@ def test_run_over_the_test_window_then_summary(tmp_path, capsys, monkeypatch):
     assert re.search(r"photos: \d+ \(ok \d+\); no detector weights: model-free features only", out)
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("bronze.", "silver.", "gold."))}
     assert set(rows) == {str(ref) for ref in steps.tables(load_settings("test"))}
-    assert {"gold.dim_dealer", "gold.inventory_stats_dealer", "gold.attribute_stats_dealer_id", "gold.market_value"} <= set(rows)
+    assert {"gold.dim_dealer", "gold.inventory_stats_dealer_id", "gold.attribute_stats_dealer_id", "gold.market_value"} <= set(rows)
     assert re.search(r"gold: 2021-05-02: \d+ active vehicles nationally; 45D: ", out)
     assert "gold: report " in out and (lakehouse / "exports" / "mb" / "report.html").is_file()
     assert_report_renders(lakehouse / "exports" / "mb" / "report.html", tmp_path / "report.png")

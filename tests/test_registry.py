@@ -1,14 +1,17 @@
 """The step registry names every table once: the steps' outputs are the lakehouse, and each table's
 Dagster asset key and quality check follow from its name."""
 
+from pathlib import Path
+
 import dagster as dg
 import pytest
 
 from autolake import steps
 from autolake.lakehouse import quality
 from autolake.lakehouse.settings import GEO_LEVELS, load_settings
-from autolake.lakehouse.tables import TableRef
+from autolake.lakehouse.tables import MODEL_TABLES, TableRef, Tables
 from pipeline.build import build_definitions
+from tests.conftest import TEST_DAY
 
 OEMS = ("mb", "bmw")
 
@@ -61,3 +64,27 @@ def test_a_geographic_grouping_is_named_after_its_column():
         if set(columns) <= set(GEO_LEVELS):
             assert [name] == columns
     assert {name for name in groupings if groupings[name][0] in GEO_LEVELS} == set(GEO_LEVELS)
+
+
+@pytest.mark.e2e
+def test_each_step_writes_exactly_the_tables_it_declares(spark, settings):
+    """The steps run in registry order on an empty lakehouse, as spark-submit runs them; after each,
+    the tables that appeared are the ones it declares. Scoring writes nothing without a champion."""
+    from autolake.replay import extraction
+
+    tables = Tables(settings)
+
+    def present() -> set[TableRef]:
+        return {table for table in steps.tables(settings) if (Path(tables.location(table)) / "_delta_log").is_dir()}
+
+    extraction.run(settings, TEST_DAY)
+    seen: set[TableRef] = set()
+    for step in steps.of_cadence(steps.DAILY):
+        if step.run is None:
+            continue
+        step.run(spark, settings, TEST_DAY)
+        now = present()
+        expected = set() if step.name == "days_on_lot_score" else set(step.outputs(settings))
+        assert now - seen == expected, step.name
+        seen = now
+    assert seen == set(steps.tables(settings)) - set(MODEL_TABLES)

@@ -233,7 +233,7 @@ class NeighborhoodSettings(_Strict):
 
 
 class InventoryStatsSettings(_Strict):
-    """`<oem>/inventory_stats/<grouping>`: one table per grouping (columns of the enriched inventory)."""
+    """`gold.inventory_stats_<grouping>`: one table per grouping (columns of the enriched inventory)."""
 
     windows: list[int] = Field(default_factory=lambda: [45, 90], min_length=1)
     groupings: dict[str, list[str]] = Field(

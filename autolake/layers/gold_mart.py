@@ -1,10 +1,10 @@
 """Gold marts, restated for every day of silver from the current vehicle map (gold core does the
 same for the facts), so an incremental run and a full refresh give the same tables:
 
-- `dealers/neighborhoods` and `inventory_enriched` (point in time: each day sees only its past);
-- `inventory_stats/<grouping>` for every configured grouping and window;
-- `market_value` with deal ratings, and `arbitrage/{below_market,cross_state}`;
-- `feature_enriched` and `attribute_stats/<level>`: take rates blended from national to dealer;
+- `dealer_neighborhoods` and `inventory_enriched` (point in time: each day sees only its past);
+- `inventory_stats_<grouping>` for every configured grouping and window;
+- `market_value` with deal ratings, and `arbitrage_below_market`, `arbitrage_cross_state`;
+- `feature_enriched` and `attribute_stats_<level>`: take rates blended from national to dealer;
 - the model family x state inventory mart;
 - exports (Parquet and CSV) of every mart and the HTML report, under `<lakehouse>/exports/`.
 """
