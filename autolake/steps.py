@@ -15,6 +15,7 @@ is the partition Dagster's daily schedule runs for the same tick.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -45,8 +46,6 @@ from autolake.lakehouse.tables import (
     TableRef,
     gold_mart_tables,
 )
-from autolake.layers import bronze, gold_core, gold_mart, silver, vision
-from autolake.ml import days_on_lot
 
 TRIGGER_DATE = "{{job.trigger.time.iso_date}}"
 _QUARTZ_DAYS = {"0": "SUN", "1": "MON", "2": "TUE", "3": "WED", "4": "THU", "5": "FRI", "6": "SAT"}
@@ -82,7 +81,8 @@ def _tables(*tables: TableRef) -> Outputs:
 class Step:
     name: str
     description: str
-    run: StepRun | None
+    run: str | None
+    """`module:function` of the step's body, a StepRun; imported only when the step runs."""
     after: tuple[str, ...] = ()
     cadence: Cadence = DAILY
     outputs: Outputs = _tables()
@@ -100,6 +100,12 @@ class Step:
     def entry(self) -> str:
         return f"{self.module}:main"
 
+    def function(self) -> StepRun:
+        if self.run is None:
+            raise ValueError(f"step {self.name!r} has its own entry point, {self.entry}")
+        module, name = self.run.split(":")
+        return getattr(importlib.import_module(module), name)
+
     def parameters(self, env: str) -> list[str]:
         """The arguments a scheduler passes: the day it fired and the configuration environment."""
         return ["--trigger-date", TRIGGER_DATE, "--env", env]
@@ -107,22 +113,28 @@ class Step:
 
 STEPS: tuple[Step, ...] = (
     Step("extraction", "Replay one day of listings into the landing directory.", None),
-    Step("bronze", "Ingest one day of landing files into bronze, exactly once.", bronze.run, ("extraction",),
+    Step("bronze", "Ingest one day of landing files into bronze, exactly once.",
+         "autolake.layers.bronze:run", ("extraction",),
          outputs=_tables(BRONZE_LISTINGS, BRONZE_QUARANTINE, BRONZE_FILE_LEDGER)),
-    Step("vision", "Bronze photo files and silver photo features for one day.", vision.run, ("bronze",),
+    Step("vision", "Bronze photo files and silver photo features for one day.",
+         "autolake.layers.vision:run", ("bronze",),
          outputs=_tables(BRONZE_PHOTOS, SILVER_PHOTO_FEATURES)),
-    Step("silver", "Normalize one day of bronze listings into silver.", silver.run, ("vision",),
+    Step("silver", "Normalize one day of bronze listings into silver.",
+         "autolake.layers.silver:run", ("vision",),
          outputs=_tables(SILVER_CATALOGUE, SILVER_MODEL_YEARS, SILVER_LISTINGS, SILVER_LISTING_VEHICLE,
                          SILVER_VEHICLE_HISTORY, SILVER_VEHICLE_IMAGES)),
-    Step("gold_core", "Rebuild the gold dimensions and the daily inventory and sales facts.", gold_core.run,
-         ("silver",), outputs=_tables(GOLD_DIM_VEHICLE, GOLD_DIM_DEALER, GOLD_DIM_GEOGRAPHY, GOLD_DIM_DATE,
-                                      GOLD_FACT_INVENTORY, GOLD_FACT_SALES)),
-    Step("gold_mart", "Rebuild every gold mart, its exports and the report.", gold_mart.run, ("gold_core",),
+    Step("gold_core", "Rebuild the gold dimensions and the daily inventory and sales facts.",
+         "autolake.layers.gold_core:run", ("silver",),
+         outputs=_tables(GOLD_DIM_VEHICLE, GOLD_DIM_DEALER, GOLD_DIM_GEOGRAPHY, GOLD_DIM_DATE,
+                         GOLD_FACT_INVENTORY, GOLD_FACT_SALES)),
+    Step("gold_mart", "Rebuild every gold mart, its exports and the report.",
+         "autolake.layers.gold_mart:run", ("gold_core",),
          outputs=gold_mart_tables),
     Step("days_on_lot_score", "Score the day's active vehicles with the champion days-on-lot model.",
-         days_on_lot.score, ("gold_mart",), outputs=_tables(*MODEL_TABLES)),
+         "autolake.ml.days_on_lot:score", ("gold_mart",),
+         outputs=_tables(*MODEL_TABLES)),
     Step("days_on_lot_train", "Train the days-on-lot model as of the day; the new version becomes the challenger.",
-         days_on_lot.train, cadence=WEEKLY),
+         "autolake.ml.days_on_lot:train", cadence=WEEKLY),
 )
 BY_NAME = {step.name: step for step in STEPS}
 
@@ -154,7 +166,7 @@ def entry_point(name: str) -> Callable[[list[str] | None], int]:
         raise ValueError(f"step {name!r} has its own entry point, {declared.entry}")
 
     def main(argv: list[str] | None = None) -> int:
-        return run_spark_job(declared.description, declared.run, argv)
+        return run_spark_job(declared.description, declared.function(), argv)
 
     main.__doc__ = declared.description
     return main

@@ -2,6 +2,9 @@
 
 - the bundle's targets, and its task chains against the step registry (autolake.steps): names,
   order, console scripts, entry points and parameters, including the partition day;
+- every job of every target, after the target's overrides and the variables are applied, against
+  the typed models of `databricks-bundles` (the Databricks CLI cannot be installed here): unknown
+  fields, bad enum values and bad types fail, and so does a `${var.*}` the bundle does not declare;
 - every step's console script resolves to its jobs/ entry point, whose argparse `--help` exits 0;
 - notebooks are nbformat 4, parameterized, stored without outputs, and compile.
 """
@@ -9,10 +12,12 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import importlib
 import io
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -175,6 +180,142 @@ def test_job_schedule_tags_and_environment(jobs, bundle):
     assert job["tags"]["target"] == "${bundle.target}"
     for cluster in job["job_clusters"]:
         assert cluster["new_cluster"]["spark_env_vars"]["AUTOLAKE_ENV"] == "${var.env}"
+
+
+# --- offline validation with databricks-bundles' typed models --------------------------------
+
+REFERENCE = re.compile(r"\$\{([a-z_]+)\.([A-Za-z0-9_.]+)\}")
+BUNDLE_VALUES = {"bundle.target": "<target>", "bundle.name": "autolake", "workspace.file_path": "/Workspace/<files>",
+                 "workspace.root_path": "/Workspace/<root>", "workspace.current_user.userName": "<user>"}
+KEYED_LISTS = {"tasks": "task_key", "job_clusters": "job_cluster_key", "environments": "environment_key"}
+
+
+class BundleInvalid(ValueError):
+    """A job of the bundle that a deploy would reject."""
+
+
+def merge_override(base, override, field: str | None = None):
+    """A target's override merged onto a resource as the CLI merges it: mappings key by key, the
+    task, job cluster and environment lists by their keys, anything else replaced."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = merge_override(base[key], value, key) if key in base else copy.deepcopy(value)
+        return merged
+    if field in KEYED_LISTS and isinstance(base, list) and isinstance(override, list):
+        key = KEYED_LISTS[field]
+        merged = {item[key]: item for item in base}
+        for item in override:
+            merged[item[key]] = merge_override(merged[item[key]], item) if item[key] in merged else item
+        return list(merged.values())
+    return copy.deepcopy(override)
+
+
+def substitute(value, variables: dict[str, str], where: str):
+    if isinstance(value, dict):
+        return {k: substitute(v, variables, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute(v, variables, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def resolve(match: re.Match) -> str:
+        scope, name = match.groups()
+        if scope == "var":
+            if name not in variables:
+                raise BundleInvalid(f"{where}: ${{var.{name}}} is not declared in the bundle's variables")
+            return str(variables[name])
+        if f"{scope}.{name}" not in BUNDLE_VALUES:
+            raise BundleInvalid(f"{where}: unknown reference ${{{scope}.{name}}}")
+        return BUNDLE_VALUES[f"{scope}.{name}"]
+
+    return REFERENCE.sub(resolve, value)
+
+
+def resolved_jobs(bundle: dict, jobs: dict[str, dict], target: str) -> dict[str, dict]:
+    """The jobs as target `target` deploys them: overrides merged, every reference resolved."""
+    if target not in bundle["targets"]:
+        raise BundleInvalid(f"unknown target {target!r}; the bundle has {sorted(bundle['targets'])}")
+    spec = bundle["targets"][target]
+    variables = {name: declared.get("default") for name, declared in bundle.get("variables", {}).items()}
+    for name, value in spec.get("variables", {}).items():
+        if name not in variables:
+            raise BundleInvalid(f"target {target}: variable {name!r} is not declared")
+        variables[name] = value
+    overrides = spec.get("resources", {}).get("jobs", {})
+    unknown = sorted(set(overrides) - set(jobs))
+    if unknown:
+        raise BundleInvalid(f"target {target}: overrides jobs {unknown} that the bundle does not define")
+    return {name: substitute(merge_override(job, overrides.get(name, {})), variables, f"{target}:{name}")
+            for name, job in jobs.items()}
+
+
+def validate_bundle(bundle: dict, jobs: dict[str, dict]) -> dict[str, list[str]]:
+    """Every job of every target through `databricks.bundles.jobs.Job.from_dict`; the task keys checked."""
+    from databricks.bundles.jobs import Job
+
+    checked: dict[str, list[str]] = {}
+    for target in bundle["targets"]:
+        if bundle["targets"][target].get("mode") not in (None, "development", "production"):
+            raise BundleInvalid(f"target {target}: mode {bundle['targets'][target]['mode']!r}")
+        for name, job in resolved_jobs(bundle, jobs, target).items():
+            try:
+                typed = Job.from_dict(job)
+            except (ValueError, TypeError, KeyError) as error:
+                raise BundleInvalid(f"target {target}: job {name}: {error}") from error
+            keys = [task.task_key for task in typed.tasks]
+            for task in typed.tasks:
+                for dependency in task.depends_on:
+                    if dependency.task_key not in keys:
+                        raise BundleInvalid(f"target {target}: {name}.{task.task_key} depends on unknown task "
+                                            f"{dependency.task_key!r}")
+            checked.setdefault(target, []).append(name)
+    return checked
+
+
+@pytest.fixture(scope="module")
+def job_specs(jobs) -> dict[str, dict]:
+    return {name: job for name, (_, job) in jobs.items()}
+
+
+def test_every_job_of_every_target_passes_the_typed_models(bundle, job_specs):
+    checked = validate_bundle(bundle, job_specs)
+    assert sorted(checked) == sorted(bundle["targets"]) == ["dev", "prod"]
+    assert all(sorted(names) == sorted(job_specs) for names in checked.values())
+    prod = resolved_jobs(bundle, job_specs, "prod")["autolake_daily"]
+    assert prod["schedule"]["pause_status"] == "UNPAUSED"
+    assert prod["tasks"][1]["python_wheel_task"]["parameters"][-1] == "prod"
+    assert prod["job_clusters"][0]["new_cluster"]["spark_version"] == bundle["variables"]["spark_version"]["default"]
+
+
+def test_the_job_cluster_runs_a_current_lts_runtime(bundle):
+    assert bundle["variables"]["spark_version"]["default"].startswith("17.3.x-")
+
+
+def _break(job_specs: dict, change) -> dict:
+    broken = copy.deepcopy(job_specs)
+    change(broken["autolake_daily"])
+    return broken
+
+
+@pytest.mark.parametrize("change, complaint", [
+    (lambda job: job["tasks"][0].update(python_whel_task={}), "Unexpected field 'python_whel_task'"),
+    (lambda job: job["schedule"].update(pause_status="STOPPED"), "'STOPPED' is not a valid PauseStatus"),
+    (lambda job: job.update(max_concurrent_runs="one"), "invalid literal for int()"),
+    (lambda job: job["tasks"][1]["python_wheel_task"]["parameters"].append("${var.enviroment}"),
+     "${var.enviroment} is not declared"),
+    (lambda job: job["tasks"][2]["depends_on"][0].update(task_key="bronz"), "depends on unknown task 'bronz'"),
+], ids=["unknown-field", "bad-enum", "bad-type", "undeclared-variable", "unknown-dependency"])
+def test_a_deliberately_broken_copy_fails_validation(bundle, job_specs, change, complaint):
+    with pytest.raises(BundleInvalid, match=re.escape(complaint)):
+        validate_bundle(bundle, _break(job_specs, change))
+
+
+def test_a_broken_target_override_fails_validation(bundle, job_specs):
+    broken = copy.deepcopy(bundle)
+    broken["targets"]["prod"]["resources"]["jobs"]["autolake_daily"]["schedule"]["pause_status"] = "ON"
+    with pytest.raises(BundleInvalid, match="target prod: job autolake_daily: 'ON' is not a valid PauseStatus"):
+        validate_bundle(broken, job_specs)
 
 
 # --- entry points -------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 from deltalake import DeltaTable
 
 from autolake import steps
-from autolake.lakehouse.quality import EXPECTATIONS_DIR
+from autolake.lakehouse.quality import expectations_dir
 from autolake.lakehouse.tables import (
     BRONZE_LISTINGS,
     GOLD_FACT_INVENTORY,
@@ -115,7 +115,7 @@ def test_rerunning_a_partition_changes_no_row_count(settings):
 
 def test_failed_gate_blocks_downstream_and_names_the_failure(settings, tmp_path, monkeypatch):
     suites = tmp_path / "expectations"
-    shutil.copytree(EXPECTATIONS_DIR, suites)
+    shutil.copytree(expectations_dir(), suites)
     silver = json.loads((suites / "silver_listings.json").read_text())
     silver["expectations"].append(
         {"type": "expect_column_values_to_be_between", "kwargs": {"column": "price_usd", "max_value": 1}}

@@ -52,7 +52,7 @@ def test_every_shipped_suite_is_the_suite_of_a_table_and_names_it():
     tables = steps.tables(load_settings("test"))
     ungated = {"bronze.quarantine", "silver.reference_catalogue", "silver.reference_model_years", "gold.dim_vehicle",
                "gold.dim_geography", "gold.dim_date"}
-    shipped = {p.stem for p in quality.EXPECTATIONS_DIR.glob("*.json")}
+    shipped = {p.stem for p in quality.expectations_dir().glob("*.json")}
     assert shipped == {table.suite for table in tables if str(table) not in ungated}
     for table in tables:
         if table.suite in shipped:

@@ -42,7 +42,7 @@ def test_the_dagster_table_assets_are_the_registry_tables_keyed_by_their_name(oe
 
 
 def test_a_table_is_checked_by_its_own_suite_when_it_has_one(oems, graph):
-    shipped = {p.stem for p in quality.EXPECTATIONS_DIR.glob("*.json")}
+    shipped = {p.stem for p in quality.expectations_dir().glob("*.json")}
     checks = {(c.asset_key, c.name) for c in graph.asset_check_keys}
     for settings in oems:
         for table in steps.tables(settings):
@@ -82,7 +82,7 @@ def test_each_step_writes_exactly_the_tables_it_declares(spark, settings):
     for step in steps.of_cadence(steps.DAILY):
         if step.run is None:
             continue
-        step.run(spark, settings, TEST_DAY)
+        step.function()(spark, settings, TEST_DAY)
         now = present()
         expected = set() if step.name == "days_on_lot_score" else set(step.outputs(settings))
         assert now - seen == expected, step.name

@@ -12,7 +12,7 @@ import pytest
 from deltalake import DeltaTable
 
 from autolake import steps
-from autolake.lakehouse.quality import EXPECTATIONS_DIR
+from autolake.lakehouse.quality import expectations_dir
 from autolake.lakehouse.tables import (
     GOLD_ARBITRAGE_BELOW_MARKET,
     GOLD_ARBITRAGE_CROSS_STATE,
@@ -77,7 +77,7 @@ def partition_days(location: str) -> set[str]:
 def suites(tmp_path, monkeypatch):
     """A private copy of expectations/ that a test may break and mend."""
     folder = tmp_path / "expectations"
-    shutil.copytree(EXPECTATIONS_DIR, folder)
+    shutil.copytree(expectations_dir(), folder)
     monkeypatch.setenv("AUTOLAKE_EXPECTATIONS_DIR", str(folder))
     return folder
 
@@ -89,7 +89,7 @@ def break_suite(folder: Path, suite: str, expectation: dict) -> None:
 
 
 def mend_suite(folder: Path, suite: str) -> None:
-    shutil.copy(EXPECTATIONS_DIR / f"{suite}.json", folder / f"{suite}.json")
+    shutil.copy(expectations_dir() / f"{suite}.json", folder / f"{suite}.json")
 
 
 def test_failing_silver_data_is_never_published_and_the_fixed_rerun_publishes(settings, suites):

@@ -17,7 +17,7 @@ from autolake.lakehouse.commits import TableCommitConflict
 from autolake.lakehouse.lock import LakehouseBusy, write_lock
 from autolake.lakehouse.publish import GateRejected, LayerResult, gate_not_enforced
 from autolake.lakehouse.session import spark_session
-from autolake.lakehouse.settings import Settings, load_all, load_settings
+from autolake.lakehouse.settings import ConfigError, Settings, load_all, load_settings
 
 
 def add_day_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -80,7 +80,11 @@ def run_spark_job(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     args = parser(description).parse_args(argv)
-    oems = oems_from_args(args)
+    try:
+        oems = oems_from_args(args)
+    except ConfigError as error:
+        print(str(error), file=sys.stderr)
+        return 2
     day = partition_day(args)
     holder = f"{Path(sys.argv[0]).name} --date {day}"
     results: dict[str, LayerResult] = {}

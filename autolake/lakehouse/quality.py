@@ -12,12 +12,9 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 
-from autolake.lakehouse.settings import PROJECT_ROOT
+from autolake.lakehouse.settings import EXPECTATIONS_DIR_VAR, project_folder
 
 log = logging.getLogger(__name__)
-
-EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
-
 
 class QualityGateError(RuntimeError):
     """A suite failed; the message names each failing expectation, column and failing share."""
@@ -53,8 +50,13 @@ class QualityReport:
         return "\n  ".join([head, *(failure.describe() for failure in self.failures)])
 
 
+def expectations_dir() -> Path:
+    """$AUTOLAKE_EXPECTATIONS_DIR, else the checkout's or the wheel's expectations/."""
+    return project_folder("expectations", env_var=EXPECTATIONS_DIR_VAR)
+
+
 def suite_path(name: str) -> Path:
-    return Path(os.environ.get("AUTOLAKE_EXPECTATIONS_DIR", EXPECTATIONS_DIR)) / f"{name}.json"
+    return expectations_dir() / f"{name}.json"
 
 
 def load_suite(name: str) -> dict:

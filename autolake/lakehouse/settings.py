@@ -5,6 +5,7 @@ overlay conf/oems/<oem>/env/<env>.yaml, merged in that order."""
 from __future__ import annotations
 
 import datetime as dt
+import importlib.resources
 import os
 import re
 from pathlib import Path
@@ -20,7 +21,12 @@ DEFAULT_ENV = "local"
 OEMS_FOLDER = "oems"
 OEM_FILE = "oem.yaml"
 OEM_NAME = re.compile(r"[a-z][a-z0-9_]*")
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+EXPECTATIONS_DIR_VAR = "AUTOLAKE_EXPECTATIONS_DIR"
+_SOURCE_ROOT = Path(__file__).resolve().parents[2]
+CHECKOUT = _SOURCE_ROOT if (_SOURCE_ROOT / "conf" / "base.yaml").is_file() else None
+"""The source checkout this code runs from; None when it is installed from the wheel or shipped as a zip."""
+PROJECT_ROOT = CHECKOUT or Path.cwd()
+"""What relative paths of the configuration are relative to: the checkout, else the working directory."""
 
 
 class ConfigError(ValueError):
@@ -482,8 +488,33 @@ def _origin_of(loc: tuple, origin: dict[tuple, str], fallback: str) -> str:
     return fallback
 
 
+def project_folder(name: str, given: str | Path | None = None, env_var: str | None = None) -> Path:
+    """A folder of the project (conf, expectations): `given`, else $`env_var`, else the checkout's,
+    else the copy the wheel carries (package autolake.bundled)."""
+    if given:
+        return Path(given)
+    if env_var and os.environ.get(env_var):
+        return Path(os.environ[env_var])
+    if CHECKOUT is not None:
+        return CHECKOUT / name
+    bundled = importlib.resources.files("autolake") / "bundled" / name
+    if isinstance(bundled, Path) and bundled.is_dir():
+        return bundled
+    hint = f"set ${env_var} to the project's {name}/ folder" if env_var else f"ship the project's {name}/ folder"
+    raise ConfigError(f"no {name}/ folder: this code is not a checkout and carries no copy ({bundled}); {hint}")
+
+
 def conf_root(conf_dir: str | Path | None = None) -> Path:
-    return Path(conf_dir or os.environ.get(CONF_DIR_VAR) or PROJECT_ROOT / "conf")
+    """The configuration folder: `conf_dir`, else $AUTOLAKE_CONF_DIR, else the checkout's or the wheel's conf/."""
+    return project_folder("conf", conf_dir, CONF_DIR_VAR)
+
+
+def _base_file(conf: Path, given: str | Path | None) -> Path:
+    base_path = conf / "base.yaml"
+    if not base_path.is_file():
+        named_by = f"${CONF_DIR_VAR}" if not given and os.environ.get(CONF_DIR_VAR) else "the configuration folder"
+        raise ConfigError(f"{base_path}: not found; {named_by} {conf} is not an autolake conf/ folder")
+    return base_path
 
 
 def oem_names(conf_dir: str | Path | None = None) -> list[str]:
@@ -517,7 +548,7 @@ def load_settings(
     """
     env = env or os.environ.get(ENV_VAR) or DEFAULT_ENV
     conf = conf_root(conf_dir)
-    base_path = conf / "base.yaml"
+    base_path = _base_file(conf, conf_dir)
     env_path = conf / "env" / f"{env}.yaml"
     if not env_path.exists():
         known = sorted(p.stem for p in (conf / "env").glob("*.yaml"))
@@ -567,6 +598,7 @@ def load_settings(
 def load_all(env: str | None = None, *, conf_dir: str | Path | None = None,
              overrides: dict[str, Any] | None = None) -> list[Settings]:
     """The settings of every configured OEM, in name order."""
+    _base_file(conf_root(conf_dir), conf_dir)
     names = oem_names(conf_dir)
     if not names:
         raise ConfigError(f"{conf_root(conf_dir) / OEMS_FOLDER}: no OEM folder with an {OEM_FILE}")

@@ -51,8 +51,8 @@ def load_rules(path: Path) -> list[AttributeRule]:
     return rules
 
 
-@functools.lru_cache(maxsize=1)
-def colour_palette() -> dict[str, tuple[int, int, int]]:
-    """Paint colour name -> the RGB it is measured against."""
-    with (conf_root() / "vocabulary" / "colours.yaml").open() as handle:
+@functools.lru_cache(maxsize=4)
+def colour_palette(conf_dir: str | None = None) -> dict[str, tuple[int, int, int]]:
+    """Paint colour name -> the RGB it is measured against (conf/vocabulary/colours.yaml)."""
+    with (conf_root(conf_dir) / "vocabulary" / "colours.yaml").open() as handle:
         return {name: tuple(rgb) for name, rgb in yaml.safe_load(handle)["colours"].items()}

@@ -31,8 +31,8 @@ from autolake.lakehouse.tables import (
 from spark_transforms.gold_core import dim_date, dim_dealer, dim_geography, dim_vehicle, fact_inventory, fact_sales
 
 
-def states(spark: SparkSession) -> DataFrame:
-    frame = pd.read_csv(conf_root() / "reference" / "us_states.csv", dtype={"state": str, "name": str, "census_region": str})
+def states(spark: SparkSession, conf_dir: str | None = None) -> DataFrame:
+    frame = pd.read_csv(conf_root(conf_dir) / "reference" / "us_states.csv", dtype={"state": str, "name": str, "census_region": str})
     return spark.createDataFrame(frame, "state string, name string, census_region string, latitude double, longitude double")
 
 
@@ -46,7 +46,7 @@ def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     listings = tables.read(spark, SILVER_LISTINGS)
     vehicles = tables.read(spark, SILVER_LISTING_VEHICLE)
     days = partition_dates(listings)
-    geography = dim_geography(states(spark), as_of=days[-1] if days else day)
+    geography = dim_geography(states(spark, settings.conf_dir), as_of=days[-1] if days else day)
     tables.overwrite(geography, GOLD_DIM_GEOGRAPHY)
     tables.overwrite(dim_date(days, spark), GOLD_DIM_DATE)
     tables.overwrite(

@@ -41,16 +41,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import xgboost
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from autolake.ml.features import CATEGORICAL as _CATEGORICAL
 from autolake.ml.features import feature_names
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 FEATURE_GROUPINGS = ("dealer_id", "neighborhood")
 FEATURES = feature_names(FEATURE_GROUPINGS)
@@ -426,6 +427,9 @@ def _feature_importance_figure(model: xgboost.XGBRegressor | xgboost.Booster, ti
     booster = model.get_booster() if isinstance(model, xgboost.XGBModel) else model
     gain = booster.get_score(importance_type="gain")
     values = pd.Series({f: float(gain.get(f, 0.0)) for f in FEATURES}).sort_values()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(8, 0.35 * len(values) + 1.5))
     FigureCanvasAgg(figure)
     ax = figure.add_subplot()
@@ -438,6 +442,9 @@ def _feature_importance_figure(model: xgboost.XGBRegressor | xgboost.Booster, ti
 
 
 def _residual_figure(actual: np.ndarray, predictions: Mapping[str, np.ndarray]) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(5 * len(predictions), 4.5))
     FigureCanvasAgg(figure)
     for k, (name, pred) in enumerate(predictions.items(), start=1):

@@ -104,8 +104,8 @@ def simulate_ads(settings: Settings, count: int, seed: int, *, as_of_year: int =
     catalogue = catalogue_rows(settings)
     if catalogue.empty:
         raise ValueError(f"the reference catalogue has no {settings.make} rows to build ads from")
-    states = pd.read_csv(conf_root() / "reference" / "us_states.csv")["state"].str.lower().tolist()
-    colours = sorted(colour_palette())
+    states = pd.read_csv(conf_root(settings.conf_dir) / "reference" / "us_states.csv")["state"].str.lower().tolist()
+    colours = sorted(colour_palette(settings.conf_dir))
     manufacturers = wmis(settings)
     records = []
     for index in range(count):

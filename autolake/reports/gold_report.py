@@ -19,12 +19,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -37,6 +35,9 @@ from autolake.lakehouse.tables import (
     gold_mart_tables,
     inventory_stats_table,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 NO_DATA = "no data for this partition"
 NO_SALES = "no sales (inf)"
@@ -147,6 +148,9 @@ def _require(frame: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
 
 @contextmanager
 def _figure(width: float, height: float) -> Iterator[Figure]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(figure)
     try:
@@ -309,6 +313,8 @@ def _take_rate_plot(top: pd.DataFrame) -> str:
                 error_kw={"ecolor": "#1f2933", "capsize": 3, "linewidth": 1})
         ax.set_yticks(positions, labels, fontsize=8)
         if np.nanmax(rate + upper) <= 1.0:
+            from matplotlib.ticker import PercentFormatter
+
             ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0))
         ax.set_xlim(left=0)
         ax.set_xlabel("blended take rate (bars: interval)")
