@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -60,14 +61,21 @@ def test_the_step_entry_points_import_no_heavy_library():
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> tuple[Path, Path]:
-    """The project's wheel installed into a new virtual environment outside the checkout.
+    """The project's wheel, built from a copy of the sources (the build writes nothing into the
+    checkout), installed into a new virtual environment outside the checkout.
 
     The environment reaches the already-installed dependencies through a .pth line (no download);
     that line does not run the checkout's editable hook, so `autolake` comes from the wheel alone."""
     root = tmp_path_factory.mktemp("installed")
+    source = root / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(PROJECT_ROOT / name, source / name)
+    for name in (*PACKAGE_ROOTS, "conf", "expectations"):
+        shutil.copytree(PROJECT_ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     dist = root / "dist"
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "--disable-pip-version-check", "-w", str(dist), str(PROJECT_ROOT)],
+                            "--disable-pip-version-check", "-w", str(dist), str(source)],
                            capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stderr[-3000:]
     wheel = next(dist.glob("autolake-*.whl"))

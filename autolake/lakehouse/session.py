@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,12 +67,39 @@ class EngineHandle:
                 self.server = None
 
 
-def start_sail_server() -> tuple[Any, str]:
+_SAIL_ENVIRONMENT = threading.Lock()
+
+
+def sail_mode_environment(engine: EngineSettings) -> dict[str, str]:
+    """The Sail settings of `engine.mode`, as the environment variables Sail reads when a server starts."""
+    if engine.mode == "local":
+        return {"SAIL_MODE": "local"}
+    workers = str(engine.workers)
+    return {"SAIL_MODE": engine.mode, "SAIL_CLUSTER__WORKER_INITIAL_COUNT": workers,
+            "SAIL_CLUSTER__WORKER_MAX_COUNT": workers}
+
+
+def start_sail_server(engine: EngineSettings | None = None) -> tuple[Any, str]:
+    """An embedded Sail server on a free loopback port, in `engine.mode`.
+
+    Sail reads its mode from the environment when the server starts; the variables are set for the
+    start only (under a lock), so servers of different modes can live in one process."""
     os.environ.setdefault("RUST_LOG", SAIL_LOG_FILTER)
     from pysail.spark import SparkConnectServer
 
-    server = SparkConnectServer(ip="127.0.0.1", port=0)
-    server.start(background=True)
+    wanted = sail_mode_environment(engine or EngineSettings())
+    with _SAIL_ENVIRONMENT:
+        saved = {name: os.environ.get(name) for name in wanted}
+        os.environ.update(wanted)
+        try:
+            server = SparkConnectServer(ip="127.0.0.1", port=0)
+            server.start(background=True)
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
     host, port = server.listening_address
     return server, f"sc://{host}:{port}"
 
@@ -114,8 +142,9 @@ def start_engine(engine: EngineSettings, build=build_session) -> EngineHandle:
         return EngineHandle(active, "databricks", owned=False)
     server, remote = (None, None)
     if engine.name == "sail":
-        server, remote = start_sail_server()
-        log.info("embedded Sail server listening on %s", remote)
+        server, remote = start_sail_server(engine)
+        log.info("embedded Sail server (%s%s) listening on %s", engine.mode,
+                 f", {engine.workers} workers" if engine.mode != "local" else "", remote)
     if engine.name == "spark":
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     try:

@@ -47,15 +47,24 @@ class LakehouseSettings(_Strict):
 
 
 class EngineSettings(_Strict):
+    """`mode` and `workers` shape the embedded Sail server: `local` runs queries on threads of one
+    process; `local-cluster` starts a driver and `workers` workers as actors that exchange tasks and
+    shuffles over RPC, in the same process (Sail's SAIL_MODE and SAIL_CLUSTER__WORKER_* settings)."""
+
     name: Literal["sail", "spark", "connect", "databricks"] = "sail"
     master: str = "local[2]"
     connect_url: str | None = None
+    mode: Literal["local", "local-cluster"] = "local"
+    workers: int = Field(2, ge=1, le=64)
     spark_conf: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _connect_needs_url(self) -> "EngineSettings":
         if self.name == "connect" and not self.connect_url:
             raise ValueError("engine.name 'connect' requires engine.connect_url (sc://host:port)")
+        if self.mode != "local" and self.name != "sail":
+            raise ValueError(f"engine.mode {self.mode!r} is a mode of the embedded Sail server, not of engine "
+                             f"{self.name!r}")
         return self
 
 
