@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
 
@@ -69,6 +69,18 @@ class Cadence:
 DAILY = Cadence("daily", "0 2 * * *")
 WEEKLY = Cadence("weekly", "0 5 * * 0")
 
+LANDING_PHOTOS = "landing_photos"
+"""The asset of the photo files the extraction step lands each day (under the OEM)."""
+
+
+def landing_asset(search: str) -> str:
+    """The asset of one search's landing files, written by the extraction step (under the OEM)."""
+    return f"landing_{search}"
+
+
+GOLD_REPORT = "gold_report"
+"""The asset of the exports and the HTML report, written by the gold_mart step."""
+
 StepRun = Callable[[SparkSession, Settings, dt.date], LayerResult]
 Outputs = Callable[[Settings], tuple[TableRef, ...]]
 
@@ -87,6 +99,8 @@ class Step:
     cadence: Cadence = DAILY
     outputs: Outputs = _tables()
     """The tables the step writes, for a configuration (the marts depend on its groupings)."""
+    assets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Assets the step writes that are not tables, each with the figures of the step that describe it."""
 
     @property
     def module(self) -> str:
@@ -129,7 +143,7 @@ STEPS: tuple[Step, ...] = (
                          GOLD_FACT_INVENTORY, GOLD_FACT_SALES)),
     Step("gold_mart", "Rebuild every gold mart, its exports and the report.",
          "autolake.layers.gold_mart:run", ("gold_core",),
-         outputs=gold_mart_tables),
+         outputs=gold_mart_tables, assets={GOLD_REPORT: ("report", "exports", "exported_tables")}),
     Step("days_on_lot_score", "Score the day's active vehicles with the champion days-on-lot model.",
          "autolake.ml.days_on_lot:score", ("gold_mart",),
          outputs=_tables(*MODEL_TABLES)),
@@ -166,7 +180,7 @@ def entry_point(name: str) -> Callable[[list[str] | None], int]:
         raise ValueError(f"step {name!r} has its own entry point, {declared.entry}")
 
     def main(argv: list[str] | None = None) -> int:
-        return run_spark_job(declared.description, declared.function(), argv)
+        return run_spark_job(declared.description, declared.function(), argv, declared.outputs, declared.assets)
 
     main.__doc__ = declared.description
     return main

@@ -7,11 +7,19 @@ from collections.abc import Sequence
 import dagster as dg
 
 from autolake.lakehouse.settings import ConfigError, Settings
-from pipeline.defs import automation, bronze, days_on_lot, extraction, gold_core, gold_mart, silver, vision
+from pipeline.defs import automation, bronze, days_on_lot, extraction, gold_core, gold_mart, silver, submitted, vision
 from pipeline.resources import AutolakeConfig, AutolakeSpark
 
 LAYERS = (extraction, bronze, silver, gold_core, gold_mart, days_on_lot)
 FULL_PIPELINE_JOB = "full_pipeline_job"
+
+
+def assets_of(settings: Settings) -> list[dg.AssetsDefinition]:
+    """The OEM's assets: each runs its step in the Dagster run (launcher in_process), or submits the
+    registry's daily steps as jobs (subprocess, spark_submit) and keeps only the model's training in process."""
+    if settings.launcher.kind != "in_process":
+        return [*submitted.build(settings), days_on_lot.model_asset(settings)]
+    return [asset for layer in (*LAYERS, vision) for asset in layer.build(settings)]
 
 
 def build_definitions(oems: Settings | Sequence[Settings], *, env: str | None = None,
@@ -24,7 +32,7 @@ def build_definitions(oems: Settings | Sequence[Settings], *, env: str | None = 
         raise ConfigError(f"OEMs {[s.oem for s in oems]} must share lakehouse.root, partitions.start_date and the "
                           f"environment in one code location, got {sorted(map(str, shared))}")
     settings = oems[0]
-    assets = [asset for oem in oems for layer in (*LAYERS, vision) for asset in layer.build(oem)]
+    assets = [asset for oem in oems for asset in assets_of(oem)]
     training = automation.training_selection(oems)
     jobs = [
         dg.define_asset_job(FULL_PIPELINE_JOB, selection=dg.AssetSelection.all() - training,

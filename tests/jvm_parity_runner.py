@@ -10,7 +10,7 @@ from tests.parity_cases import snapshots
 
 
 def main(out_path: str) -> int:
-    handle = start_engine(EngineSettings(name="spark", master="local[2]"))
+    handle = start_engine(EngineSettings(name="spark", master="local[2]"))  # spark-submit's --master wins
     try:
         with open(out_path, "w") as out:
             json.dump(snapshots(handle.spark), out)

@@ -1,23 +1,28 @@
-"""The transforms give the same frames on Sail and on JVM Spark local[2]."""
+"""The transforms give the same frames on Sail, on JVM Spark local[2] and on a real standalone
+cluster, whose executors import the project only from the zip spark-submit ships."""
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from autolake.lakehouse.settings import PROJECT_ROOT
+from autolake.lakehouse.settings import CONF_DIR_VAR, PROJECT_ROOT
 from tests.parity_cases import CASES, snapshots
+from tests.spark_cluster import bare_python, java_available, project_zip, spark_submit, standalone_cluster
 
 pytestmark = pytest.mark.jvm
 
 
+def _need_java():
+    if not java_available():
+        pytest.skip("JVM Spark needs a Java runtime (java not on PATH)")
+
+
 @pytest.fixture(scope="module")
 def jvm_snapshots(tmp_path_factory):
-    if shutil.which("java") is None:
-        pytest.skip("JVM Spark needs a Java runtime (java not on PATH)")
+    _need_java()
     out = tmp_path_factory.mktemp("jvm") / "snapshots.json"
     env = {k: v for k, v in os.environ.items() if k not in ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE")}
     result = subprocess.run(
@@ -25,6 +30,25 @@ def jvm_snapshots(tmp_path_factory):
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600, env=env,
     )
     assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def cluster_snapshots(tmp_path_factory):
+    """The parity cases submitted with spark-submit to a standalone master and worker on loopback."""
+    _need_java()
+    work = tmp_path_factory.mktemp("cluster")
+    out = work / "snapshots.json"
+    python = bare_python(work / "bare-venv")
+    with standalone_cluster(work / "spark") as cluster:
+        result = spark_submit(cluster, PROJECT_ROOT / "tests" / "jvm_parity_runner.py", str(out),
+                              py_files=project_zip(work / "autolake.zip"), python=python,
+                              env={CONF_DIR_VAR: str(PROJECT_ROOT / "conf")})
+        assert result.returncode == 0, result.stderr[-6000:]
+        apps = cluster.state()["completedapps"]
+    assert len(apps) == 1 and apps[0]["state"] == "FINISHED", apps
+    executors = sorted((work / "spark" / "work").glob("app-*/*/stderr"))
+    assert executors, "no executor ran on the worker"
     return json.loads(out.read_text())
 
 
@@ -42,3 +66,9 @@ def test_same_schema_and_rows_on_sail_and_jvm_spark(case, sail_snapshots, jvm_sn
     assert sail_snapshots[case]["rows"], f"{case}: the case produced no rows"
     assert sail_snapshots[case]["schema"] == jvm_snapshots[case]["schema"]
     assert sail_snapshots[case]["rows"] == jvm_snapshots[case]["rows"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_same_schema_and_rows_on_sail_and_a_standalone_cluster(case, sail_snapshots, cluster_snapshots):
+    assert sail_snapshots[case]["schema"] == cluster_snapshots[case]["schema"]
+    assert sail_snapshots[case]["rows"] == cluster_snapshots[case]["rows"]

@@ -14,10 +14,15 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from autolake.lakehouse.commits import TableCommitConflict
+from autolake.lakehouse.figures import CheckFigures, scalar_figures, table_figures
 from autolake.lakehouse.lock import LakehouseBusy, write_lock
+from autolake.lakehouse.pipes import PipesReport, asset_key, pipes_report
 from autolake.lakehouse.publish import GateRejected, LayerResult, gate_not_enforced
 from autolake.lakehouse.session import spark_session
 from autolake.lakehouse.settings import ConfigError, Settings, load_all, load_settings
+from autolake.lakehouse.tables import TableRef, Tables
+
+Outputs = Callable[[Settings], tuple[TableRef, ...]]
 
 
 def add_day_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -65,17 +70,50 @@ def oems_from_args(args: argparse.Namespace) -> list[Settings]:
     return load_all(args.env, overrides=overrides or None)
 
 
+def report_step(report: PipesReport, spark: SparkSession, settings: Settings, day: dt.date,
+                result: LayerResult, tables: tuple[TableRef, ...], assets: dict[str, tuple[str, ...]]) -> None:
+    """Through Pipes: a materialization per table the step wrote and per other asset, a check result per
+    suite that gated a table."""
+    figures = scalar_figures(result.metrics, tables)
+    lakehouse = Tables(settings)
+    for table in tables:
+        if lakehouse.exists(spark, table):
+            report.table(asset_key(settings.oem, table.asset), table_figures(spark, lakehouse, table, day), figures)
+        else:
+            report.log(f"{table}: not written ({'; '.join(result.warnings) or 'no rows'})")
+    for name, described_by in assets.items():
+        report.asset(asset_key(settings.oem, name), {k: result.metrics[k] for k in described_by if k in result.metrics})
+    for table in tables:
+        if table.name in result.reports:
+            report.check(asset_key(settings.oem, table.asset), CheckFigures.of({day: result.reports[table.name]}))
+
+
+def report_rejection(report: PipesReport, settings: Settings, day: dt.date, rejection: GateRejected,
+                     tables: tuple[TableRef, ...]) -> None:
+    """Through Pipes: the check results of a step whose gate failed, with where the rejected data waits."""
+    staged = {ref.split(".", 1)[1]: where for ref, where in rejection.staged.items()}
+    for table in tables:
+        if table.name in rejection.result.reports:
+            extra = {"published": False, **({"rejected_batch": staged[table.name]} if table.name in staged else {})}
+            report.check(asset_key(settings.oem, table.asset),
+                         CheckFigures.of({day: rejection.result.reports[table.name]}), extra)
+
+
 def run_spark_job(
     description: str,
     run: Callable[[SparkSession, Settings, dt.date], LayerResult],
     argv: list[str] | None,
+    outputs: Outputs | None = None,
+    assets: dict[str, tuple[str, ...]] | None = None,
 ) -> int:
     """Parse arguments, validate settings before any work, run the layer, print its figures as JSON.
 
     The job holds the lakehouse write lock while it runs. A gated table that fails its suite is not
     published and the job exits 1 naming the failing expectations (with --no-gate it is published
     and only reported). Warnings are printed; a blocking check that fails after publishing (the
-    same check Dagster runs as an ERROR asset check) is printed and exits 1. A busy lakehouse or a persistent commit conflict exits 3 with what to do.
+    same check Dagster runs as an ERROR asset check) is printed and exits 1. A busy lakehouse or a
+    persistent commit conflict exits 3 with what to do. Launched by Dagster Pipes, the job also
+    reports each of its `outputs` tables and their check results to the run that launched it.
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
@@ -88,25 +126,32 @@ def run_spark_job(
     day = partition_day(args)
     holder = f"{Path(sys.argv[0]).name} --date {day}"
     results: dict[str, LayerResult] = {}
-    try:
-        with write_lock(oems[0], holder=holder, wait_s=args.lock_wait), spark_session(oems[0].engine) as spark:
-            for settings in oems:
-                if args.no_gate:
-                    with gate_not_enforced():
+    with pipes_report() as report:
+        settings = oems[0]
+        try:
+            with write_lock(oems[0], holder=holder, wait_s=args.lock_wait), spark_session(oems[0].engine) as spark:
+                for settings in oems:
+                    if args.no_gate:
+                        with gate_not_enforced():
+                            results[settings.oem] = run(spark, settings, day)
+                    else:
                         results[settings.oem] = run(spark, settings, day)
-                else:
-                    results[settings.oem] = run(spark, settings, day)
-    except GateRejected as rejection:
-        print(str(rejection), file=sys.stderr)
-        return 1
-    except (LakehouseBusy, TableCommitConflict) as error:
-        print(str(error), file=sys.stderr)
-        return 3
+                    if report is not None and outputs is not None:
+                        report_step(report, spark, settings, day, results[settings.oem], outputs(settings),
+                                    assets or {})
+        except GateRejected as rejection:
+            print(str(rejection), file=sys.stderr)
+            if report is not None and outputs is not None:
+                report_rejection(report, settings, day, rejection, outputs(settings))
+            return 1
+        except (LakehouseBusy, TableCommitConflict) as error:
+            print(str(error), file=sys.stderr)
+            return 3
     print(json.dumps({oem: result.metrics for oem, result in results.items()}, default=str, sort_keys=True))
     failed = False
     for oem, result in results.items():
-        for report in result.reports.values():
-            print(f"{oem}: {report.describe()}")
+        for quality in result.reports.values():
+            print(f"{oem}: {quality.describe()}")
         for warning in result.warnings:
             print(f"warning: {oem}: {warning}", file=sys.stderr)
         for problem in result.check_failures:

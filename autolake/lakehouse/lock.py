@@ -8,6 +8,9 @@ when its process ends, however it ends, so a killed holder never blocks the next
 writer takes the lock and reports the holder that died without releasing it. Within one process
 the lock is re-entrant (the CLI holds it around the in-process Dagster runs that take it again).
 
+A job that a lock holder submits (a Dagster run's spark-submit through Pipes) writes under its
+launcher's lock: the launcher passes the lock's token in AUTOLAKE_WRITE_LOCK_TOKEN, and the job
+proceeds while the lock is held under that token (`delegated_token`); any other job waits.
 Tables in a catalog (Databricks) are not behind this lock: there the job's `max_concurrent_runs`
 and Delta's own conflict checks keep writers apart.
 """
@@ -23,6 +26,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +38,7 @@ log = logging.getLogger(__name__)
 
 LOCK_FOLDER = "_autolake"
 LOCK_FILE = "write.lock"
+TOKEN_VAR = "AUTOLAKE_WRITE_LOCK_TOKEN"
 POLL_S = 0.5
 REPORT_EVERY_S = 30.0
 
@@ -119,6 +124,16 @@ def write_lock(settings: Settings, *, holder: str, wait_s: float | None = None) 
         finally:
             _release(key)
         return
+    token = os.environ.get(TOKEN_VAR)
+    if token:
+        launcher = current_holder(settings)
+        if launcher and launcher.get("token") == token:
+            log.info("lakehouse %s: writing under the lock of %s, which launched this job",
+                     settings.lakehouse_root, describe_holder(launcher))
+            yield launcher
+            return
+        log.warning("lakehouse %s: %s names a lock that is not held (holder now: %s); taking the lock",
+                    settings.lakehouse_root, TOKEN_VAR, describe_holder(launcher or {}))
     wait = settings.lakehouse.write_lock_wait_s if wait_s is None else wait_s
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -149,7 +164,7 @@ def write_lock(settings: Settings, *, holder: str, wait_s: float | None = None) 
         log.warning("lakehouse %s: took over the write lock left by %s, which ended without releasing it",
                     settings.lakehouse_root, describe_holder(left))
     record = {"holder": holder, "pid": os.getpid(), "host": socket.gethostname(),
-              "since": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+              "since": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "token": uuid.uuid4().hex}
     os.ftruncate(fd, 0)
     os.lseek(fd, 0, os.SEEK_SET)
     os.write(fd, json.dumps(record).encode())
@@ -162,6 +177,14 @@ def write_lock(settings: Settings, *, holder: str, wait_s: float | None = None) 
         yield record
     finally:
         _release(key)
+
+
+def delegated_token(settings: Settings) -> dict[str, str]:
+    """The environment that lets a job this process launches write under the lock this process holds."""
+    path = lock_path(settings)
+    with _GUARD:
+        held = _HELD.get(os.path.realpath(path.parent) + "/" + path.name)
+    return {TOKEN_VAR: held.holder["token"]} if held is not None else {}
 
 
 def _release(key: str) -> None:

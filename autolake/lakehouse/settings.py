@@ -68,6 +68,29 @@ class EngineSettings(_Strict):
         return self
 
 
+class SparkSubmitSettings(_Strict):
+    """How the `spark_submit` launcher submits a step: `spark-submit --master <engine.master>` in
+    client mode, the project's packages shipped as a zip (--py-files), the executors' Python named."""
+
+    command: str | None = None
+    """spark-submit to run (default: the one of the installed pyspark)."""
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
+class LauncherSettings(_Strict):
+    """Where a Dagster asset runs its step: `in_process` (in the Dagster run, the default);
+    `subprocess` (the step's jobs/ entry point in its own Python process, on the configured engine);
+    or `spark_submit` (a spark-submit of that entry point to engine.master). Both of the latter are
+    launched and read back through Dagster Pipes."""
+
+    kind: Literal["in_process", "subprocess", "spark_submit"] = "in_process"
+    python: str | None = None
+    """The job's Python (under spark-submit, the driver's and the executors': spark.pyspark.python);
+    default: the Python of the Dagster run."""
+    timeout_s: float = Field(3600.0, gt=0)
+    spark_submit: SparkSubmitSettings = Field(default_factory=SparkSubmitSettings)
+
+
 class DatasetPin(_Strict):
     package: str
     version: str
@@ -381,6 +404,7 @@ class Settings(_Strict):
     model_families: ModelFamilySettings
     lakehouse: LakehouseSettings
     engine: EngineSettings
+    launcher: LauncherSettings = Field(default_factory=LauncherSettings)
     datasets: DatasetSettings
     replay: ReplaySettings
     partitions: PartitionSettings
@@ -439,6 +463,15 @@ class Settings(_Strict):
     def replay_truth_dir(self) -> Path:
         """<lakehouse>/replay_truth/<oem>: what the replay simulated, kept outside landing."""
         return self.lakehouse_root / "replay_truth" / self.oem
+
+    @model_validator(mode="after")
+    def _submitted_jobs_run_on_spark(self) -> "Settings":
+        if self.launcher.kind != "in_process" and self.engine.name == "databricks":
+            raise ValueError("engine 'databricks' runs inside a Databricks job: the bundle submits it, not a launcher")
+        if self.launcher.kind == "spark_submit" and self.engine.name != "spark":
+            raise ValueError(f"launcher.kind 'spark_submit' submits to engine.master: it needs engine.name 'spark', "
+                             f"got {self.engine.name!r}")
+        return self
 
     @model_validator(mode="after")
     def _searches_of_this_make(self) -> "Settings":

@@ -479,4 +479,4 @@ def run_report(spark, settings, day: dt.date):
             exported += 1
     report = render_report(load_report_inputs(spark, settings, day), folder / "report.html",
                            top_n=settings.gold.report.top_n)
-    return LayerResult(metrics={"exported_tables": exported, "report": str(report)})
+    return LayerResult(metrics={"exported_tables": exported, "report": str(report), "exports": str(settings.exports_dir)})

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from pyspark.sql import SparkSession
 
+from autolake.lakehouse.figures import CheckFigures, TableFigures, suite_check_name, table_figures
 from autolake.lakehouse.publish import GateRejected
 from autolake.lakehouse.quality import QualityReport
 from autolake.lakehouse.settings import Settings
-from autolake.lakehouse.tables import PARTITION_COLUMN, TableRef, Tables
-
-PREVIEW_ROWS = 5
+from autolake.lakehouse.tables import TableRef, Tables
 
 
 def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
@@ -37,40 +35,21 @@ def partition_days(context: dg.AssetExecutionContext) -> list[dt.date]:
     return sorted(dt.date.fromisoformat(k) for k in context.partition_keys)
 
 
-def suite_check_name(suite: str) -> str:
-    return f"{suite}_suite"
-
-
-def delta_version(tables: Tables, ref: TableRef) -> int | None:
-    """The table's current Delta version, read with delta-rs for local tables."""
-    if tables.uses_catalog:
-        return None
-    from deltalake import DeltaTable
-
-    path = tables.location(ref)
-    return DeltaTable(path).version() if (Path(path) / "_delta_log").is_dir() else None
-
-
 def table_metadata(spark: SparkSession, tables: Tables, ref: TableRef, day: dt.date | None) -> dict[str, Any]:
     """Row counts, schema, Delta version, location and a small preview of what was written."""
-    table = tables.read(spark, ref)
-    part = table.where(table[PARTITION_COLUMN] == day) if day is not None and PARTITION_COLUMN in table.columns else table
-    preview = part.limit(PREVIEW_ROWS).toPandas()
-    for column in preview.columns:
-        if preview[column].dtype == object:
-            preview[column] = preview[column].map(lambda v: str(v)[:60] if v is not None else None)
+    return figures_metadata(table_figures(spark, tables, ref, day))
+
+
+def figures_metadata(figures: TableFigures) -> dict[str, Any]:
     metadata: dict[str, Any] = {
-        "dagster/row_count": part.count(),
-        "table_rows_total": table.count(),
-        "dagster/uri": tables.location(ref),
-        "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(f.name, f.dataType.simpleString()) for f in table.schema.fields]
-        ),
-        "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
+        "dagster/row_count": figures.rows,
+        "table_rows_total": figures.rows_total,
+        "dagster/uri": figures.uri,
+        "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in figures.columns]),
+        "preview": dg.MetadataValue.md(figures.preview_md),
     }
-    version = delta_version(tables, ref)
-    if version is not None:
-        metadata["delta_version"] = version
+    if figures.delta_version is not None:
+        metadata["delta_version"] = figures.delta_version
     return metadata
 
 
@@ -86,23 +65,14 @@ def check_spec(settings: Settings, table: TableRef) -> dg.AssetCheckSpec:
 def check_result(settings: Settings, table: TableRef, reports: dict[dt.date, QualityReport],
                  extra: dict[str, Any] | None = None) -> dg.AssetCheckResult:
     """One check result for the run: passed when every day's suite passed; failures listed per day."""
-    suite = next(iter(reports.values())).suite
-    failures = [(day, failure) for day, report in sorted(reports.items()) for failure in report.failures]
+    figures = CheckFigures.of(reports)
     return dg.AssetCheckResult(
-        check_name=suite_check_name(suite),
+        check_name=suite_check_name(figures.suite),
         asset_key=key(settings, table),
-        passed=all(report.success for report in reports.values()),
+        passed=figures.passed,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={
-            "suite": suite,
-            "days": len(reports),
-            "expectations": next(iter(reports.values())).evaluated,
-            "failed": len(failures),
-            "failures": dg.MetadataValue.md(
-                "\n".join(f"- {day}: {failure.describe()}" for day, failure in failures) or "none"
-            ),
-            **(extra or {}),
-        },
+        metadata={"suite": figures.suite, "days": figures.days, "expectations": figures.expectations,
+                  "failed": len(figures.failures), "failures": dg.MetadataValue.md(figures.failures_md), **(extra or {})},
     )
 
 

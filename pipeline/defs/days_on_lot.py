@@ -50,7 +50,7 @@ def _skip(context: dg.AssetExecutionContext, settings: Settings, name: str | Tab
                                metadata={"skipped": reason})
 
 
-def build(settings: Settings) -> list[dg.AssetsDefinition]:
+def model_asset(settings: Settings) -> dg.AssetsDefinition:
     @dg.asset(
         key=key(settings, MODEL),
         group_name=GROUP,
@@ -85,6 +85,10 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
             **metrics,
         })
 
+    return days_on_lot_model
+
+
+def scoring_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     @dg.multi_asset(
         name=op_name(settings, GOLD_DAYS_ON_LOT_PREDICTIONS),
         group_name=GROUP,
@@ -154,4 +158,8 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
                                    metadata=table_metadata(spark.spark_session, tables, GOLD_ATTRIBUTE_DAYS_ON_LOT, day))
         yield check_result(settings_, GOLD_ATTRIBUTE_DAYS_ON_LOT, {day: result.reports[GOLD_ATTRIBUTE_DAYS_ON_LOT.name]})
 
-    return [days_on_lot_model, days_on_lot_predictions, attribute_abnormal_days]
+    return [days_on_lot_predictions, attribute_abnormal_days]
+
+
+def build(settings: Settings) -> list[dg.AssetsDefinition]:
+    return [model_asset(settings), *scoring_assets(settings)]

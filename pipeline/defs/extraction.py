@@ -4,6 +4,7 @@ import dagster as dg
 
 from autolake.lakehouse.settings import SearchConfig, Settings
 from autolake.replay import extraction
+from autolake.steps import LANDING_PHOTOS, landing_asset
 from pipeline.defs.common import daily_partitions, key, partition_days
 from pipeline.resources import AutolakeConfig
 
@@ -11,7 +12,7 @@ GROUP = "extraction"
 
 
 def landing_asset_name(search: SearchConfig) -> str:
-    return f"landing_{search.name}"
+    return landing_asset(search.name)
 
 
 def landing_keys(settings: Settings) -> list[dg.AssetKey]:
@@ -56,7 +57,7 @@ def search_asset(settings: Settings, search: SearchConfig) -> dg.AssetsDefinitio
     return landing
 
 
-PHOTOS = "landing_photos"
+PHOTOS = LANDING_PHOTOS
 
 
 def photos_asset(settings: Settings) -> dg.AssetsDefinition:

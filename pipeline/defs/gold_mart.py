@@ -24,12 +24,13 @@ from autolake.lakehouse.tables import (
 )
 from autolake.layers import gold_mart
 from autolake.reports.gold_report import run_report
+from autolake.steps import GOLD_REPORT
 from pipeline.defs.common import daily_partitions, key, partition_days
 from pipeline.defs.factories import gated_table_asset, gated_tables_asset
 from pipeline.resources import AutolakeSpark
 
 GROUP = "gold_mart"
-REPORT = "gold_report"
+REPORT = GOLD_REPORT
 GROUPING_SUMS_CHECK = "geographic_sums_agree"
 
 
