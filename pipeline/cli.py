@@ -394,6 +394,16 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_package(args: argparse.Namespace) -> int:
+    """The project's packages as one zip, for spark-submit --py-files (what the executors import)."""
+    from pipeline.launchers import package_code  # dagster
+
+    target = Path(args.output)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    print(package_code(target))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="autolake", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default=None, help="configuration environment (default: $AUTOLAKE_ENV or local)")
@@ -411,6 +421,9 @@ def main(argv: list[str] | None = None) -> int:
     run.set_defaults(func=cmd_run)
     sub.add_parser("summary", help="row counts and Delta versions").set_defaults(func=cmd_summary)
     sub.add_parser("fetch", help="fetch and verify the pinned datasets").set_defaults(func=cmd_fetch)
+    package = sub.add_parser("package", help="zip the project's packages for spark-submit --py-files")
+    package.add_argument("output", nargs="?", default="dist/autolake.zip")
+    package.set_defaults(func=cmd_package)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

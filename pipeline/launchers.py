@@ -76,11 +76,12 @@ def submission(settings: Settings, step: Step, day: dt.date, folder: Path) -> Su
 
 
 def spark_submit(settings: Settings, step: Step, day: dt.date, code_zip: Path) -> Submission:
-    """The spark-submit of one step for one OEM and day, against `engine.master`."""
+    """The spark-submit of one step for one OEM and day, against `engine.master`; `engine.spark_conf`
+    and `launcher.spark_submit.conf` become --conf (spark.jars.packages only works there)."""
     launcher = settings.launcher.spark_submit
     python = settings.launcher.python or sys.executable
     conf = {"spark.pyspark.python": python, "spark.pyspark.driver.python": python, "spark.log.level": "WARN",
-            **launcher.conf}
+            **settings.engine.spark_conf, **launcher.conf}
     command = [launcher.command or spark_submit_command(), "--master", settings.engine.master,
                "--deploy-mode", "client", "--name", f"autolake {settings.oem} {step.name} {day}",
                "--py-files", str(code_zip)]

@@ -24,6 +24,19 @@ def spark():
     handle.stop()
 
 
+@pytest.fixture(scope="session")
+def spark_standalone(tmp_path_factory):
+    """A Spark standalone master and worker on loopback for the session, and the bare Python (the
+    dependencies without the project) its executors run (tests/spark_cluster.py)."""
+    from tests.spark_cluster import bare_python, java_available, standalone_cluster
+
+    if not java_available():
+        pytest.skip("a Spark standalone cluster needs a Java runtime (java not on PATH)")
+    work = tmp_path_factory.mktemp("standalone")
+    with standalone_cluster(work / "spark") as cluster:
+        yield cluster, bare_python(work / "bare-venv")
+
+
 @pytest.fixture
 def conf_dir(tmp_path: Path) -> Path:
     """A private copy of conf/ that a test may edit."""

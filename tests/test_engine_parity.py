@@ -10,7 +10,7 @@ import pytest
 
 from autolake.lakehouse.settings import CONF_DIR_VAR, PROJECT_ROOT
 from tests.parity_cases import CASES, snapshots
-from tests.spark_cluster import bare_python, java_available, project_zip, spark_submit, standalone_cluster
+from tests.spark_cluster import java_available, project_zip, spark_submit
 
 pytestmark = pytest.mark.jvm
 
@@ -34,21 +34,20 @@ def jvm_snapshots(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def cluster_snapshots(tmp_path_factory):
+def cluster_snapshots(tmp_path_factory, spark_standalone):
     """The parity cases submitted with spark-submit to a standalone master and worker on loopback."""
-    _need_java()
+    cluster, python = spark_standalone
     work = tmp_path_factory.mktemp("cluster")
     out = work / "snapshots.json"
-    python = bare_python(work / "bare-venv")
-    with standalone_cluster(work / "spark") as cluster:
-        result = spark_submit(cluster, PROJECT_ROOT / "tests" / "jvm_parity_runner.py", str(out),
-                              py_files=project_zip(work / "autolake.zip"), python=python,
-                              env={CONF_DIR_VAR: str(PROJECT_ROOT / "conf")})
-        assert result.returncode == 0, result.stderr[-6000:]
-        apps = cluster.state()["completedapps"]
-    assert len(apps) == 1 and apps[0]["state"] == "FINISHED", apps
-    executors = sorted((work / "spark" / "work").glob("app-*/*/stderr"))
-    assert executors, "no executor ran on the worker"
+    before = {app["id"] for app in cluster.state()["completedapps"]}
+    result = spark_submit(cluster, PROJECT_ROOT / "tests" / "jvm_parity_runner.py", str(out),
+                          py_files=project_zip(work / "autolake.zip"), python=python,
+                          env={CONF_DIR_VAR: str(PROJECT_ROOT / "conf")})
+    assert result.returncode == 0, result.stderr[-6000:]
+    [app] = [app for app in cluster.state()["completedapps"] if app["id"] not in before]
+    assert app["state"] == "FINISHED", app
+    executors = sorted((cluster.work_dir / "work" / app["id"]).glob("*/stderr"))
+    assert executors, f"no executor of {app['id']} ran on the worker"
     return json.loads(out.read_text())
 
 

@@ -20,7 +20,6 @@ from autolake.steps import step
 from pipeline.build import build_definitions
 from pipeline.launchers import submission
 from tests.conftest import TEST_DAY
-from tests.spark_cluster import bare_python, java_available, standalone_cluster
 
 NEXT_DAY = TEST_DAY + dt.timedelta(days=1)
 IN_PROCESS_METADATA = {"dagster/row_count", "table_rows_total", "dagster/uri", "dagster/column_schema", "preview",
@@ -143,13 +142,9 @@ def test_jobs_in_their_own_process_report_tables_and_checks_through_pipes_and_a_
     assert DeltaTable(tables.location(BRONZE_FILE_LEDGER)).version() == ledger
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    if not java_available():
-        pytest.skip("a Spark standalone cluster needs a Java runtime (java not on PATH)")
-    work = tmp_path_factory.mktemp("standalone")
-    with standalone_cluster(work / "spark") as running:
-        yield running, bare_python(work / "bare-venv")
+@pytest.fixture
+def cluster(spark_standalone):
+    return spark_standalone
 
 
 def cluster_defs(tmp_path: Path, monkeypatch, cluster) -> tuple[dg.Definitions, object]:
