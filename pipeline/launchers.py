@@ -31,6 +31,9 @@ from autolake.steps import Step
 
 SHIPPED_PACKAGES = ("autolake", "jobs", "spark_transforms")
 OUTPUT_TAIL = 6000
+# Left out of a job's environment: the Dagster process's own Spark Connect session (pyspark sets
+# SPARK_CONNECT_MODE_ENABLED once a Connect session exists) and Python choices; the job's are set.
+INHERITED_SESSION_VARS = ("SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED", "PYSPARK_")
 
 
 def package_code(target: Path) -> Path:
@@ -102,7 +105,7 @@ def submit(context: dg.AssetExecutionContext, settings: Settings, step: Step, da
             message_reader=dg.PipesTempFileMessageReader(),
             extras={"step": step.name, "day": day.isoformat(), "oem": settings.oem},
         ) as session:
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_REMOTE", "PYSPARK_"))}
+            env = {k: v for k, v in os.environ.items() if not k.startswith(INHERITED_SESSION_VARS)}
             env.update(launched.env)
             env.update(session.get_bootstrap_env_vars())
             try:

@@ -148,7 +148,10 @@ def cluster(spark_standalone):
 
 
 def cluster_defs(tmp_path: Path, monkeypatch, cluster) -> tuple[dg.Definitions, object]:
+    """The `spark_submit` launcher against the standalone cluster, from a Dagster process that, like
+    one that also ran Sail steps, has a Spark Connect session's mark in its environment."""
     running, python = cluster
+    monkeypatch.setenv("SPARK_CONNECT_MODE_ENABLED", "1")
     settings = settings_with(tmp_path, f"engine:\n  name: spark\n  master: {running.master_url}\n"
                                        f"launcher:\n  kind: spark_submit\n  python: {python}\n"
                                        "  spark_submit:\n    conf: {spark.executor.memory: 1g, spark.executor.cores: '1'}\n",

@@ -35,6 +35,7 @@ from tests.conftest import TEST_DAY
 pytestmark = pytest.mark.e2e
 
 NEXT_DAY = TEST_DAY + dt.timedelta(days=1)
+SHIPPED_SUITES = expectations_dir()
 
 
 def materialize(settings, instance, day):
@@ -77,7 +78,7 @@ def partition_days(location: str) -> set[str]:
 def suites(tmp_path, monkeypatch):
     """A private copy of expectations/ that a test may break and mend."""
     folder = tmp_path / "expectations"
-    shutil.copytree(expectations_dir(), folder)
+    shutil.copytree(SHIPPED_SUITES, folder)
     monkeypatch.setenv("AUTOLAKE_EXPECTATIONS_DIR", str(folder))
     return folder
 
@@ -89,7 +90,7 @@ def break_suite(folder: Path, suite: str, expectation: dict) -> None:
 
 
 def mend_suite(folder: Path, suite: str) -> None:
-    shutil.copy(expectations_dir() / f"{suite}.json", folder / f"{suite}.json")
+    shutil.copy(SHIPPED_SUITES / f"{suite}.json", folder / f"{suite}.json")
 
 
 def test_failing_silver_data_is_never_published_and_the_fixed_rerun_publishes(settings, suites):
