@@ -15,7 +15,6 @@ from autolake.lakehouse.settings import ConfigError, conf_root
 from spark_transforms.attributes import AttributeRule
 
 
-
 class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(min_length=1)
