@@ -36,10 +36,10 @@ OUTPUT_TAIL = 6000
 INHERITED_SESSION_VARS = ("SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED", "PYSPARK_")
 
 
-def package_code(target: Path) -> Path:
+def package_code(target: Path, packages: tuple[str, ...] = SHIPPED_PACKAGES) -> Path:
     """The project's packages, from wherever they are imported (checkout or installed wheel), as one zip."""
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for package in SHIPPED_PACKAGES:
+        for package in packages:
             folder = Path(importlib.import_module(package).__path__[0])
             for path in sorted(folder.rglob("*.py")):
                 archive.write(path, (Path(package) / path.relative_to(folder)).as_posix())

@@ -17,19 +17,17 @@ import sys
 import sysconfig
 import time
 import urllib.request
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyspark
 
-from autolake.lakehouse.settings import PROJECT_ROOT
+from pipeline.launchers import SHIPPED_PACKAGES, package_code
 
 SPARK_HOME = Path(pyspark.__file__).parent
 SPARK_CLASS = SPARK_HOME / "bin" / "spark-class"
 SPARK_SUBMIT = SPARK_HOME / "bin" / "spark-submit"
-SHIPPED_PACKAGES = ("autolake", "jobs", "spark_transforms", "tests")
 WORKER_CORES = 1
 WORKER_MEMORY = "2g"
 
@@ -116,12 +114,8 @@ def standalone_cluster(work_dir: Path) -> Iterator[StandaloneCluster]:
 
 
 def project_zip(target: Path) -> Path:
-    """The project's packages as one zip for --py-files (what a cluster's executors import)."""
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for package in SHIPPED_PACKAGES:
-            for path in sorted((PROJECT_ROOT / package).rglob("*.py")):
-                archive.write(path, path.relative_to(PROJECT_ROOT).as_posix())
-    return target
+    """The project's packages and the tests (the parity runner) as one zip for --py-files."""
+    return package_code(target, (*SHIPPED_PACKAGES, "tests"))
 
 
 def bare_python(target: Path) -> Path:
