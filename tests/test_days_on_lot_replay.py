@@ -34,12 +34,13 @@ REPLAY_DAYS = 60
 @pytest.fixture(scope="module")
 def replayed(tmp_path_factory):
     """The real datasets, a 60-day window in a private copy of conf/ (the Dagster resources reload
-    the configuration from AUTOLAKE_CONF_DIR), a throwaway lakehouse."""
+    the configuration from AUTOLAKE_CONF_DIR), a throwaway lakehouse. No photo lands: the model
+    reads no photo feature, and the photos' own path is tested in test_photo_paths and test_vision."""
     base = tmp_path_factory.mktemp("replay60")
     conf = base / "conf"
     shutil.copytree(PROJECT_ROOT / "conf", conf)
     with (conf / "env" / "local.yaml").open("a") as overlay:
-        overlay.write(f"\nreplay:\n  days: {REPLAY_DAYS}\n")
+        overlay.write(f"\nreplay:\n  days: {REPLAY_DAYS}\n  lifecycle:\n    photo_files_per_ad: 0\n")
     root = base / "lakehouse"
     reset_mlflow()  # the model step must use this lakehouse's store, whatever ran before
     saved = {var: os.environ.pop(var, None) for var in ("DAGSTER_HOME", "AUTOLAKE_CONF_DIR")}
