@@ -182,7 +182,7 @@ def detect(model, arrays: list[np.ndarray], spec: DetectorSpec) -> tuple[list[li
     for start in range(0, len(arrays), spec.batch_size):
         chunk = [a[:, :, ::-1] for a in arrays[start:start + spec.batch_size]]
         with CACHE.lock:
-            predicted = model.predict(chunk, imgsz=spec.image_size, conf=spec.confidence,
+            predicted = model.predict(chunk, imgsz=spec.image_size, conf=spec.confidence, rect=False,
                                       device=choose_device(spec.device), verbose=False)
         for result in predicted:
             names = result.names

@@ -120,6 +120,20 @@ def test_images_are_batched_by_the_configured_batch_size():
     assert sizes == [2, 2, 1] and len(detections) == 5 and per_image_ms > 0
 
 
+def test_a_photos_detections_do_not_depend_on_the_photos_sharing_its_batch(tmp_path):
+    """Partitioning decides which photos share a batch: each is letterboxed to the same square
+    input whatever its neighbours (with the shapes of a batch deciding, the parity run found the bus's
+    boxes differ between Sail and a cluster). The parity cases' test detector finds boxes."""
+    from tests.parity_cases import TEST_DETECTOR, make_artifacts
+
+    spec = DetectorSpec(weights=str(make_artifacts(tmp_path) / TEST_DETECTOR), image_size=160, batch_size=2)
+    model = udf.load_detector(spec)
+    bus, zidane = (np.asarray(Image.open(ASSETS / name).convert("RGB")) for name in ("bus.jpg", "zidane.jpg"))
+    alone, _ = udf.detect(model, [bus], spec)
+    beside_another, _ = udf.detect(model, [bus, zidane], spec)
+    assert alone[0] and alone[0] == beside_another[0]
+
+
 def test_the_pipeline_never_runs_an_untrained_model_and_says_why_there_are_no_detections(settings):
     def resolved(weights):
         return vision.resolve_detector(settings.model_copy(update={"silver": settings.silver.model_copy(
