@@ -1,11 +1,22 @@
-"""Every transform applied to small fixed inputs; the same cases run on Sail and on JVM Spark."""
+"""Every transform applied to small fixed inputs; the same cases run on Sail and on JVM Spark.
+
+Two cases need files made once per test session (`make_artifacts`), which every engine then reads
+from the folder named by AUTOLAKE_PARITY_ARTIFACTS:
+- the test detector: YOLO11n built from its architecture with seeded random weights, its class
+  biases set so that it finds "cars" (class 2) everywhere, saved as a `.pt` file so that every process
+  scores the photos with the same weights (the boxes mean nothing; the path through detections, the
+  main vehicle and its colour is the point);
+- a days-on-lot model: XGBoost fitted on seeded simulated listings (tests/test_days_on_lot_model.py),
+  saved in MLflow's format and scored by the pandas UDF of autolake.ml.features."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import importlib.util
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -49,6 +60,11 @@ from spark_transforms.vin import with_vin_checks
 from spark_transforms.vision import DetectorSpec, file_facts, photo_features
 
 SHIPPED_PHOTOS = Path(importlib.util.find_spec("ultralytics").origin).parent / "assets"
+ARTIFACTS_VAR = "AUTOLAKE_PARITY_ARTIFACTS"
+TEST_DETECTOR = "detector.pt"
+CAR_CLASS = 2
+DAYS_ON_LOT_MODEL = "days_on_lot_model"
+SCORED_CARS = 60
 
 DAY = dt.date(2021, 5, 2)
 INGESTED = dt.datetime(2021, 5, 3, 2, 0, 0)
@@ -118,11 +134,66 @@ CASES = (
     "fact_inventory_daily", "fact_inventory_daily_feed", "mart_inventory_model_state", "vehicle_map", "vehicle_history",
     "photo_manifest", "photo_file_facts", "photo_features", "fact_inventory_restated", "inventory_enriched",
     "inventory_stats_state", "market_value", "arbitrage_below_market", "arbitrage_cross_state", "take_rates_state",
-    "take_rates_dealer",
+    "take_rates_dealer", "photo_features_test_detector", "days_on_lot_predictions",
 )
 
 
-def build_cases(spark: SparkSession) -> dict[str, DataFrame]:
+def make_artifacts(folder: Path) -> Path:
+    """The test detector and the days-on-lot model (module docstring), written once into `folder`."""
+    import mlflow
+    import torch
+    from ultralytics import YOLO
+
+    from autolake.ml import model as dol
+    from tests.test_days_on_lot_model import simulate_listings
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / TEST_DETECTOR).exists():
+        torch.manual_seed(20210502)
+        detector = YOLO("yolo11n.yaml", task="detect")
+        for branch in detector.model.model[-1].cv3:
+            branch[-1].bias.data.fill_(-6.0)
+            branch[-1].bias.data[CAR_CLASS] = -1.0
+        detector.model.names = {k: "car" if k == CAR_CLASS else f"class {k}" for k in detector.model.names}
+        detector.save(str(folder / TEST_DETECTOR))
+    if not (folder / DAYS_ON_LOT_MODEL).exists():
+        cars = simulate_listings(300, seed=3)
+        mlflow.xgboost.save_model(dol.fit_regression(cars, {**dol.DEFAULT_PARAMS, "n_estimators": 20}),
+                                  str(folder / DAYS_ON_LOT_MODEL))
+    return folder
+
+
+def _artifact_cases(spark: SparkSession, folder: Path) -> dict[str, DataFrame]:
+    import numpy as np
+
+    from autolake.ml import model as dol
+    from autolake.ml.features import predict_days_on_lot
+    from tests.test_days_on_lot_model import simulate_listings
+
+    photos = spark.createDataFrame([(str(SHIPPED_PHOTOS / "bus.jpg"),), (str(SHIPPED_PHOTOS / "zidane.jpg"),)], "path string")
+    detector = DetectorSpec(weights=str(folder / TEST_DETECTOR), image_size=160, batch_size=2)
+    cars = simulate_listings(SCORED_CARS, seed=11)[["vehicle_id", *dol.FEATURES]].replace({np.inf: 1e9})
+
+    def load_days_on_lot(model_uri: str):
+        """Defined here, so the executors unpickle it without importing this module (which reads conf/)."""
+        import mlflow
+
+        from autolake.ml import model
+
+        return functools.partial(model.predict, mlflow.xgboost.load_model(model_uri))
+
+    return {
+        "photo_features_test_detector": photos.select(
+            "path", photo_features(F.col("path"), detector, colour_palette(), folder=None).alias("f")
+        ).select("path", "f.*").drop("inference_ms"),
+        "days_on_lot_predictions": predict_days_on_lot(
+            spark.createDataFrame(cars).repartition(2), model_uri=str(folder / DAYS_ON_LOT_MODEL), model_version="1",
+            load=load_days_on_lot, features=dol.FEATURES, day=DAY,
+        ),
+    }
+
+
+def build_cases(spark: SparkSession, artifacts: Path) -> dict[str, DataFrame]:
     lines = spark.createDataFrame([(*line, INGESTED) for line in LINES], LANDING_LINE_SCHEMA)
     already_ingested = next(line for line in LINES if '"ad_id": "7"' in line[2])[2]
     known = spark.createDataFrame([(hashlib.sha256(already_ingested.encode()).hexdigest(),)], "_record_hash string")
@@ -191,6 +262,7 @@ def build_cases(spark: SparkSession) -> dict[str, DataFrame]:
         "fact_inventory_restated": fact_inventory(
             silver, days=[DAY, DAY + dt.timedelta(days=1)], presence="posting_lifetime", ttl_days=30, vehicle_map=vehicles
         ),
+        **_artifact_cases(spark, artifacts),
     }
 
 
@@ -211,5 +283,11 @@ def snapshot(df: DataFrame) -> dict:
     return {"schema": [(f.name, f.dataType.simpleString()) for f in df.schema.fields], "rows": rows}
 
 
-def snapshots(spark: SparkSession) -> dict[str, dict]:
-    return {name: snapshot(df) for name, df in build_cases(spark).items()}
+def snapshots(spark: SparkSession, artifacts: Path | None = None, cases: list[str] | None = None) -> dict[str, dict]:
+    """The snapshot of every case (or of `cases`); `artifacts` defaults to the folder named by
+    AUTOLAKE_PARITY_ARTIFACTS."""
+    folder = artifacts or Path(os.environ[ARTIFACTS_VAR])
+    unknown = sorted(set(cases or ()) - set(CASES))
+    if unknown:
+        raise ValueError(f"unknown parity cases {unknown}")
+    return {name: snapshot(df) for name, df in build_cases(spark, folder).items() if cases is None or name in cases}

@@ -7,14 +7,19 @@ import json
 import pytest
 
 from autolake.lakehouse.settings import CONF_DIR_VAR, PROJECT_ROOT
-from tests.parity_cases import CASES, snapshots
+from tests.parity_cases import ARTIFACTS_VAR, CASES, make_artifacts, snapshots
 from tests.spark_cluster import project_zip, spark_submit
 
 pytestmark = pytest.mark.jvm
 
 
 @pytest.fixture(scope="module")
-def cluster_snapshots(tmp_path_factory, spark_standalone):
+def artifacts(tmp_path_factory):
+    return make_artifacts(tmp_path_factory.mktemp("parity-artifacts"))
+
+
+@pytest.fixture(scope="module")
+def cluster_snapshots(tmp_path_factory, spark_standalone, artifacts):
     """The parity cases submitted with spark-submit to a standalone master and worker on loopback."""
     cluster, python = spark_standalone
     work = tmp_path_factory.mktemp("cluster")
@@ -22,7 +27,7 @@ def cluster_snapshots(tmp_path_factory, spark_standalone):
     before = {app["id"] for app in cluster.state()["completedapps"]}
     result = spark_submit(cluster, PROJECT_ROOT / "tests" / "jvm_parity_runner.py", str(out),
                           py_files=project_zip(work / "autolake.zip"), python=python,
-                          env={CONF_DIR_VAR: str(PROJECT_ROOT / "conf")})
+                          env={CONF_DIR_VAR: str(PROJECT_ROOT / "conf"), ARTIFACTS_VAR: str(artifacts)})
     assert result.returncode == 0, result.stderr[-6000:]
     [app] = [app for app in cluster.state()["completedapps"] if app["id"] not in before]
     assert app["state"] == "FINISHED", app
@@ -32,8 +37,8 @@ def cluster_snapshots(tmp_path_factory, spark_standalone):
 
 
 @pytest.fixture(scope="module")
-def sail_snapshots(spark):
-    return json.loads(json.dumps(snapshots(spark)))
+def sail_snapshots(spark, artifacts):
+    return json.loads(json.dumps(snapshots(spark, artifacts)))
 
 
 def test_every_case_is_compared(sail_snapshots):
