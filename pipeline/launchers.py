@@ -1,13 +1,21 @@
-"""Launchers: how an asset of a submitted step (launcher.kind subprocess or spark_submit) runs its job.
+"""Launchers: how an asset of a submitted step (launcher.kind subprocess, spark_submit or databricks)
+runs its job.
 
 The `subprocess` launcher runs the step's entry point (`python -m jobs.<step>`) in its own process
-on the configured engine. The `spark_submit` launcher runs `spark-submit --master <engine.master>` in client mode, with the
-project's packages shipped as one zip (--py-files: the executors import the code from it) and the
-step's jobs/ entry point as the application. The job is started inside a Dagster Pipes session
+on the configured engine. The `spark_submit` launcher runs `spark-submit --master <engine.master>`
+in client mode, with the project's packages shipped as one zip (--py-files: the executors import
+the code from it) and the step's jobs/ entry point as the application. The job is started inside a Dagster Pipes session
 (`dagster.open_pipes_session`: context in a temp file, messages read back from a temp file, the
 protocol of `PipesSubprocessClient`), so what it reports (one materialization per table, one check
 result per suite) reaches the run whether the job passes or fails; its output is kept and the tail
-of it becomes the failure's description."""
+of it becomes the failure's description.
+
+The `databricks` launcher submits the step's console script from the deployed wheel as a one-time
+run (Jobs API runs/submit, a `python_wheel_task` on a new job cluster) with dagster-databricks' DBFS
+context injector and message reader, the pieces `PipesDatabricksClient` runs with. It opens the Pipes
+session itself rather than calling `PipesDatabricksClient.run`, which raises inside its session when
+the run fails: the check results of a failed gate would be lost, and the run would show less than under
+the other launchers."""
 
 from __future__ import annotations
 
@@ -94,8 +102,69 @@ def spark_submit(settings: Settings, step: Step, day: dt.date, code_zip: Path) -
     return Submission([*command, str(entry), *step_arguments(settings, step, day)], job_environment(settings, python))
 
 
+def databricks_task(settings: Settings, step: Step, day: dt.date, pipes_env: dict[str, str]) -> dict:
+    """The Jobs API task of one step for one OEM and day: the wheel's console script on a new job
+    cluster whose environment carries the Pipes bootstrap and the run's write lock."""
+    launcher = settings.launcher.databricks
+    cluster = dict(launcher.new_cluster)
+    cluster["spark_env_vars"] = {**cluster.get("spark_env_vars", {}), **delegated_token(settings), **pipes_env}
+    return {
+        "task_key": step.name,
+        "new_cluster": cluster,
+        "python_wheel_task": {"package_name": "autolake", "entry_point": step.script,
+                              "parameters": step_arguments(settings, step, day)},
+        "libraries": [{"whl": launcher.wheel}, *launcher.libraries],
+    }
+
+
+def submit_to_databricks(context: dg.AssetExecutionContext, settings: Settings, step: Step, day: dt.date) -> list:
+    """One Databricks run of the step for one day under Pipes (module docstring); its results, then a
+    Failure naming the run and its state message if it did not succeed."""
+    from dagster_databricks import PipesDbfsContextInjector, PipesDbfsMessageReader
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.service import jobs
+
+    launcher = settings.launcher.databricks
+    workspace = WorkspaceClient()
+    failure, run, run_id = None, None, None
+    with dg.open_pipes_session(
+        context=context,
+        context_injector=PipesDbfsContextInjector(client=workspace),
+        message_reader=PipesDbfsMessageReader(client=workspace, interval=launcher.poll_interval_s),
+        extras={"step": step.name, "day": day.isoformat(), "oem": settings.oem},
+    ) as session:
+        task = jobs.SubmitTask.from_dict(databricks_task(settings, step, day, session.get_bootstrap_env_vars()))
+        try:
+            waiter = workspace.jobs.submit(run_name=f"autolake {settings.oem} {step.name} {day}", tasks=[task],
+                                           timeout_seconds=int(settings.launcher.timeout_s))
+            run_id = waiter.run_id
+            context.log.info(f"{step.name} {day}: Databricks run {run_id} of {step.script} from {launcher.wheel}")
+            run = waiter.result(timeout=dt.timedelta(seconds=settings.launcher.timeout_s))
+        except dg.DagsterExecutionInterruptedError:
+            if run_id is not None:
+                workspace.jobs.cancel_run(run_id)
+            raise
+        except Exception as error:  # DatabricksError (refused, unauthorized), OperationFailed, TimeoutError
+            failure = f"{type(error).__name__}: {error}"
+        if run is not None and run.state.result_state != jobs.RunResultState.SUCCESS:
+            state = run.state.result_state.value if run.state.result_state else "no result"
+            failure = f"{state}: {run.state.state_message}"
+    metadata = {"databricks_run_id": run_id if run_id is not None else "not submitted"}
+    if run is not None and run.run_page_url:
+        metadata["databricks_run_url"] = dg.MetadataValue.url(run.run_page_url)
+    results = list(session.get_results(metadata=metadata))
+    if failure is not None:
+        results.append(dg.Failure(
+            description=f"databricks run {run_id} of step {step.name} for {day} failed: {failure}", metadata=metadata))
+    else:
+        context.log.info(f"{step.name} {day}: databricks run {run_id} succeeded")
+    return results
+
+
 def submit(context: dg.AssetExecutionContext, settings: Settings, step: Step, day: dt.date) -> list:
     """Run the step's job for one day under Pipes; the results it reported, then a Failure if it failed."""
+    if settings.launcher.kind == "databricks":
+        return submit_to_databricks(context, settings, step, day)
     with tempfile.TemporaryDirectory(prefix="autolake-submit-") as folder:
         launched = submission(settings, step, day, Path(folder))
         context.log.info(f"{step.name} {day}: {' '.join(launched.command)}")

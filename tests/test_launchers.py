@@ -200,3 +200,86 @@ def test_bronze_submitted_to_a_standalone_cluster(tmp_path, monkeypatch, cluster
             pytest.fail(error[-3000:])
         listings = latest(instance, "mb/bronze/listings")
         assert listings["dagster/row_count"].value > 0 and "delta_version" in listings
+
+
+WHEEL = "/Workspace/Users/ci@autolake.dev/.bundle/autolake/prod/artifacts/.internal/autolake-0.1.0-py3-none-any.whl"
+TOKEN = "dapi-loopback-test-token"
+
+
+def databricks_overlay(conf: Path, suites: Path, wheel: str = WHEEL) -> str:
+    return ("engine:\n  name: databricks\nlauncher:\n  kind: databricks\n  databricks:\n"
+            f"    wheel: {wheel}\n    poll_interval_s: 0.5\n    new_cluster:\n"
+            "      spark_version: 17.3.x-scala2.13\n      node_type_id: i3.xlarge\n      num_workers: 1\n"
+            f"      spark_env_vars:\n        AUTOLAKE_CONF_DIR: {conf}\n        AUTOLAKE_EXPECTATIONS_DIR: {suites}\n")
+
+
+def test_the_databricks_launcher_needs_its_cluster_and_the_databricks_engine(tmp_path, monkeypatch):
+    with pytest.raises(ConfigError, match="launcher.kind 'databricks' needs launcher.databricks"):
+        settings_with(tmp_path / "a", "engine:\n  name: databricks\nlauncher:\n  kind: databricks\n", monkeypatch)
+    with pytest.raises(ConfigError, match="launcher.kind 'databricks' runs steps on a Databricks cluster"):
+        settings_with(tmp_path / "b", databricks_overlay(tmp_path, tmp_path).replace("name: databricks", "name: sail"),
+                      monkeypatch)
+
+
+@pytest.mark.e2e
+def test_the_databricks_launcher_runs_the_wheel_task_on_a_job_cluster_and_reads_pipes_through_dbfs(
+        tmp_path, monkeypatch):
+    """Against the mock workspace on loopback (tests/databricks_workspace.py): Dagster submits each step
+    as a one-time run through the Databricks SDK; the job reads its Pipes context from DBFS and writes
+    its messages there; a failed gate still reports its check and fails the asset; a wheel the
+    workspace does not hold is refused at submit."""
+    from tests.databricks_workspace import serve
+
+    suites = tmp_path / "expectations"
+    shutil.copytree(expectations_dir(), suites)
+    with serve(tmp_path / "dbfs", TOKEN) as workspace:
+        workspace.files.add(WHEEL)
+        monkeypatch.setenv("DATABRICKS_HOST", workspace.host)
+        monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
+        settings = settings_with(tmp_path, databricks_overlay(tmp_path / "conf", suites), monkeypatch)
+        tables = Tables(settings)
+        defs = definitions(settings)
+        with dg.DagsterInstance.ephemeral() as instance:
+            result = materialize(defs, instance, TEST_DAY, "extraction", "bronze")
+            assert result.success, [str(e.event_specific_data.error) for e in result.all_events
+                                    if e.event_type_value == "STEP_FAILURE"]
+            listings = latest(instance, "mb/bronze/listings")
+            assert IN_PROCESS_METADATA <= set(listings)
+            assert listings["dagster/row_count"].value == len(DeltaTable(tables.location(BRONZE_LISTINGS)).to_pandas())
+            assert listings["databricks_run_url"].value.startswith(f"{workspace.host}/#job/runs/")
+            assert latest(instance, "mb/landing_mb_all")["records"].value > 0
+            checks = {e.asset_check_key.name: e for e in result.get_asset_check_evaluations()}
+            assert checks["bronze_listings_suite"].passed
+
+            tasks = [payload["tasks"][0] for payload in workspace.submitted]
+            assert [t["python_wheel_task"]["entry_point"] for t in tasks] == ["autolake-extraction", "autolake-bronze"]
+            bronze = tasks[1]
+            assert bronze["libraries"] == [{"whl": WHEEL}]
+            parameters = bronze["python_wheel_task"]["parameters"]
+            assert parameters[:2] == ["--date", TEST_DAY.isoformat()] and parameters[-2:] == ["--engine", "databricks"]
+            assert {"DAGSTER_PIPES_CONTEXT", "DAGSTER_PIPES_MESSAGES", "AUTOLAKE_CONF_DIR"} <= \
+                set(bronze["new_cluster"]["spark_env_vars"])
+            assert not any((tmp_path / "dbfs" / "tmp").iterdir()), "the Pipes temp folders on DBFS are removed"
+
+            suite = json.loads((suites / "bronze_listings.json").read_text())
+            suite["expectations"].append({"type": "expect_table_row_count_to_be_between", "kwargs": {"max_value": 0}})
+            (suites / "bronze_listings.json").write_text(json.dumps(suite))
+            version = DeltaTable(tables.location(BRONZE_LISTINGS)).version()
+            failed = materialize(defs, instance, NEXT_DAY, "extraction", "bronze")
+            assert not failed.success
+            [evaluation] = [e for e in failed.get_asset_check_evaluations() if not e.passed]
+            assert evaluation.asset_check_key.name == "bronze_listings_suite"
+            assert evaluation.metadata["published"].value is False
+            error = " ".join(str(e.event_specific_data.error) for e in failed.all_events
+                             if e.event_type_value == "STEP_FAILURE")
+            assert "databricks run 4 of step bronze for 2021-05-02 failed: FAILED" in error
+            assert "quality gate failed in bronze.run: nothing published" in error
+            assert DeltaTable(tables.location(BRONZE_LISTINGS)).version() == version
+
+            (tmp_path / "other").mkdir()
+            elsewhere = settings_with(tmp_path / "other", databricks_overlay(tmp_path / "other" / "conf", suites,
+                                                                             wheel="/Workspace/missing.whl"), monkeypatch)
+            refused = materialize(definitions(elsewhere), instance, TEST_DAY, "extraction")
+            assert not refused.success
+            assert "library not found in the workspace: ['/Workspace/missing.whl']" in " ".join(
+                str(e.event_specific_data.error) for e in refused.all_events if e.event_type_value == "STEP_FAILURE")

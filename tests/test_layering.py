@@ -29,9 +29,10 @@ MAY_IMPORT = {
 }
 # the simulation is the offline extraction source: only extraction may import it
 REPLAY_IMPORTERS = {"jobs.extraction", "pipeline.defs.extraction"}
-# third-party packages heavy enough to import only where they are used
-HEAVY = {"dagster", "deltalake", "great_expectations", "matplotlib", "mlflow", "pandas", "pyarrow", "pysail",
-         "torch", "ultralytics"}
+# third-party packages heavy enough to import only where they are used (the Databricks SDK and
+# dagster-databricks only by the databricks launcher)
+HEAVY = {"dagster", "dagster_databricks", "databricks", "deltalake", "great_expectations", "matplotlib", "mlflow",
+         "pandas", "pyarrow", "pysail", "torch", "ultralytics"}
 
 
 @dataclass(frozen=True)

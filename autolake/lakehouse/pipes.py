@@ -1,7 +1,9 @@
 """A step launched by Dagster Pipes (spark-submit, a Databricks task) reports back what it wrote.
 
 Dagster's Pipes client starts the job with DAGSTER_PIPES_CONTEXT and DAGSTER_PIPES_MESSAGES in its
-environment. The job then reports, through `dagster-pipes` (a dependency-free library), one
+environment. On a Databricks runtime (DATABRICKS_RUNTIME_VERSION set) both name DBFS paths, read and
+written through the cluster's DBFS mount (/dbfs), where dagster-databricks' injector and reader
+reach them through the DBFS API. The job then reports, through `dagster-pipes` (a dependency-free library), one
 materialization per table it wrote with the same figures the in-process assets attach (rows,
 schema, Delta version, location, preview and the step's own figures), and one check result per
 suite that gated it. Outside Pipes nothing is reported."""
@@ -9,15 +11,55 @@ suite that gated it. Outside Pipes nothing is reported."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 from typing import Any
 
-from dagster_pipes import open_dagster_pipes
+from dagster_pipes import (
+    PipesBlobStoreMessageWriter,
+    PipesBufferedFilesystemMessageWriterChannel,
+    PipesContextLoader,
+    PipesParams,
+    open_dagster_pipes,
+)
 
 from autolake.lakehouse.figures import CheckFigures, TableFigures, suite_check_name
 
 PIPES_CONTEXT_VAR = "DAGSTER_PIPES_CONTEXT"
+DATABRICKS_RUNTIME_VAR = "DATABRICKS_RUNTIME_VERSION"
+DBFS_MOUNT_VAR = "AUTOLAKE_DBFS_MOUNT"
+DBFS_MOUNT = "/dbfs"
+
+
+def dbfs_mount() -> str:
+    """Where this cluster mounts DBFS: /dbfs on Databricks (AUTOLAKE_DBFS_MOUNT names another)."""
+    return os.environ.get(DBFS_MOUNT_VAR, DBFS_MOUNT)
+
+
+def _mounted(params: PipesParams) -> str:
+    path = params.get("path")
+    if not isinstance(path, str) or not path.startswith("/") or ".." in path.split("/"):
+        raise ValueError(f"Pipes parameter 'path' must be an absolute DBFS path, got {path!r}")
+    return os.path.join(dbfs_mount(), path.lstrip("/"))
+
+
+class DbfsContextLoader(PipesContextLoader):
+    """The context dagster-databricks' PipesDbfsContextInjector put on DBFS, read through the mount."""
+
+    @contextlib.contextmanager
+    def load_context(self, params: PipesParams):
+        with open(_mounted(params), encoding="utf-8") as handle:
+            yield json.load(handle)
+
+
+class DbfsMessageWriter(PipesBlobStoreMessageWriter):
+    """Message chunks written through the DBFS mount, read by dagster-databricks' PipesDbfsMessageReader.
+    (dagster-pipes' own PipesDbfsMessageWriter also reads cluster-log settings from a JVM session,
+    which a Spark Connect session does not have.)"""
+
+    def make_channel(self, params: PipesParams) -> PipesBufferedFilesystemMessageWriterChannel:
+        return PipesBufferedFilesystemMessageWriterChannel(path=_mounted(params), interval=self.interval)
 
 
 def launched_by_pipes() -> bool:
@@ -76,5 +118,9 @@ def pipes_report() -> Iterator[PipesReport | None]:
     if not launched_by_pipes():
         yield None
         return
-    with open_dagster_pipes() as pipes:
+    if DATABRICKS_RUNTIME_VAR in os.environ:
+        opened = open_dagster_pipes(context_loader=DbfsContextLoader(), message_writer=DbfsMessageWriter())
+    else:
+        opened = open_dagster_pipes()
+    with opened as pipes:
         yield PipesReport(pipes)

@@ -77,18 +77,43 @@ class SparkSubmitSettings(_Strict):
     conf: dict[str, str] = Field(default_factory=dict)
 
 
+class DatabricksLauncherSettings(_Strict):
+    """How the `databricks` launcher runs a step: a one-time run (Jobs API runs/submit) of the step's
+    console script from the wheel the bundle deploys, on a new job cluster. The workspace and its
+    credentials come from the Databricks SDK's own configuration (DATABRICKS_HOST and DATABRICKS_TOKEN,
+    or a profile), never from conf/."""
+
+    wheel: str
+    """The workspace path of the autolake wheel (where `databricks bundle deploy` put it), e.g.
+    /Workspace/Users/<me>/.bundle/autolake/prod/artifacts/.internal/autolake-0.1.0-py3-none-any.whl."""
+    new_cluster: dict[str, Any] = Field(min_length=1)
+    """The job cluster (Jobs API `new_cluster`: spark_version, node_type_id, num_workers, spark_env_vars...)."""
+    libraries: list[dict[str, Any]] = Field(default_factory=list)
+    """Libraries installed beside the wheel (Jobs API `libraries`)."""
+    poll_interval_s: float = Field(10.0, gt=0)
+    """How often Dagster reads the run's state and its Pipes messages."""
+
+
 class LauncherSettings(_Strict):
     """Where a Dagster asset runs its step: `in_process` (in the Dagster run, the default);
     `subprocess` (the step's jobs/ entry point in its own Python process, on the configured engine);
-    or `spark_submit` (a spark-submit of that entry point to engine.master). Both of the latter are
-    launched and read back through Dagster Pipes."""
+    `spark_submit` (a spark-submit of that entry point to engine.master); or `databricks` (the wheel's
+    console script as a one-time Databricks run). All but the first are launched and read back through
+    Dagster Pipes."""
 
-    kind: Literal["in_process", "subprocess", "spark_submit"] = "in_process"
+    kind: Literal["in_process", "subprocess", "spark_submit", "databricks"] = "in_process"
     python: str | None = None
     """The job's Python (under spark-submit, the driver's and the executors': spark.pyspark.python);
     default: the Python of the Dagster run."""
     timeout_s: float = Field(3600.0, gt=0)
     spark_submit: SparkSubmitSettings = Field(default_factory=SparkSubmitSettings)
+    databricks: DatabricksLauncherSettings | None = None
+
+    @model_validator(mode="after")
+    def _databricks_configured(self) -> "LauncherSettings":
+        if self.kind == "databricks" and self.databricks is None:
+            raise ValueError("launcher.kind 'databricks' needs launcher.databricks (wheel, new_cluster)")
+        return self
 
 
 class DatasetPin(_Strict):
@@ -466,8 +491,12 @@ class Settings(_Strict):
 
     @model_validator(mode="after")
     def _submitted_jobs_run_on_spark(self) -> "Settings":
-        if self.launcher.kind != "in_process" and self.engine.name == "databricks":
-            raise ValueError("engine 'databricks' runs inside a Databricks job: the bundle submits it, not a launcher")
+        if self.launcher.kind in ("subprocess", "spark_submit") and self.engine.name == "databricks":
+            raise ValueError(f"engine 'databricks' is the session of a Databricks runtime: launcher.kind "
+                             f"{self.launcher.kind!r} cannot start it; use launcher.kind 'databricks' or the bundle")
+        if self.launcher.kind == "databricks" and self.engine.name != "databricks":
+            raise ValueError(f"launcher.kind 'databricks' runs steps on a Databricks cluster: it needs engine.name "
+                             f"'databricks', got {self.engine.name!r}")
         if self.launcher.kind == "spark_submit" and self.engine.name != "spark":
             raise ValueError(f"launcher.kind 'spark_submit' submits to engine.master: it needs engine.name 'spark', "
                              f"got {self.engine.name!r}")
