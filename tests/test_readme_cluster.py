@@ -1,15 +1,21 @@
-"""The README's spark-submit commands, run as written against a real standalone cluster."""
+"""The README's spark-submit and Spark Connect commands, run as written against a real standalone cluster."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
+import sys
+import time
 
 import pytest
 
-from autolake.lakehouse.settings import PROJECT_ROOT
+from autolake.lakehouse.settings import CONF_DIR_VAR, PROJECT_ROOT
+from tests.parity_cases import ARTIFACTS_VAR, make_artifacts, snapshots
+from tests.spark_cluster import free_port
 
 pytestmark = pytest.mark.jvm
 MARKER = "# readme: spark-submit"
@@ -45,3 +51,58 @@ def test_the_readme_spark_submit_commands_run_as_written(tmp_path, spark_standal
     # (./.cache/test-lakehouse) is relative to the working folder
     assert searches["mb_all"]["landing_dir"].startswith(str(work / ".cache" / "test-lakehouse" / "landing" / "mb"))
     assert any(row.get("photo_files", 0) > 0 for row in landed)
+
+
+CONNECT_MARKER = "# readme: spark-connect"
+CONNECT_CASES = ("silver_listings", "photo_features_test_detector", "days_on_lot_predictions")
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_the_connect_engine_against_the_readme_spark_connect_server_gives_sails_frames(tmp_path, spark_standalone,
+                                                                                       spark):
+    """The README's Spark Connect server, started as written on the standalone cluster; the `connect`
+    engine runs parity cases through it (bronze to silver, and the photo and days-on-lot pandas UDFs
+    on the server's executors): the same frames as on Sail."""
+    cluster, _ = spark_standalone
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / ".venv").symlink_to(PROJECT_ROOT / ".venv")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "PYSPARK_", "AUTOLAKE_"))}
+    env.update(SPARK_MASTER=cluster.master_url, CONNECT_PORT=str(port))
+    log = (tmp_path / "connect-server.log").open("w")
+    server = subprocess.Popen(["bash", "-euo", "pipefail", "-c", readme_block(CONNECT_MARKER)], cwd=work, env=env,
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    artifacts = make_artifacts(tmp_path / "artifacts")
+    try:
+        deadline = time.monotonic() + 180
+        while not _listening(port):
+            assert server.poll() is None, (tmp_path / "connect-server.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the Spark Connect server did not listen within 180 s"
+            time.sleep(1)
+        [application] = [app for app in cluster.state()["activeapps"] if "Connect" in app["name"]]
+        out = tmp_path / "connect.json"
+        job_env = {k: v for k, v in os.environ.items() if k not in ("SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED")}
+        job_env.update({ARTIFACTS_VAR: str(artifacts), CONF_DIR_VAR: str(PROJECT_ROOT / "conf")})
+        result = subprocess.run([sys.executable, "-m", "tests.jvm_parity_runner", str(out), "--connect",
+                                 f"sc://127.0.0.1:{port}", "--cases", ",".join(CONNECT_CASES)],
+                                cwd=PROJECT_ROOT, env=job_env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-4000:]
+        executors = sorted((cluster.work_dir / "work" / application["id"]).glob("*/stderr"))
+        assert executors, f"no executor of {application['id']} ran on the worker"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+        log.close()
+    through_connect = json.loads(out.read_text())
+    on_sail = json.loads(json.dumps(snapshots(spark, artifacts, cases=list(CONNECT_CASES))))
+    assert sorted(through_connect) == sorted(CONNECT_CASES)
+    for case in CONNECT_CASES:
+        assert on_sail[case]["rows"], case
+        assert through_connect[case]["schema"] == on_sail[case]["schema"], case
+        assert through_connect[case]["rows"] == on_sail[case]["rows"], case
