@@ -1,5 +1,5 @@
 """The days-on-lot model on the replay data, end to end: the real Craigslist ads (fetched from PyPI)
-replayed for 60 days as simulated dealer feeds whose daily sale hazard is known
+replayed for 40 days as simulated dealer feeds whose daily sale hazard is known
 (autolake/replay/simulator.py: higher for cars priced below market), through every layer into gold, then the
 main command's model step: train, validate against the baseline, bootstrap the first champion
 through the gate, score the last day. About ten minutes on two cores."""
@@ -28,15 +28,15 @@ from tests.conftest import reset_mlflow
 
 pytestmark = pytest.mark.e2e
 
-REPLAY_DAYS = 60
+REPLAY_DAYS = 40
 
 
 @pytest.fixture(scope="module")
 def replayed(tmp_path_factory):
-    """The real datasets, a 60-day window in a private copy of conf/ (the Dagster resources reload
+    """The real datasets, a 40-day window in a private copy of conf/ (the Dagster resources reload
     the configuration from AUTOLAKE_CONF_DIR), a throwaway lakehouse. No photo lands: the model
     reads no photo feature, and the photos' own path is tested in test_photo_paths and test_vision."""
-    base = tmp_path_factory.mktemp("replay60")
+    base = tmp_path_factory.mktemp("replay")
     conf = base / "conf"
     shutil.copytree(PROJECT_ROOT / "conf", conf)
     with (conf / "env" / "local.yaml").open("a") as overlay:

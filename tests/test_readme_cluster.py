@@ -54,7 +54,7 @@ def test_the_readme_spark_submit_commands_run_as_written(tmp_path, spark_standal
 
 
 CONNECT_MARKER = "# readme: spark-connect"
-CONNECT_CASES = ("silver_listings", "photo_features_test_detector", "days_on_lot_predictions")
+CONNECT_CASES = ("photo_features_test_detector", "days_on_lot_predictions")
 
 
 def _listening(port: int) -> bool:
@@ -66,8 +66,8 @@ def _listening(port: int) -> bool:
 def test_the_connect_engine_against_the_readme_spark_connect_server_gives_sails_frames(tmp_path, spark_standalone,
                                                                                        spark):
     """The README's Spark Connect server, started as written on the standalone cluster; the `connect`
-    engine runs parity cases through it (bronze to silver, and the photo and days-on-lot pandas UDFs
-    on the server's executors): the same frames as on Sail."""
+    engine runs the parity cases of the photo and days-on-lot pandas UDFs through it, on the server's
+    executors: the same frames as on Sail (every other case runs on the cluster in test_engine_parity)."""
     cluster, _ = spark_standalone
     work = tmp_path / "work"
     work.mkdir()
