@@ -57,6 +57,16 @@ CONNECT_MARKER = "# readme: spark-connect"
 CONNECT_CASES = ("photo_features_test_detector", "days_on_lot_predictions")
 
 
+def _stop_group(process: subprocess.Popen, grace_s: float = 15) -> None:
+    """SIGTERM to the server's process group, SIGKILL when it has not exited after `grace_s`."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+
 def _listening(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(1)
@@ -80,11 +90,13 @@ def test_the_connect_engine_against_the_readme_spark_connect_server_gives_sails_
                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     artifacts = make_artifacts(tmp_path / "artifacts")
     try:
-        deadline = time.monotonic() + 180
+        started = time.monotonic()
+        deadline = started + 180
         while not _listening(port):
             assert server.poll() is None, (tmp_path / "connect-server.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "the Spark Connect server did not listen within 180 s"
             time.sleep(1)
+        print(f"Spark Connect server listening after {time.monotonic() - started:.0f} s")
         [application] = [app for app in cluster.state()["activeapps"] if "Connect" in app["name"]]
         out = tmp_path / "connect.json"
         job_env = {k: v for k, v in os.environ.items() if k not in ("SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED")}
@@ -93,11 +105,11 @@ def test_the_connect_engine_against_the_readme_spark_connect_server_gives_sails_
                                  f"sc://127.0.0.1:{port}", "--cases", ",".join(CONNECT_CASES)],
                                 cwd=PROJECT_ROOT, env=job_env, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-4000:]
+        print(f"cases through the server after {time.monotonic() - started:.0f} s")
         executors = sorted((cluster.work_dir / "work" / application["id"]).glob("*/stderr"))
         assert executors, f"no executor of {application['id']} ran on the worker"
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
+        _stop_group(server)
         log.close()
     through_connect = json.loads(out.read_text())
     on_sail = json.loads(json.dumps(snapshots(spark, artifacts, cases=list(CONNECT_CASES))))
