@@ -283,3 +283,23 @@ def test_the_databricks_launcher_runs_the_wheel_task_on_a_job_cluster_and_reads_
             assert not refused.success
             assert "library not found in the workspace: ['/Workspace/missing.whl']" in " ".join(
                 str(e.event_specific_data.error) for e in refused.all_events if e.event_type_value == "STEP_FAILURE")
+
+
+@pytest.mark.parametrize("path", ["../etc/passwd", "/tmp/../../etc/passwd", "relative/context.json", None, 7])
+def test_a_pipes_dbfs_path_that_leaves_the_mount_is_refused(path, tmp_path, monkeypatch):
+    from autolake.lakehouse.pipes import DBFS_MOUNT_VAR, DbfsContextLoader
+
+    monkeypatch.setenv(DBFS_MOUNT_VAR, str(tmp_path))
+    with pytest.raises(ValueError, match="must be an absolute DBFS path"):
+        with DbfsContextLoader().load_context({"path": path}):
+            pass
+
+
+def test_a_pipes_dbfs_path_is_read_under_the_mount(tmp_path, monkeypatch):
+    from autolake.lakehouse.pipes import DBFS_MOUNT_VAR, DbfsContextLoader
+
+    monkeypatch.setenv(DBFS_MOUNT_VAR, str(tmp_path))
+    (tmp_path / "tmp" / "abc").mkdir(parents=True)
+    (tmp_path / "tmp" / "abc" / "context.json").write_text('{"asset_keys": ["mb/bronze/listings"]}')
+    with DbfsContextLoader().load_context({"path": "/tmp/abc/context.json"}) as context:
+        assert context == {"asset_keys": ["mb/bronze/listings"]}
