@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from spark_transforms.nullability import declare_nullable
+
 ATTRIBUTE_STRUCT = "struct<attribute_type:string,attribute_code:string>"
 
 
@@ -44,7 +46,7 @@ def with_vehicle_attributes(listings: DataFrame, rules: Sequence[AttributeRule],
         else:
             found.extend(F.when(body.rlike(f"(?i){rule.pattern}"), _attribute(rule)) for rule in type_rules)
     attributes = F.array_compact(F.array(*found)) if found else F.array().cast(f"array<{ATTRIBUTE_STRUCT}>")
-    return listings.withColumn("vehicle_attributes", attributes)
+    return declare_nullable(listings.withColumn("vehicle_attributes", attributes), "vehicle_attributes")
 
 
 def _of_type(attribute_type: str):

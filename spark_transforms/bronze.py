@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_transforms import identifiers
+from spark_transforms.nullability import declare_nullable
 
 LANDING_LINE_SCHEMA = T.StructType(
     [
@@ -226,4 +227,5 @@ def photo_manifest(listings: DataFrame, *, day: dt.date, files_per_ad: int, phot
         .withColumn("reason", photo_id_refusal(F.col("photo_id")))
         .withColumn("path", F.when(F.col("reason").isNull(), F.concat(F.lit(folder), F.col("photo_id"), F.lit(".jpg"))))
         .withColumn("_partition_date", F.lit(day).cast("date"))
+        .transform(lambda frame: declare_nullable(frame, "position"))
     )

@@ -15,6 +15,8 @@ import datetime as dt
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from spark_transforms.nullability import declare_nullable
+
 PRICE_FLAG = "price_usd:"
 
 
@@ -77,7 +79,7 @@ def vehicle_history_as_of(
     sold = absent >= sold_after_absent_days
     sold_date = F.when(sold, F.date_add(F.col("last_seen_date"), 1))
     last_on_sale = F.when(sold, F.col("last_seen_date")).otherwise(as_of)
-    return history.select(
+    return declare_nullable(history.select(
         "vehicle_id",
         "first_seen_date",
         "last_seen_date",
@@ -100,4 +102,4 @@ def vehicle_history_as_of(
             "recency_weight"
         ),
         as_of.cast("date").alias("as_of_date"),
-    )
+    ), "listing_count", "listing_ids", "price_history", "price_changes", "status")

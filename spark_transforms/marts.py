@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from spark_transforms.gold_core import NATIONAL
 from spark_transforms.lifecycle import vehicle_days, vehicle_history_as_of
+from spark_transforms.nullability import declare_nullable
 
 FLAGGED = lambda prefix: F.exists(  # noqa: E731
     F.coalesce(F.col("quality_flags"), F.array().cast("array<string>")), lambda flag: flag.startswith(prefix)
@@ -249,7 +250,7 @@ def market_values(
         .when(F.col("_title_excluded"), F.concat(F.lit("title "), F.lower(F.col("title_status")), F.lit(" is not comparable")))
         .when(~enough, F.concat(F.lit("only "), comparables, F.lit(f" (needs {min_comparables})")))
     )
-    return valued.select(
+    return declare_nullable(valued.select(
         *LOCATED_VEHICLE,
         "model_family",
         "model_year",
@@ -270,7 +271,7 @@ def market_values(
         F.when(why_not.isNull(), rating).otherwise(F.lit(NOT_RATED)).alias("deal_rating"),
         F.coalesce(why_not, explained).alias("rating_rule"),
         "_partition_date",
-    )
+    ), "comparable_level", "comparable_count", "deal_rating")
 
 
 def suspected_duplicates(vehicle_map: DataFrame, *, min_match_score: float) -> DataFrame:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from spark_transforms.nullability import declare_nullable
 from spark_transforms.vin import VIN_PATTERN
 
 
@@ -119,6 +120,7 @@ def one_row_per_listing(listings: DataFrame) -> DataFrame:
         .where(F.col("_rank") == 1)
         .drop("_rank", "search")
         .join(searches, on=["listing_id", "_partition_date"])
+        .transform(lambda frame: declare_nullable(frame, "matched_searches"))
     )
 
 
@@ -274,6 +276,7 @@ def match_catalogue(listings: DataFrame, catalogue: DataFrame, *, make: str, max
         .withColumn("catalogue_match_confidence", F.round(confidence, 2))
         .withColumn("catalogue_unmatched_reason", reason)
         .drop("_distance", "_family_known")
+        .transform(lambda frame: declare_nullable(frame, "catalogue_models", "catalogue_body_styles"))
     )
 
 

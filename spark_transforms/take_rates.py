@@ -53,6 +53,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from spark_transforms.attributes import ATTRIBUTE_STRUCT
+from spark_transforms.nullability import declare_nullable
 
 ATTRIBUTES_TYPE = f"array<{ATTRIBUTE_STRUCT}>"
 PARTITION = ["_partition_date", "population"]
@@ -284,7 +285,7 @@ def _level_rates(
             F.col("credibility_weight") * F.col("raw_take_rate") + (1 - F.col("credibility_weight")) * parent_rate,
         ).drop("_parent_rate")
     lower, upper = _wilson(F.col("blended_take_rate"), F.col("vehicles") + F.col("credibility_k"), rules.interval_z)
-    return blended.select(
+    return declare_nullable(blended.select(
         "_partition_date",
         "population",
         "attribute_type",
@@ -302,7 +303,7 @@ def _level_rates(
             ("blended_lower", lower),
             ("blended_upper", upper),
         )],
-    )
+    ), "credibility_k")
 
 
 def take_rates(

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from spark_transforms.nullability import declare_nullable
+
 VIN_PATTERN = r"^[A-HJ-NPR-Z0-9]{17}$"
 TRANSLITERATION_FROM = "ABCDEFGHJKLMNPRSTUVWXYZ"
 TRANSLITERATION_TO = "12345678123457923456789"
@@ -62,4 +64,5 @@ def with_vin_checks(listings: DataFrame, *, manufacturers: Mapping[str, str]) ->
         .withColumn("vin_wmi", wmi)
         .withColumn("vin_manufacturer", lookup[wmi] if lookup is not None else F.lit(None).cast("string"))
         .withColumn("quality_flags", flags)
+        .transform(lambda frame: declare_nullable(frame, "vin_status", "vin_valid", "quality_flags"))
     )

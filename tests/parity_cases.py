@@ -22,6 +22,7 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, DataType, MapType, StructType
 
 from autolake.lakehouse.settings import load_settings
 from autolake.lakehouse.vocabulary import colour_palette, load_rules
@@ -277,10 +278,23 @@ def _parquet_stage(spark: SparkSession):
     return stage
 
 
+def _shape(data_type: DataType) -> object:
+    """A type with the nullability of everything inside it: struct fields, array elements, map values."""
+    if isinstance(data_type, StructType):
+        return {"struct": [[f.name, _shape(f.dataType), f.nullable] for f in data_type.fields]}
+    if isinstance(data_type, ArrayType):
+        return {"array": _shape(data_type.elementType), "contains_null": data_type.containsNull}
+    if isinstance(data_type, MapType):
+        return {"map": [_shape(data_type.keyType), _shape(data_type.valueType)],
+                "value_contains_null": data_type.valueContainsNull}
+    return data_type.simpleString()
+
+
 def snapshot(df: DataFrame) -> dict:
-    """Column names and types (nullability aside) and the rows, order-free, as comparable JSON."""
+    """Column names, types and nullability (struct fields, array elements and map values too) and the
+    rows, order-free, as comparable JSON."""
     rows = sorted(json.dumps(row.asDict(recursive=True), default=str, sort_keys=True) for row in df.collect())
-    return {"schema": [(f.name, f.dataType.simpleString()) for f in df.schema.fields], "rows": rows}
+    return {"schema": _shape(df.schema)["struct"], "rows": rows}
 
 
 def snapshots(spark: SparkSession, artifacts: Path | None = None, cases: list[str] | None = None) -> dict[str, dict]:
