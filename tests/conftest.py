@@ -17,6 +17,26 @@ FIXTURE_DATASETS = FIXTURES / "datasets"
 TEST_DAY = dt.date(2021, 5, 1)
 
 
+# The suite runs on two pytest-xdist workers, one test module at a time each (`--dist loadfile`,
+# pyproject.toml). Modules are handed out in this order, the longest first, so that neither worker
+# is left with a long module at the end; the others follow in file order.
+LONGEST_FIRST = (
+    "test_days_on_lot_replay.py",  # a 40-day replay through every layer and the model step
+    "test_engine_parity.py",       # every parity case on Sail and on the standalone cluster
+    "test_lakehouse_lock.py",      # real `autolake run` processes and a Dagster daemon
+    "test_readme_cluster.py",      # the README's spark-submit and Spark Connect commands
+    "test_automation.py",
+    "test_marts.py",
+    "test_oems.py",
+    "test_launchers.py",
+)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 @pytest.fixture(scope="session")
 def spark():
     handle = start_engine(EngineSettings(name="sail"))

