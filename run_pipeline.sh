@@ -4,6 +4,8 @@
 #   ./run_pipeline.sh test       bootstrap the same way, then run the whole test suite
 #   ./run_pipeline.sh ui         the Dagster UI on the same code and run history (http://127.0.0.1:3000)
 #   ./run_pipeline.sh summary    row counts and Delta versions of every table
+#   ./run_pipeline.sh report     export the marts and render the report of the last day (--date D for another)
+#   ./run_pipeline.sh maintenance  compact and vacuum every table (the weekly maintenance, on demand)
 #   ./run_pipeline.sh bench-silver  dedup precision/recall and sold-date accuracy against truth
 #   ./run_pipeline.sh bench-vision  photo UDF throughput versus a plain Ultralytics loop
 #   ./run_pipeline.sh mlflow     the MLflow UI over the lakehouse's local store (http://127.0.0.1:5000)
@@ -63,7 +65,7 @@ case "$command" in
         bootstrap
         exec "$VENV/bin/dagster" dev -m pipeline.definitions -h 127.0.0.1 -p "${DAGSTER_PORT:-3000}" "$@"
         ;;
-    summary|fetch)
+    summary|fetch|report|maintenance)
         bootstrap
         exec "$VENV/bin/autolake" "$command" "$@"
         ;;
@@ -85,7 +87,7 @@ case "$command" in
         exec "$VENV/bin/python" benchmarks/vision_throughput.py "$@"
         ;;
     *)
-        sed -n '2,11p' "$0" >&2
+        sed -n '2,13p' "$0" >&2
         exit 2
         ;;
 esac

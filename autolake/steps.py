@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
 
+from autolake.lakehouse import maintenance
 from autolake.lakehouse.entry import run_spark_job
 from autolake.lakehouse.publish import LayerResult
 from autolake.lakehouse.settings import Settings
@@ -67,6 +68,8 @@ class Cadence:
 
 
 DAILY = Cadence("daily", "0 2 * * *")
+MAINTENANCE = Cadence("weekly_maintenance", "0 4 * * 0")
+"""Sunday 04:00 UTC, after the weekly full refresh (03:00): the report, then compaction and vacuum."""
 WEEKLY = Cadence("weekly", "0 5 * * 0")
 
 LANDING_PHOTOS = "landing_photos"
@@ -79,7 +82,10 @@ def landing_asset(search: str) -> str:
 
 
 GOLD_REPORT = "gold_report"
-"""The asset of the exports and the HTML report, written by the gold_mart step."""
+"""The asset of the exports and the HTML report, written by the report step."""
+
+MAINTENANCE_ASSET = "maintenance"
+"""The asset of the weekly compaction and vacuum of every table, written by the maintenance step."""
 
 StepRun = Callable[[SparkSession, Settings, dt.date], LayerResult]
 Outputs = Callable[[Settings], tuple[TableRef, ...]]
@@ -101,6 +107,8 @@ class Step:
     """The tables the step writes, for a configuration (the marts depend on its groupings)."""
     assets: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Assets the step writes that are not tables, each with the figures of the step that describe it."""
+    reads: tuple[str, ...] = ()
+    """Steps of another cadence whose outputs this step reads (upstream of its assets, not of its job)."""
 
     @property
     def module(self) -> str:
@@ -141,12 +149,20 @@ STEPS: tuple[Step, ...] = (
          "autolake.layers.gold_core:run", ("silver",),
          outputs=_tables(GOLD_DIM_VEHICLE, GOLD_DIM_DEALER, GOLD_DIM_GEOGRAPHY, GOLD_DIM_DATE,
                          GOLD_FACT_INVENTORY, GOLD_FACT_SALES)),
-    Step("gold_mart", "Rebuild every gold mart, its exports and the report.",
+    Step("gold_mart", "Rebuild every gold mart.",
          "autolake.layers.gold_mart:run", ("gold_core",),
-         outputs=gold_mart_tables, assets={GOLD_REPORT: ("report", "exports", "exported_tables")}),
+         outputs=gold_mart_tables),
     Step("days_on_lot_score", "Score the day's active vehicles with the champion days-on-lot model.",
          "autolake.ml.days_on_lot:score", ("gold_mart",),
          outputs=_tables(*MODEL_TABLES)),
+    Step("report", "Export the gold marts and render the report of the day (weekly, after ranged runs and on demand).",
+         "autolake.reports.gold_report:run_report", cadence=MAINTENANCE, reads=("gold_mart",),
+         assets={GOLD_REPORT: ("report", "exports", "exported_tables")}),
+    Step("maintenance", "Compact small files and vacuum unreferenced ones in every table of the lakehouse.",
+         "autolake.steps:maintain", ("report",), cadence=MAINTENANCE,
+         assets={MAINTENANCE_ASSET: ("tables_maintained", "maintenance/live_files_before", "maintenance/live_files_after",
+                                     "maintenance/disk_bytes_before", "maintenance/disk_bytes_after",
+                                     "maintenance/files_compacted", "maintenance/files_vacuumed")}),
     Step("days_on_lot_train", "Train the days-on-lot model as of the day; the new version becomes the challenger.",
          "autolake.ml.days_on_lot:train", cadence=WEEKLY),
 )
@@ -167,6 +183,11 @@ def tables(settings: Settings) -> list[TableRef]:
     """Every table of the lakehouse for this configuration, layer by layer, in step order within a layer."""
     written = [table for s in STEPS for table in s.outputs(settings)]
     return sorted(written, key=lambda table: LAYERS.index(table.layer))
+
+
+def maintain(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
+    """The maintenance step: every table of the OEM compacted and vacuumed (the day only names the run)."""
+    return maintenance.run(spark, settings, tables(settings))
 
 
 def of_cadence(cadence: Cadence) -> list[Step]:

@@ -7,10 +7,22 @@ from collections.abc import Sequence
 import dagster as dg
 
 from autolake.lakehouse.settings import ConfigError, Settings
-from pipeline.defs import automation, bronze, days_on_lot, extraction, gold_core, gold_mart, silver, submitted, vision
+from pipeline.defs import (
+    automation,
+    bronze,
+    days_on_lot,
+    extraction,
+    gold_core,
+    gold_mart,
+    maintenance,
+    report,
+    silver,
+    submitted,
+    vision,
+)
 from pipeline.resources import AutolakeConfig, AutolakeSpark
 
-LAYERS = (extraction, bronze, silver, gold_core, gold_mart, days_on_lot)
+LAYERS = (extraction, bronze, silver, gold_core, gold_mart, days_on_lot, report, maintenance)
 FULL_PIPELINE_JOB = "full_pipeline_job"
 
 
@@ -34,14 +46,16 @@ def build_definitions(oems: Settings | Sequence[Settings], *, env: str | None = 
     settings = oems[0]
     assets = [asset for oem in oems for asset in assets_of(oem)]
     training = automation.training_selection(oems)
+    not_daily = training | dg.AssetSelection.groups(report.GROUP, maintenance.GROUP)
     jobs = [
-        dg.define_asset_job(FULL_PIPELINE_JOB, selection=dg.AssetSelection.all() - training,
+        dg.define_asset_job(FULL_PIPELINE_JOB, selection=dg.AssetSelection.all() - not_daily,
                             description="Every layer, landing to gold marts and the day's days-on-lot predictions, "
-                                        "for one daily partition (the model is trained weekly: days_on_lot_training_job).",
+                                        "for one daily partition (the model is trained weekly: days_on_lot_training_job; "
+                                        "the report is rendered by report_job, the tables maintained by maintenance_job).",
                             tags=automation.LAKEHOUSE_WRITE_TAG),
         *(
             dg.define_asset_job(f"{layer.GROUP}_job", selection=dg.AssetSelection.groups(layer.GROUP) - training,
-                                description=f"The {layer.GROUP} group for one daily partition.",
+                                description=f"The {layer.GROUP} group for one daily partition (or the last of a range).",
                                 tags=automation.LAKEHOUSE_WRITE_TAG)
             for layer in LAYERS
         ),

@@ -2,7 +2,9 @@
 
     autolake run        materialize every asset over the replay window (ranged runs of --days-per-run days),
                         train the days-on-lot model on the last day, promote a first champion through the
-                        gate, score, summarize
+                        gate, score, render the report of the last day, summarize
+    autolake report     export the marts and render the report of a day (default: the last bronze day)
+    autolake maintenance  compact and vacuum every table (the weekly maintenance, on demand)
     autolake summary    print each table's row count and Delta version
     autolake fetch      fetch and verify the pinned datasets
 """
@@ -277,6 +279,14 @@ def run_model(oems: list[Settings], day: dt.date, *, lakehouse_root: str | None 
     return lines
 
 
+def run_on_demand(oems: list[Settings], job_name: str, day: dt.date, *, lakehouse_root: str | None = None):
+    """Run one of the on-demand jobs (report_job, maintenance_job) for `day` over the OEMs given."""
+    from pipeline.build import build_definitions
+
+    with _instance() as instance:
+        return _execute(build_definitions(oems, env=oems[0].env, lakehouse_root=lakehouse_root), instance, job_name, day)
+
+
 def model_figures(settings: Settings) -> str | None:
     """The champion's holdout MAE next to the baseline's, and the latest day's predictions."""
     from autolake.ml import days_on_lot
@@ -329,6 +339,8 @@ def last_days(oems: list[Settings], days: list[dt.date]) -> dict[dt.date, list[S
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.defs import report
+
     oems = _oems(args)
     settings = oems[0]
     started = time.perf_counter()
@@ -347,6 +359,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             model_steps: dict[str, list[str]] = {}
             for last_day, group in last_days(oems, days).items():
                 model_steps.update(run_model(group, last_day, lakehouse_root=args.lakehouse_root))
+                run_on_demand(group, report.JOB, last_day, lakehouse_root=args.lakehouse_root)
     except Exception as error:  # noqa: BLE001 - every failure of a run is reported by what caused it
         print(f"autolake: {plain_failure(error)}", file=sys.stderr)
         return 1
@@ -377,6 +390,39 @@ def plain_failure(error: BaseException) -> str:
         user = getattr(seen, "user_exception", None)
         seen = user if isinstance(user, BaseException) else (seen.__cause__ or seen.__context__)
     return str(error)
+
+
+def _last_bronze_day(oems: list[Settings]) -> dt.date:
+    from pipeline.defs.automation import lakehouse_days
+
+    days = lakehouse_days(oems)
+    if not days:
+        raise ConfigError("bronze holds no partitions yet: run the pipeline first (./run_pipeline.sh)")
+    return days[-1]
+
+
+def cmd_on_demand(args: argparse.Namespace) -> int:
+    """`autolake report` / `autolake maintenance`: the job as a Dagster run, under the write lock."""
+    from pipeline.defs import maintenance, report
+
+    oems = _oems(args)
+    day = args.date or _last_bronze_day(oems)
+    job_name = {"report": report.JOB, "maintenance": maintenance.JOB}[args.command]
+    started = time.perf_counter()
+    try:
+        with write_lock(oems[0], holder=f"autolake {args.command} {day} (command line)", wait_s=args.lock_wait):
+            result = run_on_demand(oems, job_name, day, lakehouse_root=args.lakehouse_root)
+    except Exception as error:  # noqa: BLE001 - every failure of a run is reported by what caused it
+        print(f"autolake: {plain_failure(error)}", file=sys.stderr)
+        return 1
+    for event in result.get_asset_materialization_events():
+        materialization = event.asset_materialization
+        shown = {name: value.value for name, value in materialization.metadata.items()
+                 if isinstance(value.value, (int, float, str))}
+        print(f"{materialization.asset_key.to_user_string()} {day}: "
+              + ", ".join(f"{name}={value}" for name, value in shown.items()))
+    print(f"{job_name} for {day} in {time.perf_counter() - started:.1f} s (run id {result.run_id})")
+    return 0
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -419,6 +465,14 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--lock-wait", type=float, default=None, metavar="SECONDS",
                      help="how long to wait while another run writes the lakehouse (default lakehouse.write_lock_wait_s)")
     run.set_defaults(func=cmd_run)
+    for name, what in (("report", "export the marts and render the report of a day"),
+                       ("maintenance", "compact and vacuum every table")):
+        on_demand = sub.add_parser(name, help=what)
+        on_demand.add_argument("--date", type=dt.date.fromisoformat, default=None,
+                               help="the partition (default: the last day bronze holds)")
+        on_demand.add_argument("--lock-wait", type=float, default=None, metavar="SECONDS",
+                               help="how long to wait while another run writes the lakehouse")
+        on_demand.set_defaults(func=cmd_on_demand)
     sub.add_parser("summary", help="row counts and Delta versions").set_defaults(func=cmd_summary)
     sub.add_parser("fetch", help="fetch and verify the pinned datasets").set_defaults(func=cmd_fetch)
     package = sub.add_parser("package", help="zip the project's packages for spark-submit --py-files")

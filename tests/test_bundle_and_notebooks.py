@@ -27,7 +27,7 @@ import yaml
 
 from autolake.lakehouse.entry import parser, partition_day
 from autolake.lakehouse.settings import load_settings
-from autolake.steps import DAILY, STEPS, WEEKLY, of_cadence
+from autolake.steps import DAILY, MAINTENANCE, STEPS, WEEKLY, of_cadence
 from pipeline.build import build_definitions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +35,7 @@ BUNDLE_DIR = ROOT / "bundles"
 BUNDLE_FILE = BUNDLE_DIR / "databricks.yml"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
-BUNDLE_JOBS = {DAILY: "autolake_daily", WEEKLY: "autolake_days_on_lot_training"}
+BUNDLE_JOBS = {DAILY: "autolake_daily", MAINTENANCE: "autolake_weekly_maintenance", WEEKLY: "autolake_days_on_lot_training"}
 
 
 def load_yaml(path: Path) -> dict:
@@ -142,7 +142,7 @@ def test_wheel_tasks_install_the_built_wheel(jobs, bundle):
             )
 
 
-@pytest.mark.parametrize("cadence", [DAILY, WEEKLY], ids=lambda c: c.name)
+@pytest.mark.parametrize("cadence", [DAILY, MAINTENANCE, WEEKLY], ids=lambda c: c.name)
 def test_each_bundle_job_runs_the_steps_of_its_cadence_in_registry_order(jobs, cadence):
     _, job = jobs[BUNDLE_JOBS[cadence]]
     assert [t["task_key"] for t in job["tasks"]] == [s.name for s in of_cadence(cadence)]
@@ -152,7 +152,7 @@ def test_each_bundle_job_runs_the_steps_of_its_cadence_in_registry_order(jobs, c
     assert job["schedule"]["timezone_id"] == "UTC"
 
 
-def test_only_the_two_registry_cadences_have_wheel_jobs(jobs):
+def test_only_the_registry_cadences_have_wheel_jobs(jobs):
     wheel_jobs = {name for name, (_, job) in jobs.items() if any("python_wheel_task" in t for t in job.get("tasks", []))}
     assert wheel_jobs == set(BUNDLE_JOBS.values())
 

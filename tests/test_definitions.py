@@ -7,7 +7,7 @@ import dagster as dg
 from autolake.lakehouse.settings import GEO_LEVELS, load_settings
 from pipeline.build import FULL_PIPELINE_JOB, build_definitions
 
-GROUPS = ["extraction", "bronze", "silver", "gold_core", "gold_mart", "ml"]
+GROUPS = ["extraction", "bronze", "silver", "gold_core", "gold_mart", "ml", "report", "maintenance"]
 STATS = ("dealer_id", "neighborhood", "state", "census_region", "national", "model_family_year")
 LANDING = {"mb/landing_mb_all", "mb/landing_mb_all_autotrader", "mb/landing_mb_e_class_2015_plus"}
 PHOTOS = "mb/landing_photos"
@@ -62,6 +62,7 @@ GRAPH = {
         gold("market_value"), gold("arbitrage_below_market"), gold("arbitrage_cross_state"), gold("feature_enriched"),
         *(gold(f"attribute_stats_{level}") for level in GEO_LEVELS), gold("mart_inventory_model_state"),
     },
+    "mb/maintenance": set(),
 }
 
 
@@ -74,7 +75,7 @@ def test_asset_graph_snapshot():
     assert graph == GRAPH
 
 
-def test_every_asset_is_in_one_of_the_six_groups_and_daily_partitioned():
+def test_every_asset_is_in_one_of_the_groups_and_daily_partitioned():
     all_specs = specs()
     assert sorted({s.group_name for s in all_specs.values()}) == sorted(GROUPS)
     for key, spec in all_specs.items():
@@ -94,6 +95,22 @@ def test_jobs_schedules_and_sensor():
     assert defs.resolve_sensor_def("landing_sensor").job_name == "ingest_job"
     training = defs.resolve_schedule_def("weekly_training_schedule")
     assert training.cron_schedule == "0 5 * * 0" and training.job_name == "days_on_lot_training_job"
+    maintenance = defs.resolve_schedule_def("weekly_maintenance_schedule")
+    assert maintenance.cron_schedule == "0 4 * * 0" and maintenance.job_name == "maintenance_job"
+
+
+def test_the_report_and_maintenance_stay_out_of_the_daily_runs():
+    defs = build_definitions(load_settings("test"))
+    report, maintenance = dg.AssetKey(["mb", "gold_report"]), dg.AssetKey(["mb", "maintenance"])
+
+    def selected(name):
+        return defs.resolve_job_def(name).asset_layer.asset_graph.executable_asset_keys
+
+    for daily in (FULL_PIPELINE_JOB, "ingest_job"):
+        assert not {report, maintenance} & selected(daily), daily
+    assert report in selected("full_refresh_job") and maintenance not in selected("full_refresh_job")
+    assert selected("report_job") == {report}
+    assert selected("maintenance_job") == {maintenance}
 
 
 def test_the_model_is_trained_only_by_the_training_job():

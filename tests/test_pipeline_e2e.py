@@ -71,8 +71,7 @@ def test_one_partition_through_gold_read_back_with_delta_rs(settings):
                                                            "mb/gold/attribute_days_on_lot")}
         assert {e.asset_check_key for e in checks} == planned and all(e.passed for e in checks), [
             e.asset_check_key for e in checks if not e.passed]
-        report = instance.get_latest_materialization_event(dg.AssetKey(["mb", "gold_report"]))
-        assert Path(report.asset_materialization.metadata["report"].value).is_file()
+        assert instance.get_latest_materialization_event(dg.AssetKey(["mb", "gold_report"])) is None
         photos_meta = instance.get_latest_materialization_event(dg.AssetKey(["mb", "silver", "photo_features"]))
         photo_figures = photos_meta.asset_materialization.metadata
         assert photo_figures["detector_weights_available"].value is False
@@ -102,6 +101,26 @@ def test_one_partition_through_gold_read_back_with_delta_rs(settings):
     assert len(fact) <= len(bronze)
     priced = fact.dropna(subset=["price_usd"])
     assert mart["priced_count"].sum() == len(priced)
+
+
+def test_the_report_and_the_maintenance_run_on_demand_and_change_no_row(settings):
+    defs = build_definitions(settings, env="test", lakehouse_root=str(settings.lakehouse_root))
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert materialize(settings, instance).success
+        before = counts(settings)
+        assert not (settings.exports_dir / "report.html").exists()
+        for job in ("report_job", "maintenance_job"):
+            assert defs.resolve_job_def(job).execute_in_process(partition_key=TEST_DAY.isoformat(),
+                                                                instance=instance).success, job
+        report = instance.get_latest_materialization_event(dg.AssetKey(["mb", "gold_report"]))
+        assert Path(report.asset_materialization.metadata["report"].value) == settings.exports_dir / "report.html"
+        assert (settings.exports_dir / "report.html").is_file()
+        maintained = instance.get_latest_materialization_event(dg.AssetKey(["mb", "maintenance"]))
+        figures = maintained.asset_materialization.metadata
+        assert figures["tables_maintained"].value == len(before)
+        assert figures["maintenance/live_files_after"].value <= figures["maintenance/live_files_before"].value
+        assert figures["tables"].value.records[0].data["table"] == "bronze.listings"
+    assert counts(settings) == before
 
 
 def test_rerunning_a_partition_changes_no_row_count(settings):

@@ -37,6 +37,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class MaintenanceSettings(_Strict):
+    """The weekly maintenance step (autolake.lakehouse.maintenance): compaction's target file size, and
+    how long vacuum keeps the files of older versions (time travel reaches that far back)."""
+
+    target_file_mb: int = Field(128, ge=1)
+    vacuum_retention_hours: int = Field(168, ge=0)
+
+
 class LakehouseSettings(_Strict):
     root: str = "./lakehouse"
     write_lock_wait_s: float = Field(default=3600.0, ge=0)
@@ -44,6 +52,7 @@ class LakehouseSettings(_Strict):
     schemas: dict[Literal["bronze", "silver", "gold"], str] = Field(
         default_factory=lambda: {"bronze": "bronze", "silver": "silver", "gold": "gold"}
     )
+    maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
 
 
 class EngineSettings(_Strict):
@@ -371,6 +380,8 @@ class TakeRateSettings(_Strict):
 class ReportSettings(_Strict):
     exports_folder: str = "exports"
     top_n: int = Field(15, ge=1)
+    csv_max_rows: int | None = Field(100_000, ge=0)
+    """A mart with more rows is exported as Parquet only (None: CSV for every mart)."""
 
 
 class GoldSettings(_Strict):

@@ -5,8 +5,9 @@ same for the facts), so an incremental run and a full refresh give the same tabl
 - `inventory_stats_<grouping>` for every configured grouping and window;
 - `market_value` with deal ratings, and `arbitrage_below_market`, `arbitrage_cross_state`;
 - `feature_enriched` and `attribute_stats_<level>`: take rates blended from national to dealer;
-- the model family x state inventory mart;
-- exports (Parquet and CSV) of every mart and the HTML report, under `<lakehouse>/exports/`.
+- the model family x state inventory mart.
+
+The exports and the HTML report are the report step's (`autolake.reports.gold_report.run_report`).
 """
 
 from __future__ import annotations
@@ -238,9 +239,7 @@ STEPS = (run_neighborhoods, run_enriched, run_inventory_stats, run_market_value,
 
 
 def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
-    """Every mart, in dependency order, then the exports and the report."""
-    from autolake.reports.gold_report import run_report  # matplotlib, only when the report is rendered
-
+    """Every mart, in dependency order."""
     combined = LayerResult()
     for step in STEPS:
         result = step(spark, settings, day)
@@ -248,6 +247,4 @@ def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
         combined.reports.update(result.reports)
         combined.warnings.extend(result.warnings)
     combined.check_failures.extend(stats_consistency(spark, settings))
-    report = run_report(spark, settings, day)
-    combined.metrics.update(report.metrics)
     return combined

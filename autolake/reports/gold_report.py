@@ -91,20 +91,25 @@ def _replace_atomically(target: Path, write: Callable[[Path], None]) -> Path:
     return target
 
 
-def export_table(df: DataFrame, name: str, exports_dir: Path) -> dict[str, Path]:
-    """The mart as `<name>.parquet` and `<name>.csv` in the exports folder, each one file an analyst
-    can open; a re-run replaces both. Dates are ISO strings in the CSV and a days supply without
-    sales stays infinite (`inf` in the CSV)."""
+def export_table(df: DataFrame, name: str, exports_dir: Path, *, csv_max_rows: int | None = None) -> dict[str, Path]:
+    """The mart as `<name>.parquet` in the exports folder, and as `<name>.csv` when it has at most
+    `csv_max_rows` rows (None: always), each one file an analyst can open; a re-run replaces them
+    and removes a CSV the table has outgrown. Dates are ISO strings in the CSV and a days supply
+    without sales stays infinite (`inf` in the CSV)."""
     if not name or name.startswith(".") or Path(name).name != name:
         raise ValueError(f"export name must be a plain file stem, got {name!r}")
     import pyarrow.parquet as pq
 
     table = df.toArrow()
     exports_dir = Path(exports_dir)
-    parquet = _replace_atomically(exports_dir / f"{name}.parquet", lambda p: pq.write_table(table, p))
+    written = {"parquet": _replace_atomically(exports_dir / f"{name}.parquet", lambda p: pq.write_table(table, p))}
+    csv_path = exports_dir / f"{name}.csv"
+    if csv_max_rows is not None and table.num_rows > csv_max_rows:
+        csv_path.unlink(missing_ok=True)
+        return written
     frame = table.to_pandas()
-    csv = _replace_atomically(exports_dir / f"{name}.csv", lambda p: _csv_ready(frame).to_csv(p, index=False))
-    return {"parquet": parquet, "csv": csv}
+    written["csv"] = _replace_atomically(csv_path, lambda p: _csv_ready(frame).to_csv(p, index=False))
+    return written
 
 
 def _csv_cell(value):
@@ -467,15 +472,15 @@ def load_report_inputs(spark, settings, day: dt.date) -> ReportInputs:
 
 
 def run_report(spark, settings, day: dt.date):
-    """Export every gold mart (Parquet and CSV) and render the report of `day` under
-    `<lakehouse>/<exports folder>/`."""
+    """Export every gold mart (Parquet, and CSV up to `gold.report.csv_max_rows` rows) and render the
+    report of `day` under `<lakehouse>/<exports folder>/`."""
     tables = Tables(settings)
     folder = settings.exports_dir
     folder.mkdir(parents=True, exist_ok=True)
     exported = 0
     for ref in gold_mart_tables(settings):
         if tables.exists(spark, ref):
-            export_table(tables.read(spark, ref), ref.name, folder)
+            export_table(tables.read(spark, ref), ref.name, folder, csv_max_rows=settings.gold.report.csv_max_rows)
             exported += 1
     report = render_report(load_report_inputs(spark, settings, day), folder / "report.html",
                            top_n=settings.gold.report.top_n)

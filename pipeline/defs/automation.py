@@ -1,4 +1,4 @@
-"""What starts runs: the landing sensor, the daily schedule and the weekly full refresh."""
+"""What starts runs: the landing sensor, the daily schedule, the weekly full refresh, maintenance and training."""
 
 import datetime as dt
 import hashlib
@@ -13,8 +13,9 @@ from autolake.lakehouse.entry import partition_of_trigger
 from autolake.lakehouse.landing import IN_PROGRESS_PREFIXES, describe
 from autolake.lakehouse.settings import Settings
 from autolake.lakehouse.tables import BRONZE_LISTINGS, PARTITION_COLUMN, Tables
-from autolake.steps import DAILY, WEEKLY
+from autolake.steps import DAILY, MAINTENANCE, WEEKLY
 from pipeline.defs.common import key
+from pipeline.defs import maintenance
 from pipeline.defs.days_on_lot import MODEL
 from pipeline.resources import AutolakeConfig
 
@@ -119,8 +120,9 @@ def build(oems: Sequence[Settings]) -> tuple[list, list, list]:
     )
     full_refresh_job = dg.define_asset_job(
         FULL_REFRESH_JOB,
-        selection=dg.AssetSelection.groups("silver", "gold_core", "gold_mart", "ml") - training,
-        description="Rebuild silver and gold from bronze; run over a partition range it processes the days in order.",
+        selection=dg.AssetSelection.groups("silver", "gold_core", "gold_mart", "ml", "report") - training,
+        description="Rebuild silver and gold from bronze; run over a partition range it processes the days in order "
+                    "and renders the report of the last one.",
         tags=LAKEHOUSE_WRITE_TAG,
     )
     training_job = dg.define_asset_job(
@@ -187,6 +189,23 @@ def build(oems: Sequence[Settings]) -> tuple[list, list, list]:
         )
 
     @dg.schedule(
+        name="weekly_maintenance_schedule",
+        cron_schedule=MAINTENANCE.cron,
+        execution_timezone="UTC",
+        job_name=maintenance.JOB,
+        description="Sunday 04:00 UTC, after the full refresh: every table compacted and vacuumed.",
+    )
+    def weekly_maintenance_schedule(context: dg.ScheduleEvaluationContext, autolake: AutolakeConfig):
+        days = lakehouse_days(autolake.all_settings())
+        if not days:
+            return dg.SkipReason("bronze holds no partitions yet")
+        return dg.RunRequest(
+            run_key=f"maintenance:{context.scheduled_execution_time.date().isoformat()}",
+            partition_key=days[-1].isoformat(),
+            tags={TRIGGER_TAG: "weekly_maintenance_schedule", **LAKEHOUSE_WRITE_TAG},
+        )
+
+    @dg.schedule(
         name="weekly_training_schedule",
         cron_schedule=WEEKLY.cron,
         execution_timezone="UTC",
@@ -204,4 +223,5 @@ def build(oems: Sequence[Settings]) -> tuple[list, list, list]:
         )
 
     return ([ingest_job, full_refresh_job, training_job],
-            [daily_schedule, weekly_full_refresh_schedule, weekly_training_schedule], [landing_sensor])
+            [daily_schedule, weekly_full_refresh_schedule, weekly_maintenance_schedule, weekly_training_schedule],
+            [landing_sensor])

@@ -1,6 +1,6 @@
 """Gold marts: neighborhoods, the enriched inventory, inventory statistics per grouping, market value
-and deal ratings, arbitrage, take rates per geographic level, the model x state mart, and the
-report with the exports. Every mart is restated from the current silver snapshot."""
+and deal ratings, arbitrage, take rates per geographic level and the model x state mart. Every mart
+is restated from the current silver snapshot."""
 
 import dagster as dg
 
@@ -19,18 +19,13 @@ from autolake.lakehouse.tables import (
     SILVER_LISTING_VEHICLE,
     SILVER_LISTINGS,
     attribute_stats_table,
-    gold_mart_tables,
     inventory_stats_table,
 )
 from autolake.layers import gold_mart
-from autolake.reports.gold_report import run_report
-from autolake.steps import GOLD_REPORT
-from pipeline.defs.common import daily_partitions, key, partition_days
+from pipeline.defs.common import key
 from pipeline.defs.factories import gated_table_asset, gated_tables_asset
-from pipeline.resources import AutolakeSpark
 
 GROUP = "gold_mart"
-REPORT = GOLD_REPORT
 GROUPING_SUMS_CHECK = "geographic_sums_agree"
 
 
@@ -92,24 +87,4 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         ),
     ]
 
-    @dg.asset(
-        key=key(settings, REPORT),
-        group_name=GROUP,
-        partitions_def=daily_partitions(settings),
-        deps=[key(settings, table) for table in gold_mart_tables(settings)],
-        kinds={"html", "parquet", "csv"},
-        description="Every mart exported as Parquet and CSV, and the HTML report of the day (plots and tables).",
-        backfill_policy=dg.BackfillPolicy.single_run(),
-    )
-    def gold_report(context: dg.AssetExecutionContext, spark: AutolakeSpark) -> dg.MaterializeResult:
-        settings_ = spark.autolake.settings(settings.oem)
-        day = partition_days(context)[-1]
-        result = run_report(spark.spark_session, settings_, day)
-        context.log.info(f"report for {day}: {result.metrics['report']}")
-        return dg.MaterializeResult(metadata={
-            "report": dg.MetadataValue.path(result.metrics["report"]),
-            "exports": dg.MetadataValue.path(str(settings_.exports_dir)),
-            "exported_tables": result.metrics["exported_tables"],
-        })
-
-    return [*marts, gold_report]
+    return marts

@@ -1,5 +1,5 @@
-"""Assets of submitted steps (launcher.kind subprocess or spark_submit): one multi-asset per daily step of the
-registry (autolake.steps), whose tables, checks and upstream steps come from the registry, and whose
+"""Assets of submitted steps (launcher.kind subprocess or spark_submit): one multi-asset per daily and
+weekly-maintenance step of the registry (autolake.steps), whose tables, checks and upstream steps come from the registry, and whose
 body submits the step's job and reads back, through Dagster Pipes, what the job reported.
 
 The asset keys and suite checks are those of the in-process assets, and so are the groups but for
@@ -12,7 +12,7 @@ import dagster as dg
 from autolake.lakehouse.quality import suite_path
 from autolake.lakehouse.settings import Settings
 from autolake.lakehouse.tables import TableRef
-from autolake.steps import BY_NAME, DAILY, LANDING_PHOTOS, Step, landing_asset, of_cadence
+from autolake.steps import BY_NAME, DAILY, LANDING_PHOTOS, MAINTENANCE, Step, landing_asset, of_cadence
 from pipeline.defs.common import check_spec, daily_partitions, key, op_name, partition_days
 from pipeline.defs.days_on_lot import MODEL
 from pipeline.launchers import submit
@@ -38,7 +38,7 @@ def outputs(settings: Settings, step: Step) -> list[tuple[dg.AssetKey, TableRef 
 
 
 def upstream(settings: Settings, step: Step) -> list[dg.AssetKey]:
-    keys = [asset for name in step.after for asset, _ in outputs(settings, BY_NAME[name])]
+    keys = [asset for name in (*step.after, *step.reads) for asset, _ in outputs(settings, BY_NAME[name])]
     if step.name == "days_on_lot_score":
         keys.append(key(settings, MODEL))
     return keys
@@ -83,4 +83,4 @@ def submitted_step_asset(settings: Settings, step: Step) -> dg.AssetsDefinition:
 
 
 def build(settings: Settings) -> list[dg.AssetsDefinition]:
-    return [submitted_step_asset(settings, step) for step in of_cadence(DAILY)]
+    return [submitted_step_asset(settings, step) for step in (*of_cadence(DAILY), *of_cadence(MAINTENANCE))]
