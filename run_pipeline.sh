@@ -10,6 +10,7 @@
 #   ./run_pipeline.sh bench-vision  photo UDF throughput versus a plain Ultralytics loop
 #   ./run_pipeline.sh mlflow     the MLflow UI over the lakehouse's local store (http://127.0.0.1:5000)
 #   ./run_pipeline.sh bench-days-on-lot  the model against the baseline under three holdout designs
+#   ./run_pipeline.sh bench-daily  a daily run after the main command's history next to the first day
 # AUTOLAKE_ENV selects the configuration overlay (conf/env/<env>.yaml, default local).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -82,12 +83,16 @@ case "$command" in
         bootstrap
         exec "$VENV/bin/python" benchmarks/days_on_lot.py "$@"
         ;;
+    bench-daily)
+        bootstrap
+        exec "$VENV/bin/python" benchmarks/daily_cost.py "$@"
+        ;;
     bench-vision)
         bootstrap
         exec "$VENV/bin/python" benchmarks/vision_throughput.py "$@"
         ;;
     *)
-        sed -n '2,13p' "$0" >&2
+        sed -n '2,14p' "$0" >&2
         exit 2
         ;;
 esac

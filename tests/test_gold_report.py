@@ -56,6 +56,16 @@ def test_a_mart_exports_to_parquet_and_csv_that_read_back_equal_and_a_rerun_repl
     assert pd.read_csv(paths["csv"]).loc[0, "days_supply_45D"] == 270.0
 
 
+def test_a_mart_larger_than_the_csv_limit_is_exported_as_parquet_only(spark, tmp_path):
+    exports = tmp_path / "exports"
+    frame = spark.createDataFrame(mart_rows(), SCHEMA)
+    assert export_table(frame, "days_supply", exports, csv_max_rows=3).keys() == {"parquet", "csv"}
+    paths = export_table(frame, "days_supply", exports, csv_max_rows=2)
+    assert paths == {"parquet": exports / "days_supply.parquet"}
+    assert sorted(p.name for p in exports.iterdir()) == ["days_supply.parquet"]
+    assert len(pd.read_parquet(paths["parquet"])) == 3
+
+
 def test_an_export_name_is_a_plain_file_stem(spark, tmp_path):
     frame = spark.createDataFrame(mart_rows(), SCHEMA)
     for bad in ("", "../escape", "sub/table", ".hidden"):

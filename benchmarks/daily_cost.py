@@ -1,0 +1,176 @@
+"""What one daily run costs after N days of history, next to the first day on an empty lakehouse.
+
+    ./run_pipeline.sh bench-daily                      # the main command's lakehouse (./lakehouse)
+    ./run_pipeline.sh bench-daily --history ROOT --day 2021-06-29
+
+Both runs are the daily schedule's run (`full_pipeline_job` for one partition, which no longer
+renders the report): the first day of the replay window on an empty lakehouse, and `--day` on a
+copy of a lakehouse that already holds its history (by default the main command's, whose last day
+is re-run: every step runs, bronze finds no new landing file). Each run is a separate process,
+so its peak RSS is its own. Printed side by side: wall time per layer (from the run's step
+events), the run's wall and CPU time and peak RSS, and the files and bytes each layer wrote;
+then the ratio of the history run to the first day (the target of issue 16: at most 1.5x at
+365 days).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+LAYERS = ("landing", "bronze", "silver", "gold")
+
+
+def files_under(root: Path) -> dict[str, tuple[int, int]]:
+    """{relative path: (size, mtime_ns)} of every file under the lakehouse's layer folders."""
+    found = {}
+    for layer in LAYERS:
+        folder = root / layer
+        if folder.is_dir():
+            for path in folder.rglob("*"):
+                if path.is_file():
+                    stat = path.stat()
+                    found[str(path.relative_to(root))] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+def written(before: dict, after: dict) -> dict[str, dict[str, int]]:
+    """Files and bytes each layer wrote: new files, or files whose size or time changed."""
+    per_layer: dict[str, dict[str, int]] = {layer: {"files": 0, "bytes": 0} for layer in LAYERS}
+    for path, signature in after.items():
+        if before.get(path) != signature:
+            layer = path.split(os.sep, 1)[0]
+            per_layer[layer]["files"] += 1
+            per_layer[layer]["bytes"] += signature[0]
+    return per_layer
+
+
+def measure(root: Path, day: dt.date, oem: str) -> dict:
+    """Run the daily job for `day` on the lakehouse at `root` in this process; its figures."""
+    import dagster as dg
+
+    from autolake.lakehouse.settings import load_settings
+    from pipeline.build import FULL_PIPELINE_JOB, build_definitions
+
+    settings = load_settings("local", oem=oem, overrides={"lakehouse": {"root": str(root)}})
+    before = files_under(root)
+    started, cpu = time.perf_counter(), time.process_time()
+    with dg.DagsterInstance.ephemeral() as instance:
+        defs = build_definitions(settings, lakehouse_root=str(root))
+        result = defs.resolve_job_def(FULL_PIPELINE_JOB).execute_in_process(
+            partition_key=day.isoformat(), instance=instance, raise_on_error=True,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+        steps: dict[str, float] = {}
+        starts: dict[str, float] = {}
+        for record in instance.all_logs(result.run_id):
+            event = record.dagster_event
+            if event is None:
+                continue
+            if event.event_type_value == "STEP_START":
+                starts[event.step_key] = record.timestamp
+            elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+                steps[event.step_key] = record.timestamp - starts.get(event.step_key, record.timestamp)
+        groups = {assets_def.op.name: next(iter(assets_def.group_names_by_key.values()))
+                  for assets_def in defs.resolve_asset_graph().assets_defs if assets_def.is_executable}
+    per_group: dict[str, float] = defaultdict(float)
+    for step_key, seconds in steps.items():
+        per_group[groups.get(step_key, "other")] += seconds
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "wall_s": time.perf_counter() - started,
+        "cpu_s": time.process_time() - cpu,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "group_s": dict(per_group),
+        "written": written(before, files_under(root)),
+    }
+
+
+def run_scenario(root: Path, day: dt.date, oem: str) -> dict:
+    completed = subprocess.run(
+        [sys.executable, __file__, "--measure", str(root), "--day", day.isoformat(), "--oem", oem],
+        capture_output=True, text=True, cwd=ROOT)
+    if completed.returncode != 0:
+        raise SystemExit(f"daily run of {day} on {root} failed:\n{completed.stderr[-4000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def last_bronze_day(root: Path, oem: str) -> dt.date:
+    from autolake.lakehouse.settings import load_settings
+    from pipeline.defs.automation import bronze_days
+
+    days = bronze_days(load_settings("local", oem=oem, overrides={"lakehouse": {"root": str(root)}}))
+    if not days:
+        raise SystemExit(f"{root} holds no bronze partition of {oem}: run ./run_pipeline.sh first")
+    return days[-1]
+
+
+def table(first: dict, history: dict, history_days: int) -> str:
+    def mb(n: int) -> str:
+        return f"{n / 1e6:.1f}"
+
+    rows = [f"{'':28} {'first day':>12} {f'after {history_days} days':>16} {'ratio':>7}"]
+    groups = sorted(set(first["group_s"]) | set(history["group_s"]),
+                    key=lambda g: (["extraction", "bronze", "silver", "gold_core", "gold_mart", "ml"] + [g]).index(g))
+    for group in groups:
+        a, b = first["group_s"].get(group, 0.0), history["group_s"].get(group, 0.0)
+        rows.append(f"{group + ' wall s':28} {a:12.1f} {b:16.1f} {b / a if a else float('nan'):7.2f}")
+    for name, unit in (("wall_s", "run wall s"), ("cpu_s", "run cpu s"), ("peak_rss_mb", "peak RSS MB")):
+        a, b = first[name], history[name]
+        rows.append(f"{unit:28} {a:12.1f} {b:16.1f} {b / a if a else float('nan'):7.2f}")
+    for layer in LAYERS:
+        a, b = first["written"][layer], history["written"][layer]
+        rows.append(f"{layer + ' files written':28} {a['files']:12d} {b['files']:16d}")
+        rows.append(f"{layer + ' MB written':28} {mb(a['bytes']):>12} {mb(b['bytes']):>16}")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--history", type=Path, default=ROOT / "lakehouse",
+                        help="a lakehouse holding the history (default: the main command's ./lakehouse); it is copied, "
+                             "never written")
+    parser.add_argument("--day", type=dt.date.fromisoformat, default=None,
+                        help="the day to run after the history (default: the last day bronze holds)")
+    parser.add_argument("--oem", default="mb")
+    parser.add_argument("--measure", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    if args.measure is not None:
+        print(json.dumps(measure(args.measure, args.day, args.oem)))
+        return 0
+
+    from autolake.lakehouse.settings import load_settings
+
+    settings = load_settings("local", oem=args.oem)
+    first_day = settings.replay.window()[0]
+    day = args.day or last_bronze_day(args.history, args.oem)
+    history_days = (day - first_day).days + 1
+    with tempfile.TemporaryDirectory(prefix="autolake-bench-daily-") as scratch:
+        empty, copy = Path(scratch) / "empty", Path(scratch) / "history"
+        print(f"first day {first_day} on an empty lakehouse ...", file=sys.stderr, flush=True)
+        first = run_scenario(empty, first_day, args.oem)
+        print(f"copying {args.history} ...", file=sys.stderr, flush=True)
+        shutil.copytree(args.history, copy, ignore=shutil.ignore_patterns("exports"))
+        print(f"{day} after {history_days} days of history ...", file=sys.stderr, flush=True)
+        history = run_scenario(copy, day, args.oem)
+    print(f"daily run (full_pipeline_job, one partition) of {args.oem}: first day {first_day} on an empty lakehouse "
+          f"vs {day} on a lakehouse holding {first_day}..{day}")
+    print(table(first, history, history_days))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
