@@ -34,6 +34,13 @@ def assets_of(settings: Settings) -> list[dg.AssetsDefinition]:
     return [asset for layer in (*LAYERS, vision) for asset in layer.build(settings)]
 
 
+def daily_selection(oems: Sequence[Settings]) -> dg.AssetSelection:
+    """What the daily run materializes: every asset but the weekly model training, the report and the
+    table maintenance, which have their own jobs and schedules."""
+    not_daily = automation.training_selection(oems) | dg.AssetSelection.groups(report.GROUP, maintenance.GROUP)
+    return dg.AssetSelection.all() - not_daily
+
+
 def build_definitions(oems: Settings | Sequence[Settings], *, env: str | None = None,
                       lakehouse_root: str | None = None) -> dg.Definitions:
     """One code location for every OEM given: assets keyed `<oem>/<name>`, shared jobs, schedules and
@@ -46,9 +53,8 @@ def build_definitions(oems: Settings | Sequence[Settings], *, env: str | None = 
     settings = oems[0]
     assets = [asset for oem in oems for asset in assets_of(oem)]
     training = automation.training_selection(oems)
-    not_daily = training | dg.AssetSelection.groups(report.GROUP, maintenance.GROUP)
     jobs = [
-        dg.define_asset_job(FULL_PIPELINE_JOB, selection=dg.AssetSelection.all() - not_daily,
+        dg.define_asset_job(FULL_PIPELINE_JOB, selection=daily_selection(oems),
                             description="Every layer, landing to gold marts and the day's days-on-lot predictions, "
                                         "for one daily partition (the model is trained weekly: days_on_lot_training_job; "
                                         "the report is rendered by report_job, the tables maintained by maintenance_job).",

@@ -177,6 +177,19 @@ def _instance():
     return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
 
 
+def window_assets(oems: list[Settings], days: list[dt.date], graph) -> list | None:
+    """The daily assets of the OEMs whose replay window covers one of `days`; None where every OEM's does
+    (the whole full pipeline job)."""
+    import dagster as dg
+
+    from pipeline.build import daily_selection
+
+    covered = [s.oem for s in oems if set(days) & set(s.replay.window())]
+    if len(covered) == len(oems):
+        return None
+    return list((dg.AssetSelection.key_prefixes(*([oem] for oem in covered)) & daily_selection(oems)).resolve(graph))
+
+
 def run_window(oems: list[Settings], days: list[dt.date], *, lakehouse_root: str | None = None,
                days_per_run: int = 1) -> list[str]:
     """Materialize the full pipeline job over `days` in order, `days_per_run` consecutive days per run
@@ -184,10 +197,8 @@ def run_window(oems: list[Settings], days: list[dt.date], *, lakehouse_root: str
     marts are rebuilt once per run); returns the Dagster run ids. A run holds the assets of every
     OEM whose replay window covers one of its days, so OEMs with different windows share runs where
     they overlap."""
-    import dagster as dg
-
     from pipeline.build import FULL_PIPELINE_JOB, build_definitions
-    from pipeline.defs.automation import RANGE_END, RANGE_START, training_selection
+    from pipeline.defs.automation import RANGE_END, RANGE_START
 
     run_ids = []
     chunks = [days[i:i + days_per_run] for i in range(0, len(days), max(days_per_run, 1))]
@@ -199,15 +210,10 @@ def run_window(oems: list[Settings], days: list[dt.date], *, lakehouse_root: str
         for chunk in chunks:
             label = chunk[0].isoformat() if len(chunk) == 1 else f"{chunk[0]}..{chunk[-1]}"
             progress.set_postfix_str(label)
-            covered = [s.oem for s in oems if set(chunk) & set(s.replay.window())]
             selection = ({"partition_key": chunk[0].isoformat()} if len(chunk) == 1 else
                          {"tags": {RANGE_START: chunk[0].isoformat(), RANGE_END: chunk[-1].isoformat()}})
-            assets = None
-            if len(covered) < len(oems):
-                chosen = dg.AssetSelection.key_prefixes(*([oem] for oem in covered)) - training_selection(oems)
-                assets = list(chosen.resolve(graph))
             result = job.execute_in_process(instance=instance, raise_on_error=True, run_config=QUIET_LOGS,
-                                            asset_selection=assets, **selection)
+                                            asset_selection=window_assets(oems, chunk, graph), **selection)
             if not result.success:
                 raise RuntimeError(f"run for {label} failed (run id {result.run_id})")
             blocked = [

@@ -151,3 +151,14 @@ def test_incremental_runs_and_the_weekly_full_refresh_give_identical_tables(worl
     refreshed = {ref.name: table_rows(tables.location(ref)) for ref in restated}
     assert [name for name in incremental if refreshed[name] != incremental[name]] == []
     assert {ref.name: checksum(tables.location(ref)) for ref in BRONZE} == bronze_before
+    assert (settings.exports_dir / "report.html").is_file()
+
+    maintenance = defs.resolve_schedule_def("weekly_maintenance_schedule")
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=sunday.replace(hour=4),
+                                   resources=resources, repository_def=defs.get_repository_def()) as context:
+        (request,) = maintenance.evaluate_tick(context).run_requests
+    assert request.partition_key == D3.isoformat() and request.run_key == "maintenance:2021-05-09"
+    assert defs.resolve_job_def("maintenance_job").execute_in_process(
+        partition_key=request.partition_key, instance=instance, tags=request.tags).success
+    assert {ref.name: table_rows(tables.location(ref)) for ref in restated} == refreshed
+    assert {ref.name: checksum(tables.location(ref)) for ref in BRONZE} == bronze_before

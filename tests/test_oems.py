@@ -17,7 +17,9 @@ from autolake.lakehouse.settings import PROJECT_ROOT, load_all, load_settings
 from autolake.lakehouse.tables import BRONZE_LISTINGS, SILVER_LISTINGS, Tables
 from autolake.replay.simulated_ads import simulate_ads, to_csv
 from pipeline import cli
+from pipeline.cli import window_assets
 from pipeline.build import FULL_PIPELINE_JOB, build_definitions
+from pipeline.defs import report
 from pipeline.defs.automation import training_selection
 from tests.conftest import TEST_DAY
 
@@ -53,6 +55,10 @@ def test_two_oems_materialize_in_one_dagster_run_and_share_no_path(tmp_path):
         materialized = {e.asset_key.path[0] for e in result.get_asset_materialization_events()}
         assert materialized == {"bmw", "mb"}
         assert all(e.passed for e in result.get_asset_check_evaluations())
+        assert not list(root.glob("exports/*/report.html"))
+        rendered = defs.resolve_job_def(report.JOB).execute_in_process(
+            partition_key=TEST_DAY.isoformat(), instance=instance)
+        assert {e.asset_key.path[0] for e in rendered.get_asset_materialization_events()} == {"bmw", "mb"}
 
     for settings in oems:
         listings = rows(settings, SILVER_LISTINGS)
@@ -135,3 +141,19 @@ def test_the_main_command_runs_each_oem_over_its_own_window(tmp_path, monkeypatc
     bmw, mb = load_all("test", overrides={"lakehouse": {"root": str(root)}})
     assert sorted(set(rows(bmw, BRONZE_LISTINGS)["_partition_date"].astype(str))) == ["2021-05-01"]
     assert sorted(set(rows(mb, BRONZE_LISTINGS)["_partition_date"].astype(str))) == ["2021-05-01", "2021-05-02"]
+
+
+def test_a_run_of_days_only_one_oem_covers_holds_its_daily_assets_alone():
+    oems = load_all("local")
+    bmw, mb = oems
+    defs = build_definitions(oems)
+    graph = defs.resolve_asset_graph()
+    daily = defs.resolve_job_def(FULL_PIPELINE_JOB).asset_layer.selected_asset_keys
+    first, later = bmw.replay.window()[0], max(mb.replay.window())
+    assert later not in set(bmw.replay.window())
+    assert window_assets(oems, [first], graph) is None
+    chosen = set(window_assets(oems, [later], graph))
+    assert chosen == {k for k in daily if k.path[0] == "mb"}
+    groups = {graph.get(k).group_name for k in chosen}
+    assert groups.isdisjoint({"report", "maintenance"})
+    assert dg.AssetKey(["mb", "days_on_lot_model"]) not in chosen

@@ -133,10 +133,15 @@ def read_lines(entries: list[LedgerEntry], settings: Settings) -> list[tuple]:
     return rows
 
 
-def _ledger_rows(tables: Tables, spark: SparkSession) -> list[dict]:
+def _ledger_rows(tables: Tables, spark: SparkSession, day: dt.date, sha256s: set[str]) -> list[dict]:
+    """The ledger rows the day's plan needs: the day's own, and those of other days with the same
+    content as one of the day's files (not the whole ledger, which grows with every day)."""
     if not tables.exists(spark, BRONZE_FILE_LEDGER):
         return []
-    return [row.asDict() for row in tables.read(spark, BRONZE_FILE_LEDGER).collect()]
+    wanted = F.col(PARTITION_COLUMN) == F.lit(day)
+    if sha256s:
+        wanted = wanted | F.col("sha256").isin(sorted(sha256s))
+    return [row.asDict() for row in tables.read(spark, BRONZE_FILE_LEDGER).where(wanted).collect()]
 
 
 def _other_partitions(tables: Tables, spark: SparkSession, day: dt.date) -> DataFrame:
@@ -155,13 +160,14 @@ def _kept_rows(tables: Tables, spark: SparkSession, ref, day: dt.date, paths: li
 def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     tables = Tables(settings)
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
-    ledger = _ledger_rows(tables, spark)
+    landed = discover(settings.landing_root, day)
+    ledger = _ledger_rows(tables, spark, day, {f.sha256 for f in landed if f.sha256})
     previous = {row["path"]: row for row in ledger if row[PARTITION_COLUMN] == day}
     ingested_elsewhere = {
         row["sha256"]: row["path"] for row in ledger if row[PARTITION_COLUMN] != day and row["status"] == INGESTED
     }
     entries = plan_ledger(
-        discover(settings.landing_root, day),
+        landed,
         ingested_elsewhere=ingested_elsewhere,
         previous=previous,
         policy=settings.bronze.changed_file_policy,

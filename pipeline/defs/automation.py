@@ -109,6 +109,19 @@ def training_selection(oems: Sequence[Settings]) -> dg.AssetSelection:
     return dg.AssetSelection.assets(*(key(settings, MODEL) for settings in oems))
 
 
+def latest_day_request(context: dg.ScheduleEvaluationContext, autolake: AutolakeConfig, kind: str,
+                       schedule: str) -> dg.RunRequest | dg.SkipReason:
+    """A weekly run for the latest day bronze holds, once per tick."""
+    days = lakehouse_days(autolake.all_settings())
+    if not days:
+        return dg.SkipReason("bronze holds no partitions yet")
+    return dg.RunRequest(
+        run_key=f"{kind}:{context.scheduled_execution_time.date().isoformat()}",
+        partition_key=days[-1].isoformat(),
+        tags={TRIGGER_TAG: schedule, **LAKEHOUSE_WRITE_TAG},
+    )
+
+
 def build(oems: Sequence[Settings]) -> tuple[list, list, list]:
     """(jobs, schedules, sensors) over every OEM's assets."""
     training = training_selection(oems)
@@ -196,14 +209,7 @@ def build(oems: Sequence[Settings]) -> tuple[list, list, list]:
         description="Sunday 04:00 UTC, after the full refresh: every table compacted and vacuumed.",
     )
     def weekly_maintenance_schedule(context: dg.ScheduleEvaluationContext, autolake: AutolakeConfig):
-        days = lakehouse_days(autolake.all_settings())
-        if not days:
-            return dg.SkipReason("bronze holds no partitions yet")
-        return dg.RunRequest(
-            run_key=f"maintenance:{context.scheduled_execution_time.date().isoformat()}",
-            partition_key=days[-1].isoformat(),
-            tags={TRIGGER_TAG: "weekly_maintenance_schedule", **LAKEHOUSE_WRITE_TAG},
-        )
+        return latest_day_request(context, autolake, "maintenance", "weekly_maintenance_schedule")
 
     @dg.schedule(
         name="weekly_training_schedule",
@@ -213,14 +219,7 @@ def build(oems: Sequence[Settings]) -> tuple[list, list, list]:
         description="Sunday 05:00 UTC, after the full refresh: the days-on-lot model trained as of the latest day bronze holds.",
     )
     def weekly_training_schedule(context: dg.ScheduleEvaluationContext, autolake: AutolakeConfig):
-        days = lakehouse_days(autolake.all_settings())
-        if not days:
-            return dg.SkipReason("bronze holds no partitions yet")
-        return dg.RunRequest(
-            run_key=f"training:{context.scheduled_execution_time.date().isoformat()}",
-            partition_key=days[-1].isoformat(),
-            tags={TRIGGER_TAG: "weekly_training_schedule", **LAKEHOUSE_WRITE_TAG},
-        )
+        return latest_day_request(context, autolake, "training", "weekly_training_schedule")
 
     return ([ingest_job, full_refresh_job, training_job],
             [daily_schedule, weekly_full_refresh_schedule, weekly_maintenance_schedule, weekly_training_schedule],
