@@ -5,12 +5,13 @@
 
 Both runs are the daily schedule's run (`full_pipeline_job` for one partition, which no longer
 renders the report): the first day of the replay window on an empty lakehouse, and `--day` on a
-copy of a lakehouse that already holds its history (by default the main command's, whose last day
-is re-run: every step runs, bronze finds no new landing file). Each run is a separate process,
+copy of a lakehouse that already holds its history (by default the main command's), from whose
+day-partitioned tables `--day` is first deleted: bronze ingests the day's landing files as new and
+every later step runs, as in the schedule's run for a new day. Each run is a separate process,
 so its peak RSS is its own. Printed side by side: wall time per layer (from the run's step
 events), the run's wall and CPU time and peak RSS, and the files and bytes each layer wrote;
 then the ratio of the history run to the first day (the target of issue 16: at most 1.5x at
-365 days).
+365 days), and the history's storage per layer: live and on-disk bytes per listing-day.
 """
 
 from __future__ import annotations
@@ -117,6 +118,59 @@ def last_bronze_day(root: Path, oem: str) -> dt.date:
     return days[-1]
 
 
+def forget_day(root: Path, oem: str, day: dt.date) -> int:
+    """Delete `day` from every day-partitioned table of the lakehouse copy at `root`, so that its daily
+    run ingests the day's landing files as new, as the schedule's run does; the number of tables changed."""
+    from deltalake import DeltaTable
+
+    from autolake import steps
+    from autolake.lakehouse.settings import load_settings
+    from autolake.lakehouse.tables import PARTITION_COLUMN, Tables
+
+    settings = load_settings("local", oem=oem, overrides={"lakehouse": {"root": str(root)}})
+    changed = 0
+    for ref in steps.tables(settings):
+        location = Tables(settings).location(ref)
+        if not (Path(location) / "_delta_log").is_dir():
+            continue
+        table = DeltaTable(location)
+        if PARTITION_COLUMN in table.metadata().partition_columns:
+            table.delete(f"{PARTITION_COLUMN} = '{day.isoformat()}'")
+            changed += 1
+    return changed
+
+
+def storage(root: Path, oem: str) -> str:
+    """Per layer of the history: live files and bytes (what readers open), bytes on disk (every retained
+    version), and bytes per listing-day (bronze.listings rows) of each."""
+    from deltalake import DeltaTable
+
+    from autolake import steps
+    from autolake.lakehouse.maintenance import footprint
+    from autolake.lakehouse.settings import load_settings
+    from autolake.lakehouse.tables import BRONZE_LISTINGS, Tables
+
+    settings = load_settings("local", oem=oem, overrides={"lakehouse": {"root": str(root)}})
+    tables = Tables(settings)
+    listing_days = DeltaTable(tables.location(BRONZE_LISTINGS)).count()
+    per_layer: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for ref in steps.tables(settings):
+        found = footprint(tables.location(ref))
+        if found:
+            totals = per_layer[ref.layer]
+            totals[0] += 1
+            for i, value in enumerate(found, start=1):
+                totals[i] += value
+    rows = [f"storage of {listing_days} listing-days (bronze.listings rows), before maintenance:",
+            f"{'layer':8} {'tables':>6} {'live files':>10} {'live MB':>9} {'disk MB':>9} "
+            f"{'live B/listing-day':>18} {'disk B/listing-day':>18}"]
+    for layer in ("bronze", "silver", "gold"):
+        count, files, live, disk = per_layer[layer]
+        rows.append(f"{layer:8} {count:6d} {files:10d} {live / 1e6:9.1f} {disk / 1e6:9.1f} "
+                    f"{live / max(listing_days, 1):18.0f} {disk / max(listing_days, 1):18.0f}")
+    return "\n".join(rows)
+
+
 def table(first: dict, history: dict, history_days: int) -> str:
     def mb(n: int) -> str:
         return f"{n / 1e6:.1f}"
@@ -164,11 +218,15 @@ def main(argv: list[str] | None = None) -> int:
         first = run_scenario(empty, first_day, args.oem)
         print(f"copying {args.history} ...", file=sys.stderr, flush=True)
         shutil.copytree(args.history, copy, ignore=shutil.ignore_patterns("exports"))
+        forgotten = forget_day(copy, args.oem, day)
+        print(f"{day} removed from {forgotten} day-partitioned tables of the copy", file=sys.stderr, flush=True)
         print(f"{day} after {history_days} days of history ...", file=sys.stderr, flush=True)
         history = run_scenario(copy, day, args.oem)
     print(f"daily run (full_pipeline_job, one partition) of {args.oem}: first day {first_day} on an empty lakehouse "
           f"vs {day} on a lakehouse holding {first_day}..{day}")
     print(table(first, history, history_days))
+    print()
+    print(storage(args.history, args.oem))
     return 0
 
 

@@ -89,15 +89,20 @@ def classify_landing_lines(
     *,
     required: Sequence[str] = REQUIRED_FIELDS,
     field_types: Mapping[str, str] = FIELD_TYPES,
+    carries_pre_reason: bool | None = None,
 ) -> DataFrame:
     """Parse each landing line to a string map and give unusable lines a quarantine reason.
 
     Adds `_record` (map<string,string>, NULL when the line is not a JSON object) and
     `_reject_reason` (NULL for a good line): a `pre_reason` the lines carry (a line with one is
     not parsed), empty line, not a JSON object, missing required fields, or values of the wrong
-    type (a number field holding text, a nested object...).
+    type (a number field holding text, a nested object...). `carries_pre_reason` says whether
+    `lines` has that column (None: ask its schema, a round trip to the engine that ships a local
+    relation's rows to it).
     """
-    pre_reason = F.col("pre_reason") if "pre_reason" in lines.columns else F.lit(None).cast("string")
+    if carries_pre_reason is None:
+        carries_pre_reason = "pre_reason" in lines.columns
+    pre_reason = F.col("pre_reason") if carries_pre_reason else F.lit(None).cast("string")
     record = _record_map(F.when(pre_reason.isNull(), F.col("raw")))
     missing = [F.when(F.coalesce(F.trim(record[name]), F.lit("")) == "", F.lit(name)) for name in required]
     missing_list = F.concat_ws(", ", *missing)

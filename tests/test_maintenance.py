@@ -7,7 +7,7 @@ import pytest
 from chispa import assert_df_equality
 from deltalake import DeltaTable
 
-from autolake.lakehouse.maintenance import maintain_local
+from autolake.lakehouse.maintenance import footprint, maintain_local
 from autolake.lakehouse.settings import MaintenanceSettings, load_settings
 from autolake.lakehouse.tables import SILVER_LISTINGS, TableRef, Tables
 from autolake.steps import maintain
@@ -47,8 +47,13 @@ def test_compaction_leaves_one_file_per_partition_and_every_row(spark, fragmente
     expected = read_sorted(spark, location).toPandas()
     live_before = len(DeltaTable(location).file_uris())
     assert live_before >= 4
+    before = footprint(location)
 
     done = maintain_local(location, str(REF), NOW)
+
+    assert before == (done.live_files_before, done.live_bytes_before, done.disk_bytes_before)
+    assert footprint(location) == (done.live_files_after, done.live_bytes_after, done.disk_bytes_after)
+    assert footprint(str(tables.location(REF)) + "_absent") is None
 
     assert done.live_files_before == live_before
     assert done.live_files_after == 2  # one per day

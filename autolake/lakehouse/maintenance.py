@@ -68,6 +68,16 @@ def _live(table) -> tuple[int, int, Counter]:
     return len(paths), int(sum(sizes)), per_partition
 
 
+def footprint(location: str) -> tuple[int, int, int] | None:
+    """(live files, live bytes, bytes on disk) of the local Delta table at `location`; None when it is not a table."""
+    from deltalake import DeltaTable
+
+    if not (Path(location) / "_delta_log").is_dir():
+        return None
+    files, size, _ = _live(DeltaTable(location))
+    return files, size, _disk_bytes(Path(location))
+
+
 def maintain_local(location: str, name: str, config: MaintenanceSettings) -> TableMaintenance | None:
     """Compact and vacuum the Delta table at `location` with delta-rs; None when it is not a table."""
     from deltalake import DeltaTable

@@ -245,13 +245,19 @@ class Tables:
         )
         commit(self._save, writer, location, ref=ref)
 
-    def stage(self, df: DataFrame, name: str) -> DataFrame:
-        """Materialize an intermediate result (Delta, replaced on every call) and read it back.
+    def stage(self, df: DataFrame, name: str, *, layer: str = "silver") -> DataFrame:
+        """Materialize an intermediate result of a `layer` step (Delta, replaced on every call) and read it back.
 
-        Sail has no checkpoint and does not cache; a result read by several later joins is
-        otherwise recomputed for each of them. Intermediate results are never published."""
-        location = self.location(TableRef("silver", f"_staging_{name}"))
-        self._overwrite_at(df, location, TableRef("silver", f"_staging_{name}"), partitioned=False)
+        Sail has no checkpoint and does not cache; a result read by several later joins or writes is
+        otherwise recomputed for each of them. Intermediate results are never published, and a local
+        one keeps only its latest version on disk (the files of earlier calls are vacuumed)."""
+        ref = TableRef(layer, f"_staging_{name}")
+        location = self.location(ref)
+        self._overwrite_at(df, location, ref, partitioned=False)
+        if not self.uses_catalog:
+            from deltalake import DeltaTable
+
+            DeltaTable(location).vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
         return self._load(df.sparkSession, location)
 
     def overwrite(self, df: DataFrame, ref: TableRef, *, partitioned: bool = False) -> None:

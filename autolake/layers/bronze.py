@@ -183,7 +183,10 @@ def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
 
 def _ingest(spark: SparkSession, tables: Tables, day: dt.date, entries: list[LedgerEntry]) -> None:
     lines = spark.createDataFrame(read_lines(entries, tables.settings), LANDING_READ_SCHEMA)
-    classified = reject_duplicate_records(classify_landing_lines(lines), _other_partitions(tables, spark, day))
+    classified = tables.stage(
+        reject_duplicate_records(classify_landing_lines(lines, carries_pre_reason=True),
+                                 _other_partitions(tables, spark, day)),
+        "classified_lines", layer="bronze")
     listings = to_bronze_listings(classified, partition_date=day)
     quarantine = to_quarantine(classified, partition_date=day)
     kept = [e.path for e in entries if e.keep_previous_records]
