@@ -30,6 +30,13 @@ def op_name(settings: Settings, name: str | TableRef) -> str:
     return key(settings, name).to_python_identifier()
 
 
+def on_demand_asset(settings: Settings, name: str, group: str, **asset_args: Any):
+    """The decorator of an asset kept out of the daily run (report, maintenance): partitioned by day,
+    one run for a range, materialized by its group's job, on demand or on its weekly schedule."""
+    return dg.asset(key=key(settings, name), group_name=group, partitions_def=daily_partitions(settings),
+                    backfill_policy=dg.BackfillPolicy.single_run(), **asset_args)
+
+
 def partition_days(context: dg.AssetExecutionContext) -> list[dt.date]:
     """The run's days in order: one for a partition run, several for a ranged (single-run) backfill."""
     return sorted(dt.date.fromisoformat(k) for k in context.partition_keys)

@@ -5,7 +5,7 @@ import dagster as dg
 
 from autolake.lakehouse.settings import Settings
 from autolake.steps import MAINTENANCE_ASSET, maintain
-from pipeline.defs.common import daily_partitions, key, partition_days
+from pipeline.defs.common import on_demand_asset, partition_days
 from pipeline.resources import AutolakeSpark
 
 GROUP = "maintenance"
@@ -14,14 +14,11 @@ JOB = f"{GROUP}_job"
 
 
 def build(settings: Settings) -> list[dg.AssetsDefinition]:
-    @dg.asset(
-        key=key(settings, MAINTENANCE_ASSET),
-        group_name=GROUP,
-        partitions_def=daily_partitions(settings),
+    @on_demand_asset(
+        settings, MAINTENANCE_ASSET, GROUP,
         kinds={"deltalake"},
         description="Every table compacted (partitions with several live files) and vacuumed (files no version "
                     "younger than lakehouse.maintenance.vacuum_retention_hours references); rows never change.",
-        backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def maintenance_asset(context: dg.AssetExecutionContext, spark: AutolakeSpark) -> dg.MaterializeResult:
         settings_ = spark.autolake.settings(settings.oem)

@@ -8,7 +8,7 @@ from autolake.lakehouse.tables import gold_mart_tables
 from autolake.lakehouse.settings import Settings
 from autolake.reports.gold_report import run_report
 from autolake.steps import GOLD_REPORT
-from pipeline.defs.common import daily_partitions, key, partition_days
+from pipeline.defs.common import key, on_demand_asset, partition_days
 from pipeline.resources import AutolakeSpark
 
 GROUP = "report"
@@ -17,15 +17,12 @@ JOB = f"{GROUP}_job"
 
 
 def build(settings: Settings) -> list[dg.AssetsDefinition]:
-    @dg.asset(
-        key=key(settings, GOLD_REPORT),
-        group_name=GROUP,
-        partitions_def=daily_partitions(settings),
+    @on_demand_asset(
+        settings, GOLD_REPORT, GROUP,
         deps=[key(settings, table) for table in gold_mart_tables(settings)],
         kinds={"html", "parquet", "csv"},
         description="Every mart exported as Parquet (and CSV up to gold.report.csv_max_rows rows), and the HTML "
                     "report of the last day of the run (plots and tables).",
-        backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def gold_report(context: dg.AssetExecutionContext, spark: AutolakeSpark) -> dg.MaterializeResult:
         settings_ = spark.autolake.settings(settings.oem)
