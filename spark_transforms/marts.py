@@ -274,6 +274,10 @@ def market_values(
     ), "comparable_level", "comparable_count", "deal_rating")
 
 
+SUSPICION_COLUMNS = ("vehicle_id", "match_reason", "match_score")
+"""The vehicle map's columns `suspected_duplicates` reads."""
+
+
 def suspected_duplicates(vehicle_map: DataFrame, *, min_match_score: float) -> DataFrame:
     """Vehicles holding a listing joined on evidence weaker than `min_match_score` (not a VIN)."""
     return (

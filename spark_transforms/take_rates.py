@@ -109,11 +109,14 @@ def _empty_attributes() -> Column:
 
 
 def feature_enriched(enriched: DataFrame, listing_attributes: DataFrame) -> DataFrame:
-    """The enriched inventory plus `vehicle_attributes` of each vehicle's listing.
+    """The enriched inventory plus `vehicle_attributes` of each vehicle's listing, as known on the
+    row's `_partition_date`.
 
-    A listing with several equipment lists keeps the one from its latest `_partition_date` (when
-    that column is present), then the longest, then the first in sorted order. Vehicles whose
-    listing has no list, or is unknown, get an empty list. One row per input row.
+    With dated lists (a `_partition_date` column), a row gets the list its listing carried on its
+    latest day up to the row's day, never a later one; lists of one day differ only by duplicate
+    records, of which the longest, then the first in sorted order, is kept. Undated lists: the
+    longest, then the first in sorted order. Vehicles whose listing has no list, or is unknown,
+    get an empty list. One row per input row.
     """
     attributes = F.coalesce(F.col("vehicle_attributes"), _empty_attributes()).alias("vehicle_attributes")
     dated = "_partition_date" in listing_attributes.columns
@@ -123,21 +126,39 @@ def feature_enriched(enriched: DataFrame, listing_attributes: DataFrame) -> Data
         .select("listing_id", attributes, *seen)
         .distinct()
     )
-    preference = [F.col("_attributes_date").desc_nulls_last()] if dated else []
-    preference += [
-        F.size("vehicle_attributes").desc(),
-        F.to_json(F.array_sort("vehicle_attributes")).asc(),
-    ]
-    chosen = (
-        candidates.withColumn("_rank", F.row_number().over(Window.partitionBy("listing_id").orderBy(*preference)))
-        .where(F.col("_rank") == 1)
-        .select("listing_id", F.col("vehicle_attributes").alias("_listing_attributes"))
-    )
+    preference = [F.size("vehicle_attributes").desc(), F.to_json(F.array_sort("vehicle_attributes")).asc()]
     base = enriched.drop("vehicle_attributes") if "vehicle_attributes" in enriched.columns else enriched
-    return base.join(chosen, on="listing_id", how="left").select(
-        *base.columns,
-        F.coalesce(F.col("_listing_attributes"), _empty_attributes()).alias("vehicle_attributes"),
+    chosen_column = F.coalesce(F.col("_listing_attributes"), _empty_attributes()).alias("vehicle_attributes")
+    if not dated:
+        chosen = (
+            candidates.withColumn("_rank", F.row_number().over(Window.partitionBy("listing_id").orderBy(*preference)))
+            .where(F.col("_rank") == 1)
+            .select("listing_id", F.col("vehicle_attributes").alias("_listing_attributes"))
+        )
+        return base.join(chosen, on="listing_id", how="left").select(*base.columns, chosen_column)
+    daily = (
+        candidates.withColumn("_rank", F.row_number().over(
+            Window.partitionBy("listing_id", "_attributes_date").orderBy(*preference)))
+        .where(F.col("_rank") == 1)
+        .withColumn("_list", F.to_json("vehicle_attributes"))
     )
+    # Only the days a listing's list changed: a row's list is the last change up to its day.
+    changes = (
+        daily.withColumn("_previous", F.lag("_list").over(Window.partitionBy("listing_id").orderBy("_attributes_date")))
+        .where(~F.col("_previous").eqNullSafe(F.col("_list")))
+        .select("listing_id", "_attributes_date", F.col("vehicle_attributes").alias("_listing_attributes"))
+    )
+    needed = base.where(F.col("listing_id").isNotNull()).select("listing_id", "_partition_date").distinct()
+    latest = Window.partitionBy("listing_id", "_partition_date").orderBy(F.col("_attributes_date").desc())
+    known = (
+        needed.join(changes, on=(needed["listing_id"] == changes["listing_id"])
+                    & (changes["_attributes_date"] <= needed["_partition_date"]))
+        .select(needed["listing_id"], needed["_partition_date"], "_attributes_date", "_listing_attributes")
+        .withColumn("_rank", F.row_number().over(latest))
+        .where(F.col("_rank") == 1)
+        .select("listing_id", "_partition_date", "_listing_attributes")
+    )
+    return base.join(known, on=["listing_id", "_partition_date"], how="left").select(*base.columns, chosen_column)
 
 
 def _described_vehicles(features: DataFrame, rules: TakeRateRules) -> DataFrame:

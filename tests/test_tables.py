@@ -67,3 +67,20 @@ def test_a_staged_batch_is_invisible_until_published_and_dropped_after(spark, se
     tables.publish(spark, batch)
     assert sorted(r.x for r in tables.read(spark, REF).collect()) == [1, 2]
     assert not Path(tables.staging_location(REF)).exists()
+
+
+def test_restating_from_a_day_replaces_it_and_every_later_day_and_keeps_the_earlier_ones(spark, settings):
+    from autolake.lakehouse.tables import staging
+
+    tables = Tables(settings)
+    d3 = D2 + dt.timedelta(days=1)
+    tables.overwrite(spark.createDataFrame([(1, D1), (2, D2), (3, d3)], "x long, _partition_date date"), REF,
+                     partitioned=True)
+    restated = spark.createDataFrame([(20, D2)], "x long, _partition_date date")
+    with staging("probe") as batch:
+        tables.restate_from(restated, REF, D2)
+        inside = sorted((r.x, r._partition_date) for r in tables.read(spark, REF).collect())
+    assert inside == [(1, D1), (20, D2)]
+    assert sorted(r.x for r in tables.read(spark, REF).collect()) == [1, 2, 3]
+    tables.publish(spark, batch)
+    assert sorted((r.x, r._partition_date) for r in tables.read(spark, REF).collect()) == [(1, D1), (20, D2)]

@@ -208,11 +208,13 @@ def test_vehicles_without_a_dealer_form_one_group_under_the_parent_holding_most(
     assert nobody.blended_take_rate == approx(0.56)
 
 
-def test_feature_enriched_adds_the_latest_equipment_list_and_empty_lists_otherwise(spark):
+def test_feature_enriched_adds_the_equipment_list_known_on_each_day_and_empty_lists_otherwise(spark):
     enriched = spark.createDataFrame(
         [
             ("v1", "l1", "d1", DAY),
             ("v1", "l1", "d1", DAY + dt.timedelta(days=1)),
+            ("v1", "l1", "d1", DAY + dt.timedelta(days=2)),
+            ("v1", "l1", "d1", DAY + dt.timedelta(days=3)),
             ("v2", "l2", "d1", DAY),
             ("v3", "l3", "d1", DAY),
             ("v4", None, "d2", DAY),
@@ -224,8 +226,10 @@ def test_feature_enriched_adds_the_latest_equipment_list_and_empty_lists_otherwi
     listing_attributes = spark.createDataFrame(
         [
             ("l1", [sunroof, nav], DAY),
-            ("l1", [sunroof], DAY + dt.timedelta(days=2)),  # latest day wins
+            ("l1", [sunroof], DAY + dt.timedelta(days=2)),  # from its day on, never before
             ("l1", [sunroof], DAY + dt.timedelta(days=2)),
+            ("l1", [sunroof, nav], DAY + dt.timedelta(days=3)),  # back to the first list
+            ("l1", [nav], DAY + dt.timedelta(days=3)),  # a shorter duplicate record of the same day
             ("l2", None, DAY),  # no list -> empty
         ],
         f"listing_id string, vehicle_attributes {ATTRIBUTES}, _partition_date date",
@@ -233,8 +237,10 @@ def test_feature_enriched_adds_the_latest_equipment_list_and_empty_lists_otherwi
     actual = feature_enriched(enriched, listing_attributes).orderBy("vehicle_id", "_partition_date")
     expected = spark.createDataFrame(
         [
-            ("v1", "l1", "d1", DAY, [sunroof]),
-            ("v1", "l1", "d1", DAY + dt.timedelta(days=1), [sunroof]),
+            ("v1", "l1", "d1", DAY, [sunroof, nav]),
+            ("v1", "l1", "d1", DAY + dt.timedelta(days=1), [sunroof, nav]),
+            ("v1", "l1", "d1", DAY + dt.timedelta(days=2), [sunroof]),
+            ("v1", "l1", "d1", DAY + dt.timedelta(days=3), [sunroof, nav]),
             ("v2", "l2", "d1", DAY, []),
             ("v3", "l3", "d1", DAY, []),  # listing unknown to silver
             ("v4", None, "d2", DAY, []),

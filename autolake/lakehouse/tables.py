@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from autolake.lakehouse.commits import commit
@@ -109,14 +109,36 @@ MODEL_TABLES = (GOLD_DAYS_ON_LOT_PREDICTIONS, GOLD_ATTRIBUTE_DAYS_ON_LOT)
 
 
 @dataclass(frozen=True)
+class DayRange:
+    """The `_partition_date` partitions from `first` through `last` (None: every later one)."""
+
+    first: dt.date
+    last: dt.date | None = None
+
+    @property
+    def predicate(self) -> str:
+        """The range as a Delta `replaceWhere` condition."""
+        lower = f"{PARTITION_COLUMN} >= DATE'{self.first.isoformat()}'"
+        if self.last is None:
+            return lower
+        if self.last == self.first:
+            return f"{PARTITION_COLUMN} = DATE'{self.first.isoformat()}'"
+        return f"{lower} AND {PARTITION_COLUMN} <= DATE'{self.last.isoformat()}'"
+
+    def contains(self) -> Column:
+        inside = F.col(PARTITION_COLUMN) >= F.lit(self.first)
+        return inside if self.last is None else inside & (F.col(PARTITION_COLUMN) <= F.lit(self.last))
+
+
+@dataclass(frozen=True)
 class Staged:
     """A table written in a batch: what the published table becomes when the batch publishes.
 
-    `day` set: that `_partition_date` partition is replaced; `day` None: the whole table."""
+    `days` set: those `_partition_date` partitions are replaced; `days` None: the whole table."""
 
     ref: TableRef
     location: str
-    day: dt.date | None
+    days: DayRange | None
     partitioned: bool
 
 
@@ -189,9 +211,9 @@ class Tables:
         if staged is None:
             return self._load(spark, self.location(ref))
         fresh = self._load(spark, staged.location)
-        if staged.day is None or not self._exists_at(spark, self.location(ref)):
+        if staged.days is None or not self._exists_at(spark, self.location(ref)):
             return fresh
-        kept = self._load(spark, self.location(ref)).where(F.col(PARTITION_COLUMN) != F.lit(staged.day))
+        kept = self._load(spark, self.location(ref)).where(~staged.days.contains())
         return kept.unionByName(fresh, allowMissingColumns=True)
 
     def read_partition(self, spark: SparkSession, ref: TableRef, day: dt.date) -> DataFrame:
@@ -203,7 +225,7 @@ class Tables:
         else:
             writer.save(location)
 
-    def _stage_write(self, df: DataFrame, ref: TableRef, day: dt.date | None, partitioned: bool) -> bool:
+    def _stage_write(self, df: DataFrame, ref: TableRef, days: DayRange | None, partitioned: bool) -> bool:
         batch = _BATCH.get()
         if batch is None:
             return False
@@ -211,7 +233,7 @@ class Tables:
         if ref not in batch.staged:
             self._drop(df.sparkSession, location)
         self._overwrite_at(df, location, ref, partitioned=partitioned)
-        batch.staged[ref] = Staged(ref, location, day, partitioned)
+        batch.staged[ref] = Staged(ref, location, days, partitioned)
         return True
 
     def replace_partition(self, df: DataFrame, ref: TableRef, day: dt.date) -> None:
@@ -221,10 +243,18 @@ class Tables:
         table with `partitionOverwriteMode=dynamic`. The table is created first (an empty append)
         because `replaceWhere` on a missing table fails. Inside a batch the partition is staged.
         """
-        if not self._stage_write(df, ref, day, partitioned=True):
-            self._replace_partition_at(df, self.location(ref), day, ref)
+        self.replace_days(df, ref, DayRange(day, day))
 
-    def _replace_partition_at(self, df: DataFrame, location: str, day: dt.date, ref: TableRef) -> None:
+    def restate_from(self, df: DataFrame, ref: TableRef, first: dt.date) -> None:
+        """Replace every `_partition_date` partition from `first` on with `df` (which holds those days);
+        earlier partitions are kept. Inside a batch the new partitions are staged."""
+        self.replace_days(df, ref, DayRange(first))
+
+    def replace_days(self, df: DataFrame, ref: TableRef, days: DayRange) -> None:
+        if not self._stage_write(df, ref, days, partitioned=True):
+            self._replace_partition_at(df, self.location(ref), days, ref)
+
+    def _replace_partition_at(self, df: DataFrame, location: str, days: DayRange, ref: TableRef) -> None:
         spark = df.sparkSession
         if not self._exists_at(spark, location):
             commit(self._save, df.limit(0).write.format("delta").mode("append").partitionBy(PARTITION_COLUMN),
@@ -235,13 +265,13 @@ class Tables:
             if added:
                 log.warning("table %s: new column(s) %s; the table is rewritten once with the wider schema "
                             "(rows of other days get NULL there)", ref, ", ".join(added))
-                kept = published.where(F.col(PARTITION_COLUMN) != F.lit(day))
+                kept = published.where(~days.contains())
                 self._overwrite_at(kept.unionByName(df, allowMissingColumns=True), location, ref, partitioned=True)
                 return
         writer = (
             df.write.format("delta")
             .mode("overwrite")
-            .option("replaceWhere", f"{PARTITION_COLUMN} = DATE'{day.isoformat()}'")
+            .option("replaceWhere", days.predicate)
         )
         commit(self._save, writer, location, ref=ref)
 
@@ -275,8 +305,8 @@ class Tables:
         then drop the staged copies (a rejected batch is not published and stays staged)."""
         for staged in batch.staged.values():
             frame = self._load(spark, staged.location)
-            if staged.day is not None:
-                self._replace_partition_at(frame, self.location(staged.ref), staged.day, staged.ref)
+            if staged.days is not None:
+                self._replace_partition_at(frame, self.location(staged.ref), staged.days, staged.ref)
             else:
                 self._overwrite_at(frame, self.location(staged.ref), staged.ref, partitioned=staged.partitioned)
         for staged in batch.staged.values():

@@ -1,9 +1,11 @@
 """Gold core: dimensions (vehicle, dealer, geography, date) and facts (daily inventory, inferred
-sales), all rebuilt from silver on every run.
+sales).
 
 Silver's listing -> vehicle map is a snapshot that can join listings of earlier days into one
-vehicle, so the facts are restated for every day rather than appended: an incremental run and a
-full refresh then give the same tables."""
+vehicle, so the daily inventory is restated from the first day whose listings or vehicles changed
+since the last build (`autolake.lakehouse.restatement`), not appended: an incremental run and a
+full refresh give the same tables. The dimensions and the sales (one row per sold vehicle) are
+small snapshots, rebuilt whole."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import datetime as dt
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 
-from autolake.lakehouse import quality
+from autolake.lakehouse import quality, restatement
 from autolake.lakehouse.publish import LayerResult, publishes
 from autolake.lakehouse.settings import Settings, conf_root
 from autolake.lakehouse.tables import (
@@ -46,6 +48,7 @@ def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     listings = tables.read(spark, SILVER_LISTINGS)
     vehicles = tables.read(spark, SILVER_LISTING_VEHICLE)
     days = partition_dates(listings)
+    plan = restatement.plan(spark, settings, "gold_core", restatement.Inputs(), days)
     geography = dim_geography(states(spark, settings.conf_dir), as_of=days[-1] if days else day)
     tables.overwrite(geography, GOLD_DIM_GEOGRAPHY)
     tables.overwrite(dim_date(days, spark), GOLD_DIM_DATE)
@@ -54,16 +57,16 @@ def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
         GOLD_DIM_DEALER,
     )
     tables.overwrite(dim_vehicle(listings, vehicles), GOLD_DIM_VEHICLE)
-    tables.overwrite(
+    plan.write(
+        tables,
         fact_inventory(
             listings,
-            days=days,
+            days=list(plan.days),
             presence=settings.gold.inventory_presence,
             ttl_days=settings.gold.listing_ttl_days,
             vehicle_map=vehicles,
         ),
         GOLD_FACT_INVENTORY,
-        partitioned=True,
     )
     dealers = tables.read(spark, GOLD_DIM_DEALER)
     if tables.exists(spark, SILVER_VEHICLE_HISTORY):
@@ -75,15 +78,17 @@ def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
             tables.read(spark, GOLD_DIM_VEHICLE), dealers,
         )
     tables.overwrite(sales, GOLD_FACT_SALES, partitioned=True)
-    fact = tables.read(spark, GOLD_FACT_INVENTORY)
+    restatement.record(spark, settings, plan)
+    fact = plan.select(tables.read(spark, GOLD_FACT_INVENTORY))
     sold = tables.read(spark, GOLD_FACT_SALES)
     return LayerResult(
         metrics={
             GOLD_DIM_VEHICLE.name: tables.read(spark, GOLD_DIM_VEHICLE).count(),
             GOLD_DIM_DEALER.name: dealers.count(),
-            GOLD_FACT_INVENTORY.name: fact.count(),
+            GOLD_FACT_INVENTORY.name: tables.read(spark, GOLD_FACT_INVENTORY).count(),
             GOLD_FACT_SALES.name: sold.count(),
             "days": len(days),
+            "restatement": plan.describe(),
         },
         reports={
             GOLD_FACT_INVENTORY.name: quality.validate(fact, GOLD_FACT_INVENTORY.suite, table=tables.location(GOLD_FACT_INVENTORY)),

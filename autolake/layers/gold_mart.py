@@ -1,5 +1,7 @@
-"""Gold marts, restated for every day of silver from the current vehicle map (gold core does the
-same for the facts), so an incremental run and a full refresh give the same tables:
+"""Gold marts, one partition per as-of day. Each step restates the days from the first one whose
+silver listings, vehicles or dealers changed since it last published (`autolake.lakehouse.restatement`;
+gold core does the same for the daily inventory), so an incremental run and a full refresh give the
+same tables:
 
 - `dealer_neighborhoods` and `inventory_enriched` (point in time: each day sees only its past);
 - `inventory_stats_<grouping>` for every configured grouping and window;
@@ -17,7 +19,8 @@ import datetime as dt
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from autolake.lakehouse import quality
+from autolake.lakehouse import quality, restatement
+from autolake.lakehouse.restatement import Inputs, Restatement
 from autolake.lakehouse.publish import LayerResult, publishes
 from autolake.lakehouse.settings import GEO_LEVELS, Settings
 from autolake.lakehouse.tables import (
@@ -39,6 +42,7 @@ from autolake.lakehouse.tables import (
 )
 from autolake.layers.gold_core import partition_dates
 from spark_transforms.marts import (
+    SUSPICION_COLUMNS,
     arbitrage_below_market,
     arbitrage_cross_state,
     dealer_neighborhoods,
@@ -52,19 +56,32 @@ from spark_transforms.marts import (
 from spark_transforms.take_rates import TakeRateRules, feature_enriched, take_rates
 
 
-def _calendar(spark: SparkSession, listings: DataFrame) -> DataFrame:
-    return spark.createDataFrame([(d,) for d in partition_dates(listings)], "as_of_date date")
+LOCATED = Inputs(dealers=True)
+"""What a mart of located vehicles reads: listings, their vehicles, the dealers' states and neighborhoods."""
+
+
+def _plan(spark: SparkSession, settings: Settings, step: str, inputs: Inputs = LOCATED) -> Restatement:
+    return restatement.plan(spark, settings, step, inputs, partition_dates(Tables(settings).read(spark, SILVER_LISTINGS)))
+
+
+def _calendar(spark: SparkSession, plan: Restatement) -> DataFrame:
+    return spark.createDataFrame([(d,) for d in plan.days], "as_of_date date")
+
+
+def _restated(metrics: dict, plan: Restatement) -> dict:
+    return {**metrics, "restatement": plan.describe()}
 
 
 @publishes
 def run_neighborhoods(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     tables = Tables(settings)
-    calendar = _calendar(spark, tables.read(spark, SILVER_LISTINGS))
-    tables.overwrite(dealer_neighborhoods(tables.read(spark, GOLD_DIM_DEALER), calendar), GOLD_NEIGHBORHOODS, partitioned=True)
-    written = tables.read(spark, GOLD_NEIGHBORHOODS)
+    plan = _plan(spark, settings, "neighborhoods")
+    plan.write(tables, dealer_neighborhoods(tables.read(spark, GOLD_DIM_DEALER), _calendar(spark, plan)), GOLD_NEIGHBORHOODS)
+    restatement.record(spark, settings, plan)
+    written = plan.select(tables.read(spark, GOLD_NEIGHBORHOODS))
     return LayerResult(
-        metrics={GOLD_NEIGHBORHOODS.name: written.count(),
-                 "neighborhoods": written.select("neighborhood").distinct().count()},
+        metrics=_restated({GOLD_NEIGHBORHOODS.name: tables.read(spark, GOLD_NEIGHBORHOODS).count(),
+                           "neighborhoods": written.select("neighborhood").distinct().count()}, plan),
         reports={GOLD_NEIGHBORHOODS.name: quality.validate(written, GOLD_NEIGHBORHOODS.suite, table=tables.location(GOLD_NEIGHBORHOODS))},
     )
 
@@ -72,25 +89,26 @@ def run_neighborhoods(spark: SparkSession, settings: Settings, day: dt.date) -> 
 @publishes
 def run_enriched(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     tables = Tables(settings)
-    listings = tables.read(spark, SILVER_LISTINGS)
+    plan = _plan(spark, settings, "inventory_enriched")
     lifecycle = settings.silver.lifecycle
     enriched = inventory_enriched(
-        listings,
+        tables.read(spark, SILVER_LISTINGS),
         tables.read(spark, SILVER_LISTING_VEHICLE),
         tables.read(spark, GOLD_DIM_DEALER),
         tables.read(spark, GOLD_DIM_GEOGRAPHY),
-        _calendar(spark, listings),
+        _calendar(spark, plan),
         window_days=max(settings.gold.inventory_stats.windows),
         sold_after_absent_days=lifecycle.sold_after_absent_days,
         half_life_days=lifecycle.recency_half_life_days,
     )
-    tables.overwrite(enriched, GOLD_INVENTORY_ENRICHED, partitioned=True)
-    written = tables.read(spark, GOLD_INVENTORY_ENRICHED)
+    plan.write(tables, enriched, GOLD_INVENTORY_ENRICHED)
+    restatement.record(spark, settings, plan)
+    written = plan.select(tables.read(spark, GOLD_INVENTORY_ENRICHED))
     latest = written.where(F.col("_partition_date") == F.lit(day))
     return LayerResult(
-        metrics={GOLD_INVENTORY_ENRICHED.name: written.count(),
-                 "active": latest.where(F.col("is_active")).count(),
-                 "sold_in_window": latest.where(F.col("is_sold_in_window")).count()},
+        metrics=_restated({GOLD_INVENTORY_ENRICHED.name: tables.read(spark, GOLD_INVENTORY_ENRICHED).count(),
+                           "active": latest.where(F.col("is_active")).count(),
+                           "sold_in_window": latest.where(F.col("is_sold_in_window")).count()}, plan),
         reports={GOLD_INVENTORY_ENRICHED.name: quality.validate(written, GOLD_INVENTORY_ENRICHED.suite, table=tables.location(GOLD_INVENTORY_ENRICHED))},
     )
 
@@ -110,16 +128,17 @@ def stats_expectations(keys: list[str], windows: list[int]) -> list[dict]:
 def run_inventory_stats(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     tables = Tables(settings)
     config = settings.gold.inventory_stats
-    enriched = tables.read(spark, GOLD_INVENTORY_ENRICHED)
+    plan = _plan(spark, settings, "inventory_stats")
+    enriched = plan.select(tables.read(spark, GOLD_INVENTORY_ENRICHED))
     metrics, reports = {}, {}
     for grouping, keys in config.groupings.items():
         ref = inventory_stats_table(grouping)
-        tables.overwrite(inventory_stats(enriched, keys=keys, windows=config.windows), ref, partitioned=True)
-        written = tables.read(spark, ref)
-        metrics[ref.name] = written.count()
-        reports[ref.name] = quality.validate(written, ref.suite, table=tables.location(ref),
+        plan.write(tables, inventory_stats(enriched, keys=keys, windows=config.windows), ref)
+        metrics[ref.name] = tables.read(spark, ref).count()
+        reports[ref.name] = quality.validate(plan.select(tables.read(spark, ref)), ref.suite, table=tables.location(ref),
                                              extra=stats_expectations(keys, config.windows))
-    return LayerResult(metrics=metrics, reports=reports)
+    restatement.record(spark, settings, plan)
+    return LayerResult(metrics=_restated(metrics, plan), reports=reports)
 
 
 def stats_consistency(spark: SparkSession, settings: Settings) -> list[str]:
@@ -141,8 +160,9 @@ def stats_consistency(spark: SparkSession, settings: Settings) -> list[str]:
 def run_market_value(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     tables = Tables(settings)
     rules = settings.gold.market_value
+    plan = _plan(spark, settings, "market_value")
     market = market_values(
-        tables.read(spark, GOLD_INVENTORY_ENRICHED),
+        plan.select(tables.read(spark, GOLD_INVENTORY_ENRICHED)),
         levels=rules.levels,
         year_band_years=rules.year_band_years,
         mileage_band_mi=rules.mileage_band_mi,
@@ -150,12 +170,13 @@ def run_market_value(spark: SparkSession, settings: Settings, day: dt.date) -> L
         deal_ratings=rules.deal_ratings,
         excluded_titles=rules.excluded_titles,
     )
-    tables.overwrite(market, GOLD_MARKET_VALUE, partitioned=True)
-    written = tables.read(spark, GOLD_MARKET_VALUE)
+    plan.write(tables, market, GOLD_MARKET_VALUE)
+    restatement.record(spark, settings, plan)
+    written = plan.select(tables.read(spark, GOLD_MARKET_VALUE))
     ratings = {f"ratings/{r['deal_rating']}": r["count"]
                for r in written.where(F.col("_partition_date") == F.lit(day)).groupBy("deal_rating").count().collect()}
     return LayerResult(
-        metrics={GOLD_MARKET_VALUE.name: written.count(), **ratings},
+        metrics=_restated({GOLD_MARKET_VALUE.name: tables.read(spark, GOLD_MARKET_VALUE).count(), **ratings}, plan),
         reports={GOLD_MARKET_VALUE.name: quality.validate(written, GOLD_MARKET_VALUE.suite, table=tables.location(GOLD_MARKET_VALUE))},
     )
 
@@ -164,11 +185,13 @@ def run_market_value(spark: SparkSession, settings: Settings, day: dt.date) -> L
 def run_arbitrage(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     tables = Tables(settings)
     rules = settings.gold.arbitrage
-    market = tables.read(spark, GOLD_MARKET_VALUE)
+    plan = _plan(spark, settings, "arbitrage", Inputs(map_columns=SUSPICION_COLUMNS, dealers=True))
+    market = plan.select(tables.read(spark, GOLD_MARKET_VALUE))
     suspected = suspected_duplicates(tables.read(spark, SILVER_LISTING_VEHICLE), min_match_score=rules.min_match_score)
-    tables.overwrite(arbitrage_below_market(market, suspected, below_market_pct=rules.below_market_pct),
-                     GOLD_ARBITRAGE_BELOW_MARKET, partitioned=True)
-    tables.overwrite(
+    plan.write(tables, arbitrage_below_market(market, suspected, below_market_pct=rules.below_market_pct),
+               GOLD_ARBITRAGE_BELOW_MARKET)
+    plan.write(
+        tables,
         arbitrage_cross_state(
             market, tables.read(spark, GOLD_DIM_GEOGRAPHY), suspected,
             min_state_vehicles=rules.min_state_vehicles,
@@ -177,13 +200,14 @@ def run_arbitrage(spark: SparkSession, settings: Settings, day: dt.date) -> Laye
             min_net_spread_usd=rules.min_net_spread_usd,
         ),
         GOLD_ARBITRAGE_CROSS_STATE,
-        partitioned=True,
     )
-    below = tables.read(spark, GOLD_ARBITRAGE_BELOW_MARKET)
-    cross = tables.read(spark, GOLD_ARBITRAGE_CROSS_STATE)
+    restatement.record(spark, settings, plan)
+    below = plan.select(tables.read(spark, GOLD_ARBITRAGE_BELOW_MARKET))
+    cross = plan.select(tables.read(spark, GOLD_ARBITRAGE_CROSS_STATE))
     return LayerResult(
-        metrics={GOLD_ARBITRAGE_BELOW_MARKET.name: below.count(), GOLD_ARBITRAGE_CROSS_STATE.name: cross.count(),
-                 "suspected_duplicates_excluded": suspected.count()},
+        metrics=_restated({GOLD_ARBITRAGE_BELOW_MARKET.name: tables.read(spark, GOLD_ARBITRAGE_BELOW_MARKET).count(),
+                           GOLD_ARBITRAGE_CROSS_STATE.name: tables.read(spark, GOLD_ARBITRAGE_CROSS_STATE).count(),
+                           "suspected_duplicates_excluded": suspected.count()}, plan),
         reports={
             GOLD_ARBITRAGE_BELOW_MARKET.name: quality.validate(below, GOLD_ARBITRAGE_BELOW_MARKET.suite, table=tables.location(GOLD_ARBITRAGE_BELOW_MARKET)),
             GOLD_ARBITRAGE_CROSS_STATE.name: quality.validate(cross, GOLD_ARBITRAGE_CROSS_STATE.suite, table=tables.location(GOLD_ARBITRAGE_CROSS_STATE)),
@@ -205,31 +229,36 @@ def take_rate_rules(settings: Settings):
 @publishes
 def run_take_rates(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     tables = Tables(settings)
+    plan = _plan(spark, settings, "take_rates")
     listings = tables.read(spark, SILVER_LISTINGS).select("listing_id", "vehicle_attributes", "_partition_date")
-    tables.overwrite(feature_enriched(tables.read(spark, GOLD_INVENTORY_ENRICHED), listings), GOLD_FEATURE_ENRICHED,
-                     partitioned=True)
-    features = tables.read(spark, GOLD_FEATURE_ENRICHED)
-    metrics = {GOLD_FEATURE_ENRICHED.name: features.count()}
+    plan.write(tables, feature_enriched(plan.select(tables.read(spark, GOLD_INVENTORY_ENRICHED)), listings),
+               GOLD_FEATURE_ENRICHED)
+    features = plan.select(tables.read(spark, GOLD_FEATURE_ENRICHED))
+    metrics = {GOLD_FEATURE_ENRICHED.name: tables.read(spark, GOLD_FEATURE_ENRICHED).count()}
     reports = {GOLD_FEATURE_ENRICHED.name: quality.validate(features, GOLD_FEATURE_ENRICHED.suite, table=tables.location(GOLD_FEATURE_ENRICHED))}
+
     def write_level(frame: DataFrame, level: str) -> DataFrame:
-        tables.overwrite(frame, attribute_stats_table(level), partitioned=True)
-        return tables.read(spark, attribute_stats_table(level))
+        plan.write(tables, frame, attribute_stats_table(level))
+        return plan.select(tables.read(spark, attribute_stats_table(level)))
 
     for level, written in take_rates(features, take_rate_rules(settings), stage=write_level).items():
         ref = attribute_stats_table(level)
-        metrics[ref.name] = written.count()
+        metrics[ref.name] = tables.read(spark, ref).count()
         reports[ref.name] = quality.validate(written, ref.suite, table=tables.location(ref))
-    return LayerResult(metrics=metrics, reports=reports)
+    restatement.record(spark, settings, plan)
+    return LayerResult(metrics=_restated(metrics, plan), reports=reports)
 
 
 @publishes
 def run_inventory_model_state(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     tables = Tables(settings)
-    mart = inventory_by_model_state(tables.read(spark, GOLD_FACT_INVENTORY))
-    tables.overwrite(mart, GOLD_MART_INVENTORY, partitioned=True)
-    written = tables.read(spark, GOLD_MART_INVENTORY)
+    plan = _plan(spark, settings, "inventory_model_state", Inputs())
+    mart = inventory_by_model_state(plan.select(tables.read(spark, GOLD_FACT_INVENTORY)))
+    plan.write(tables, mart, GOLD_MART_INVENTORY)
+    restatement.record(spark, settings, plan)
+    written = plan.select(tables.read(spark, GOLD_MART_INVENTORY))
     return LayerResult(
-        metrics={GOLD_MART_INVENTORY.name: written.count()},
+        metrics=_restated({GOLD_MART_INVENTORY.name: tables.read(spark, GOLD_MART_INVENTORY).count()}, plan),
         reports={GOLD_MART_INVENTORY.name: quality.validate(written, GOLD_MART_INVENTORY.suite, table=tables.location(GOLD_MART_INVENTORY))},
     )
 

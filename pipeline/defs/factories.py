@@ -38,8 +38,8 @@ def gated_table_asset(
 ) -> dg.AssetsDefinition:
     """A daily Delta table written by one layer job and gated by its blocking GE suite (`table.suite`).
 
-    A `snapshot` table is rebuilt whole from everything upstream, whichever day runs; a ranged run
-    therefore builds it once, for its last day."""
+    A `snapshot` table covers every day upstream holds, whichever day runs (rebuilt whole, or
+    restated from its first changed day); a ranged run therefore builds it once, for its last day."""
 
     @dg.asset(
         key=key(settings, table),

@@ -37,7 +37,7 @@ OUTPUTS = (
     (GOLD_DIM_DEALER, False, "One row per dealer: position, state, grid neighborhood, census region."),
     (GOLD_DIM_GEOGRAPHY, False, "State -> census region -> national, with state centres."),
     (GOLD_DIM_DATE, False, "The calendar of the partitions seen so far."),
-    (GOLD_FACT_INVENTORY, True, "Vehicles on sale per day, restated for every day from the current vehicle map."),
+    (GOLD_FACT_INVENTORY, True, "Vehicles on sale per day, restated from the first day whose listings or vehicles changed."),
     (GOLD_FACT_SALES, True, "Vehicles inferred sold, by sold date, with days on lot and last asking price."),
 )
 GATED = (GOLD_FACT_INVENTORY, GOLD_FACT_SALES, GOLD_DIM_DEALER)

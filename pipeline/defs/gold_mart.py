@@ -1,6 +1,6 @@
 """Gold marts: neighborhoods, the enriched inventory, inventory statistics per grouping, market value
 and deal ratings, arbitrage, take rates per geographic level and the model x state mart. Every mart
-is restated from the current silver snapshot."""
+restates the as-of days from the first one whose inputs changed (autolake.lakehouse.restatement)."""
 
 import dagster as dg
 
