@@ -11,7 +11,9 @@ every later step runs, as in the schedule's run for a new day. Each run is a sep
 so its peak RSS is its own. Printed side by side: wall time per layer (from the run's step
 events), the run's wall and CPU time and peak RSS, and the files and bytes each layer wrote;
 then the ratio of the history run to the first day (the target of issue 16: at most 1.5x at
-365 days), and the history's storage per layer: live and on-disk bytes per listing-day.
+365 days), and the history's storage per layer: live and on-disk bytes per listing-day. Last, gold
+is rebuilt from scratch on another copy (after the daily run) and compared row by row with what
+the daily run's restatement left: they must be identical (`--no-refresh-check` skips it).
 """
 
 from __future__ import annotations
@@ -99,9 +101,58 @@ def measure(root: Path, day: dt.date, oem: str) -> dict:
     }
 
 
-def run_scenario(root: Path, day: dt.date, oem: str) -> dict:
+def rebuild_gold(root: Path, day: dt.date, oem: str) -> dict:
+    """Delete the OEM's gold (its watermarks with it) and build gold core and the marts for `day` from
+    silver: the full refresh the daily run's restatement must equal. Its wall time."""
+    import dagster as dg
+
+    from autolake.lakehouse.settings import load_settings
+    from pipeline.build import build_definitions
+
+    settings = load_settings("local", oem=oem, overrides={"lakehouse": {"root": str(root)}})
+    shutil.rmtree(root / "gold" / oem)
+    started = time.perf_counter()
+    with dg.DagsterInstance.ephemeral() as instance:
+        defs = build_definitions(settings, lakehouse_root=str(root))
+        for job in ("gold_core_job", "gold_mart_job"):
+            defs.resolve_job_def(job).execute_in_process(
+                partition_key=day.isoformat(), instance=instance, raise_on_error=True,
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+    return {"wall_s": time.perf_counter() - started}
+
+
+def gold_differences(incremental: Path, refreshed: Path, oem: str) -> tuple[int, int, list[str]]:
+    """(tables compared, rows compared, tables whose rows differ) between two lakehouses' gold core
+    and marts (the model's predictions left out: the refresh does not score)."""
+    from deltalake import DeltaTable
+
+    from autolake import steps
+    from autolake.lakehouse.settings import load_settings
+    from autolake.lakehouse.tables import MODEL_TABLES, Tables
+
+    def rows(root: Path, ref) -> list[str]:
+        location = Tables(load_settings("local", oem=oem, overrides={"lakehouse": {"root": str(root)}})).location(ref)
+        if not (Path(location) / "_delta_log").is_dir():
+            return []
+        frame = DeltaTable(location).to_pandas()
+        frame = frame[sorted(frame.columns)]
+        return sorted(json.dumps(row, default=str, sort_keys=True) for row in frame.to_dict("records"))
+
+    settings = load_settings("local", oem=oem)
+    compared, total, differing = 0, 0, []
+    for ref in steps.tables(settings):
+        if ref.layer != "gold" or ref in MODEL_TABLES:
+            continue
+        a, b = rows(incremental, ref), rows(refreshed, ref)
+        compared, total = compared + 1, total + len(b)
+        if a != b:
+            differing.append(f"{ref} ({len(a)} vs {len(b)} rows, {len(set(a) ^ set(b))} differ)")
+    return compared, total, differing
+
+
+def run_scenario(root: Path, day: dt.date, oem: str, mode: str = "--measure") -> dict:
     completed = subprocess.run(
-        [sys.executable, __file__, "--measure", str(root), "--day", day.isoformat(), "--oem", oem],
+        [sys.executable, __file__, mode, str(root), "--day", day.isoformat(), "--oem", oem],
         capture_output=True, text=True, cwd=ROOT)
     if completed.returncode != 0:
         raise SystemExit(f"daily run of {day} on {root} failed:\n{completed.stderr[-4000:]}")
@@ -199,11 +250,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--day", type=dt.date.fromisoformat, default=None,
                         help="the day to run after the history (default: the last day bronze holds)")
     parser.add_argument("--oem", default="mb")
+    parser.add_argument("--no-refresh-check", action="store_true",
+                        help="skip rebuilding gold from scratch to compare it with the daily run's restatement")
     parser.add_argument("--measure", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--rebuild-gold", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     if args.measure is not None:
         print(json.dumps(measure(args.measure, args.day, args.oem)))
+        return 0
+    if args.rebuild_gold is not None:
+        print(json.dumps(rebuild_gold(args.rebuild_gold, args.day, args.oem)))
         return 0
 
     from autolake.lakehouse.settings import load_settings
@@ -222,12 +279,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{day} removed from {forgotten} day-partitioned tables of the copy", file=sys.stderr, flush=True)
         print(f"{day} after {history_days} days of history ...", file=sys.stderr, flush=True)
         history = run_scenario(copy, day, args.oem)
+        check = None
+        if not args.no_refresh_check:
+            refreshed = Path(scratch) / "refreshed"
+            print(f"rebuilding gold of a copy from scratch for {day} ...", file=sys.stderr, flush=True)
+            shutil.copytree(copy, refreshed)
+            rebuilt = run_scenario(refreshed, day, args.oem, "--rebuild-gold")
+            check = (rebuilt, gold_differences(copy, refreshed, args.oem))
     print(f"daily run (full_pipeline_job, one partition) of {args.oem}: first day {first_day} on an empty lakehouse "
           f"vs {day} on a lakehouse holding {first_day}..{day}")
     print(table(first, history, history_days))
+    if check is not None:
+        rebuilt, (compared, rows, differing) = check
+        gold_s = history["group_s"].get("gold_core", 0.0) + history["group_s"].get("gold_mart", 0.0)
+        print(f"\ngold restated by the daily run {gold_s:.1f} s vs rebuilt from scratch {rebuilt['wall_s']:.1f} s; "
+              f"{compared} gold tables, {rows} rows: "
+              + ("identical to the rebuild" if not differing else "DIFFERENT from the rebuild: " + "; ".join(differing)))
     print()
     print(storage(args.history, args.oem))
-    return 0
+    return 1 if check is not None and check[1][2] else 0
 
 
 if __name__ == "__main__":

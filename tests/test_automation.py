@@ -134,6 +134,13 @@ def test_incremental_runs_and_the_weekly_full_refresh_give_identical_tables(worl
     pipeline = defs.resolve_job_def(FULL_PIPELINE_JOB)
     for day in (D1, D2, D3):
         assert pipeline.execute_in_process(partition_key=day.isoformat(), instance=instance).success
+    restatements = {
+        asset: instance.get_latest_materialization_event(dg.AssetKey(["mb", "gold", asset]))
+        .asset_materialization.metadata["restatement"].value
+        for asset in ("inventory_enriched", "market_value")
+    }
+    assert all(f"days {D2}..{D3} (2) restated" in text or f"days {D3} (1) restated" in text
+               for text in restatements.values()), restatements
     tables = Tables(settings)
     restated = [ref for ref in steps.tables(settings) if ref.layer != "bronze"]
     incremental = {ref.name: table_rows(tables.location(ref)) for ref in restated}
