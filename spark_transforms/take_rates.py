@@ -128,6 +128,7 @@ def feature_enriched(enriched: DataFrame, listing_attributes: DataFrame) -> Data
     )
     preference = [F.size("vehicle_attributes").desc(), F.to_json(F.array_sort("vehicle_attributes")).asc()]
     base = enriched.drop("vehicle_attributes") if "vehicle_attributes" in enriched.columns else enriched
+    candidates = candidates.join(base.select("listing_id").distinct(), on="listing_id", how="left_semi")
     chosen_column = F.coalesce(F.col("_listing_attributes"), _empty_attributes()).alias("vehicle_attributes")
     if not dated:
         chosen = (

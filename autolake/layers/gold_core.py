@@ -85,7 +85,7 @@ def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
         metrics={
             GOLD_DIM_VEHICLE.name: tables.read(spark, GOLD_DIM_VEHICLE).count(),
             GOLD_DIM_DEALER.name: dealers.count(),
-            GOLD_FACT_INVENTORY.name: tables.read(spark, GOLD_FACT_INVENTORY).count(),
+            GOLD_FACT_INVENTORY.name: fact.count(),
             GOLD_FACT_SALES.name: sold.count(),
             "days": len(days),
             "restatement": plan.describe(),

@@ -69,6 +69,8 @@ def _calendar(spark: SparkSession, plan: Restatement) -> DataFrame:
 
 
 def _restated(metrics: dict, plan: Restatement) -> dict:
+    """The rows each table received on the restated days, and what was restated and why (a table's
+    total is in its Dagster metadata, `table_rows_total`)."""
     return {**metrics, "restatement": plan.describe()}
 
 
@@ -80,7 +82,7 @@ def run_neighborhoods(spark: SparkSession, settings: Settings, day: dt.date) -> 
     restatement.record(spark, settings, plan)
     written = plan.select(tables.read(spark, GOLD_NEIGHBORHOODS))
     return LayerResult(
-        metrics=_restated({GOLD_NEIGHBORHOODS.name: tables.read(spark, GOLD_NEIGHBORHOODS).count(),
+        metrics=_restated({GOLD_NEIGHBORHOODS.name: written.count(),
                            "neighborhoods": written.select("neighborhood").distinct().count()}, plan),
         reports={GOLD_NEIGHBORHOODS.name: quality.validate(written, GOLD_NEIGHBORHOODS.suite, table=tables.location(GOLD_NEIGHBORHOODS))},
     )
@@ -106,7 +108,7 @@ def run_enriched(spark: SparkSession, settings: Settings, day: dt.date) -> Layer
     written = plan.select(tables.read(spark, GOLD_INVENTORY_ENRICHED))
     latest = written.where(F.col("_partition_date") == F.lit(day))
     return LayerResult(
-        metrics=_restated({GOLD_INVENTORY_ENRICHED.name: tables.read(spark, GOLD_INVENTORY_ENRICHED).count(),
+        metrics=_restated({GOLD_INVENTORY_ENRICHED.name: written.count(),
                            "active": latest.where(F.col("is_active")).count(),
                            "sold_in_window": latest.where(F.col("is_sold_in_window")).count()}, plan),
         reports={GOLD_INVENTORY_ENRICHED.name: quality.validate(written, GOLD_INVENTORY_ENRICHED.suite, table=tables.location(GOLD_INVENTORY_ENRICHED))},
@@ -134,8 +136,9 @@ def run_inventory_stats(spark: SparkSession, settings: Settings, day: dt.date) -
     for grouping, keys in config.groupings.items():
         ref = inventory_stats_table(grouping)
         plan.write(tables, inventory_stats(enriched, keys=keys, windows=config.windows), ref)
-        metrics[ref.name] = tables.read(spark, ref).count()
-        reports[ref.name] = quality.validate(plan.select(tables.read(spark, ref)), ref.suite, table=tables.location(ref),
+        written = plan.select(tables.read(spark, ref))
+        metrics[ref.name] = written.count()
+        reports[ref.name] = quality.validate(written, ref.suite, table=tables.location(ref),
                                              extra=stats_expectations(keys, config.windows))
     restatement.record(spark, settings, plan)
     return LayerResult(metrics=_restated(metrics, plan), reports=reports)
@@ -176,7 +179,7 @@ def run_market_value(spark: SparkSession, settings: Settings, day: dt.date) -> L
     ratings = {f"ratings/{r['deal_rating']}": r["count"]
                for r in written.where(F.col("_partition_date") == F.lit(day)).groupBy("deal_rating").count().collect()}
     return LayerResult(
-        metrics=_restated({GOLD_MARKET_VALUE.name: tables.read(spark, GOLD_MARKET_VALUE).count(), **ratings}, plan),
+        metrics=_restated({GOLD_MARKET_VALUE.name: written.count(), **ratings}, plan),
         reports={GOLD_MARKET_VALUE.name: quality.validate(written, GOLD_MARKET_VALUE.suite, table=tables.location(GOLD_MARKET_VALUE))},
     )
 
@@ -205,8 +208,8 @@ def run_arbitrage(spark: SparkSession, settings: Settings, day: dt.date) -> Laye
     below = plan.select(tables.read(spark, GOLD_ARBITRAGE_BELOW_MARKET))
     cross = plan.select(tables.read(spark, GOLD_ARBITRAGE_CROSS_STATE))
     return LayerResult(
-        metrics=_restated({GOLD_ARBITRAGE_BELOW_MARKET.name: tables.read(spark, GOLD_ARBITRAGE_BELOW_MARKET).count(),
-                           GOLD_ARBITRAGE_CROSS_STATE.name: tables.read(spark, GOLD_ARBITRAGE_CROSS_STATE).count(),
+        metrics=_restated({GOLD_ARBITRAGE_BELOW_MARKET.name: below.count(),
+                           GOLD_ARBITRAGE_CROSS_STATE.name: cross.count(),
                            "suspected_duplicates_excluded": suspected.count()}, plan),
         reports={
             GOLD_ARBITRAGE_BELOW_MARKET.name: quality.validate(below, GOLD_ARBITRAGE_BELOW_MARKET.suite, table=tables.location(GOLD_ARBITRAGE_BELOW_MARKET)),
@@ -234,7 +237,7 @@ def run_take_rates(spark: SparkSession, settings: Settings, day: dt.date) -> Lay
     plan.write(tables, feature_enriched(plan.select(tables.read(spark, GOLD_INVENTORY_ENRICHED)), listings),
                GOLD_FEATURE_ENRICHED)
     features = plan.select(tables.read(spark, GOLD_FEATURE_ENRICHED))
-    metrics = {GOLD_FEATURE_ENRICHED.name: tables.read(spark, GOLD_FEATURE_ENRICHED).count()}
+    metrics = {GOLD_FEATURE_ENRICHED.name: features.count()}
     reports = {GOLD_FEATURE_ENRICHED.name: quality.validate(features, GOLD_FEATURE_ENRICHED.suite, table=tables.location(GOLD_FEATURE_ENRICHED))}
 
     def write_level(frame: DataFrame, level: str) -> DataFrame:
@@ -243,7 +246,7 @@ def run_take_rates(spark: SparkSession, settings: Settings, day: dt.date) -> Lay
 
     for level, written in take_rates(features, take_rate_rules(settings), stage=write_level).items():
         ref = attribute_stats_table(level)
-        metrics[ref.name] = tables.read(spark, ref).count()
+        metrics[ref.name] = written.count()
         reports[ref.name] = quality.validate(written, ref.suite, table=tables.location(ref))
     restatement.record(spark, settings, plan)
     return LayerResult(metrics=_restated(metrics, plan), reports=reports)
@@ -258,7 +261,7 @@ def run_inventory_model_state(spark: SparkSession, settings: Settings, day: dt.d
     restatement.record(spark, settings, plan)
     written = plan.select(tables.read(spark, GOLD_MART_INVENTORY))
     return LayerResult(
-        metrics=_restated({GOLD_MART_INVENTORY.name: tables.read(spark, GOLD_MART_INVENTORY).count()}, plan),
+        metrics=_restated({GOLD_MART_INVENTORY.name: written.count()}, plan),
         reports={GOLD_MART_INVENTORY.name: quality.validate(written, GOLD_MART_INVENTORY.suite, table=tables.location(GOLD_MART_INVENTORY))},
     )
 
