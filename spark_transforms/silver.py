@@ -172,14 +172,17 @@ def reference_catalogue(raw: DataFrame, rules: FamilyRules) -> DataFrame:
     """The official catalogue (make, model, year, style, MSRP, engine) with a model family per model.
 
     'GLE-Class Coupe' -> 'gle-class'; names without a class ('Metris', 'SLS AMG GT') keep their
-    lowercased, hyphenated name. Engine fields the source does not have are NULL.
+    lowercased, hyphenated name. Engine fields the source does not have are NULL. Of the rows that
+    share make, model, year, style, MSRP and horsepower (the source repeats a trim once per
+    drivetrain or fuel), the one first in the order of the other engine fields is kept, the same
+    one on every run.
     """
     model = F.trim(F.col("Model"))
     class_prefix = F.regexp_extract(model, rules.catalogue_pattern, 1)
     family = F.when(class_prefix != "", rules.family_of(F.lower(class_prefix))).otherwise(
         F.regexp_replace(F.lower(model), r"\s+", "-")
     )
-    return raw.select(
+    catalogue = raw.select(
         F.trim(F.col("Make")).alias("make"),
         model.alias("model"),
         family.alias("model_family"),
@@ -190,7 +193,11 @@ def reference_catalogue(raw: DataFrame, rules: FamilyRules) -> DataFrame:
             (F.col(f"`{source}`") if source in raw.columns else F.lit(None)).cast(kind).alias(name)
             for source, (name, kind) in CATALOGUE_ENGINE_COLUMNS.items()
         ],
-    ).dropDuplicates(["make", "model", "model_year", "body_style", "msrp_usd", "engine_hp"])
+    )
+    trim = ["make", "model", "model_year", "body_style", "msrp_usd", "engine_hp"]
+    others = [c for c in catalogue.columns if c not in trim]
+    first = Window.partitionBy(*trim).orderBy(*[F.col(c).asc_nulls_last() for c in others])
+    return catalogue.withColumn("_rank", F.row_number().over(first)).where(F.col("_rank") == 1).drop("_rank")
 
 
 def catalogue_by_family_year(catalogue: DataFrame) -> DataFrame:

@@ -112,6 +112,16 @@ def test_reference_catalogue_assigns_families_and_drops_exact_duplicates(spark):
     assert actual.where(F.coalesce(*engine).isNotNull()).count() == 0
 
 
+def test_reference_catalogue_keeps_the_same_one_of_a_trim_s_drivetrains_whatever_the_input_order(spark):
+    schema = ("Make string, Model string, Year long, `Engine Fuel Type` string, `Engine HP` double, "
+              "`Engine Cylinders` double, Driven_Wheels string, `Vehicle Style` string, MSRP double")
+    rows = [("Mazda", "Navajo", 1994, "regular unleaded", 160.0, 6.0, wheels, "2dr SUV", 2000.0)
+            for wheels in ("rear wheel drive", "four wheel drive", None)]
+    kept = {reference_catalogue(spark.createDataFrame(order, schema), MB_FAMILIES).first().driven_wheels
+            for order in (rows, rows[::-1], rows[1:] + rows[:1])}
+    assert kept == {"four wheel drive"}
+
+
 def test_reference_catalogue_keeps_engine_fields_when_the_source_has_them(spark):
     raw = spark.createDataFrame(
         [("Mercedes-Benz", "E-Class", 2015, "premium unleaded (required)", 302.0, 6.0, "rear wheel drive", "Sedan", 52650.0)],
