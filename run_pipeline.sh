@@ -34,7 +34,7 @@ bootstrap() {
     if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
         echo "installing dependencies (new .venv or changed pyproject.toml/constraints.txt); torch alone takes ~70 s"
         "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[local,vision,test]"
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir -c constraints.txt -e ".[local,vision,test]"
         echo "$want" > "$STAMP"
     else
         echo "dependencies up to date in $VENV"
