@@ -196,8 +196,9 @@ def reference_catalogue(raw: DataFrame, rules: FamilyRules) -> DataFrame:
     )
     trim = ["make", "model", "model_year", "body_style", "msrp_usd", "engine_hp"]
     others = [c for c in catalogue.columns if c not in trim]
-    first = Window.partitionBy(*trim).orderBy(*[F.col(c).asc_nulls_last() for c in others])
-    return catalogue.withColumn("_rank", F.row_number().over(first)).where(F.col("_rank") == 1).drop("_rank")
+    order = F.struct(*[part for c in others for part in (F.col(c).isNull().alias(f"{c}_missing"), F.col(c))])
+    first = catalogue.groupBy(*trim).agg(F.min(order).alias("_first"))
+    return first.select(*[F.col(f"_first.{c}").alias(c) if c in others else F.col(c) for c in catalogue.columns])
 
 
 def catalogue_by_family_year(catalogue: DataFrame) -> DataFrame:
