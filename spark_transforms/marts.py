@@ -169,7 +169,11 @@ def market_values(
     `min_comparables` of them. Market value is their median price; p25, p75 and their spread
     explain it. Price-to-market is the asking price in percent of market value; the rating is the
     first of great/good/fair/high whose bound it does not exceed, otherwise overpriced. Vehicles
-    that cannot be rated say why in `rating_rule`."""
+    that cannot be rated say why in `rating_rule`.
+
+    Filter the result once it is written, not its plan: Sail pushes a filter on `deal_rating`
+    down through these projections by inlining them, which takes its optimizer about 100 s even on
+    five rows (gold's arbitrage reads the written `gold.market_value`)."""
     excluded = [t.lower() for t in excluded_titles]
     title_excluded = F.coalesce(F.lower(F.col("title_status")).isin(excluded), F.lit(False))
     banded = enriched.where(F.col("is_active")).select(
