@@ -18,6 +18,7 @@ import importlib.util
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -164,7 +165,7 @@ def make_artifacts(folder: Path) -> Path:
     return folder
 
 
-def _artifact_cases(spark: SparkSession, folder: Path) -> dict[str, DataFrame]:
+def _artifact_cases(spark: SparkSession, folder: Path) -> dict[str, Callable[[], DataFrame]]:
     import numpy as np
 
     from autolake.ml import model as dol
@@ -184,84 +185,138 @@ def _artifact_cases(spark: SparkSession, folder: Path) -> dict[str, DataFrame]:
         return functools.partial(model.predict, mlflow.xgboost.load_model(model_uri))
 
     return {
-        "photo_features_test_detector": photos.select(
+        "photo_features_test_detector": lambda: photos.select(
             "path", photo_features(F.col("path"), detector, colour_palette(), folder=None).alias("f")
         ).select("path", "f.*").drop("inference_ms"),
-        "days_on_lot_predictions": predict_days_on_lot(
+        "days_on_lot_predictions": lambda: predict_days_on_lot(
             spark.createDataFrame(cars).repartition(2), model_uri=str(folder / DAYS_ON_LOT_MODEL), model_version="1",
             load=load_days_on_lot, features=dol.FEATURES, day=DAY,
         ),
     }
 
 
-def build_cases(spark: SparkSession, artifacts: Path) -> dict[str, DataFrame]:
-    lines = spark.createDataFrame([(*line, INGESTED) for line in LINES], LANDING_LINE_SCHEMA)
-    already_ingested = next(line for line in LINES if '"ad_id": "7"' in line[2])[2]
-    known = spark.createDataFrame([(hashlib.sha256(already_ingested.encode()).hexdigest(),)], "_record_hash string")
-    classified = reject_duplicate_records(classify_landing_lines(lines), known)
-    bronze = to_bronze_listings(classified, partition_date=DAY)
-    catalogue = reference_catalogue(
-        spark.createDataFrame(CATALOGUE, "Make string, Model string, Year long, `Vehicle Style` string, MSRP double"),
-        family_rules(MB),
-    )
-    silver = match_catalogue(
-        normalize_model_family(with_vin_checks(one_row_per_listing(clean_listings(bronze, **RANGES)), manufacturers=WMI),
-                               family_rules(MB)),
-        catalogue,
-        make="Mercedes-Benz",
-    )
-    silver = with_vehicle_attributes(silver, load_rules(MB.options_file))
-    fact = fact_inventory_daily(silver, day=DAY, presence="posting_lifetime", ttl_days=30)
-    vehicles = vehicle_map(silver, MatchRules(), stage=_parquet_stage(spark))
-    photos = spark.createDataFrame(
-        [(str(SHIPPED_PHOTOS / "bus.jpg"),), (str(SHIPPED_PHOTOS / "zidane.jpg"),), ("/no/such/photo.jpg",)], "path string"
-    )
-    geography = dim_geography(spark.createDataFrame(STATES, "state string, name string, census_region string, "
-                                                               "latitude double, longitude double"), as_of=DAY)
-    calendar = spark.createDataFrame([(DAY,), (DAY + dt.timedelta(days=7),)], "as_of_date date")
-    inventory = spark.createDataFrame(_gold_inventory(), ENRICHED_SCHEMA)
-    market = market_values(inventory, levels=["neighborhood", "state", "national"], year_band_years=1, mileage_band_mi=20000,
-                           min_comparables=2, deal_ratings={"great": 90.0, "good": 97.0, "fair": 103.0, "high": 110.0},
-                           excluded_titles=["salvage"])
-    none_suspected = suspected_duplicates(vehicles.withColumn("match_score", F.lit(1.0)), min_match_score=0.6)
-    attributes = spark.createDataFrame(
-        [(f"cl:{k}", [("roof", "panoramic")] * (k % 2) + [("seats", "heated")] * (k % 3 > 0)) for k in range(12)],
-        "listing_id string, vehicle_attributes array<struct<attribute_type:string, attribute_code:string>>",
-    )
-    rates = take_rates(feature_enriched(inventory, attributes),
-                       TakeRateRules(levels=("national", "census_region", "state", "dealer_id")))
+def build_cases(spark: SparkSession, artifacts: Path) -> dict[str, Callable[[], DataFrame]]:
+    """Each case as a function that builds its frame: a run of some cases builds only what they
+    read (the vehicle map, for one, runs jobs as it is built)."""
+    once = functools.cache
+
+    @once
+    def classified() -> DataFrame:
+        lines = spark.createDataFrame([(*line, INGESTED) for line in LINES], LANDING_LINE_SCHEMA)
+        already_ingested = next(line for line in LINES if '"ad_id": "7"' in line[2])[2]
+        known = spark.createDataFrame([(hashlib.sha256(already_ingested.encode()).hexdigest(),)], "_record_hash string")
+        return reject_duplicate_records(classify_landing_lines(lines), known)
+
+    @once
+    def bronze() -> DataFrame:
+        return to_bronze_listings(classified(), partition_date=DAY)
+
+    @once
+    def catalogue() -> DataFrame:
+        return reference_catalogue(
+            spark.createDataFrame(CATALOGUE, "Make string, Model string, Year long, `Vehicle Style` string, MSRP double"),
+            family_rules(MB),
+        )
+
+    @once
+    def silver() -> DataFrame:
+        matched = match_catalogue(
+            normalize_model_family(with_vin_checks(one_row_per_listing(clean_listings(bronze(), **RANGES)), manufacturers=WMI),
+                                   family_rules(MB)),
+            catalogue(),
+            make="Mercedes-Benz",
+        )
+        return with_vehicle_attributes(matched, load_rules(MB.options_file))
+
+    @once
+    def fact() -> DataFrame:
+        return fact_inventory_daily(silver(), day=DAY, presence="posting_lifetime", ttl_days=30)
+
+    @once
+    def stage():
+        return _parquet_stage(spark)
+
+    @once
+    def vehicles() -> DataFrame:
+        return vehicle_map(silver(), MatchRules(), stage=stage())
+
+    def photos() -> DataFrame:
+        return spark.createDataFrame(
+            [(str(SHIPPED_PHOTOS / "bus.jpg"),), (str(SHIPPED_PHOTOS / "zidane.jpg"),), ("/no/such/photo.jpg",)], "path string"
+        )
+
+    @once
+    def geography() -> DataFrame:
+        return dim_geography(spark.createDataFrame(STATES, "state string, name string, census_region string, "
+                                                          "latitude double, longitude double"), as_of=DAY)
+
+    @once
+    def inventory() -> DataFrame:
+        return spark.createDataFrame(_gold_inventory(), ENRICHED_SCHEMA)
+
+    @once
+    def market() -> DataFrame:
+        return market_values(inventory(), levels=["neighborhood", "state", "national"], year_band_years=1,
+                             mileage_band_mi=20000, min_comparables=2,
+                             deal_ratings={"great": 90.0, "good": 97.0, "fair": 103.0, "high": 110.0},
+                             excluded_titles=["salvage"])
+
+    @once
+    def written_market() -> DataFrame:
+        """Arbitrage reads the market value materialized, as gold's arbitrage step reads the written
+        table (market_values' docstring); a local relation keeps its schema on both engines."""
+        return spark.createDataFrame(market().collect(), market().schema)
+
+    @once
+    def none_suspected() -> DataFrame:
+        return suspected_duplicates(vehicles().withColumn("match_score", F.lit(1.0)), min_match_score=0.6)
+
+    @once
+    def rates() -> dict[str, DataFrame]:
+        attributes = spark.createDataFrame(
+            [(f"cl:{k}", [("roof", "panoramic")] * (k % 2) + [("seats", "heated")] * (k % 3 > 0)) for k in range(12)],
+            "listing_id string, vehicle_attributes array<struct<attribute_type:string, attribute_code:string>>",
+        )
+        return take_rates(feature_enriched(inventory(), attributes),
+                          TakeRateRules(levels=("national", "census_region", "state", "dealer_id")))
+
     return {
-        "inventory_enriched": inventory_enriched(
-            silver, vehicles, dim_dealer(silver, geography, grid_size=1.0), geography, calendar,
+        "inventory_enriched": lambda: inventory_enriched(
+            silver(), vehicles(), dim_dealer(silver(), geography(), grid_size=1.0), geography(),
+            spark.createDataFrame([(DAY,), (DAY + dt.timedelta(days=7),)], "as_of_date date"),
             window_days=45, sold_after_absent_days=6, half_life_days=30.0,
         ),
-        "inventory_stats_state": inventory_stats(inventory, keys=["state"], windows=[7, 45]),
+        "inventory_stats_state": lambda: inventory_stats(inventory(), keys=["state"], windows=[7, 45]),
         "market_value": market,
-        "arbitrage_below_market": arbitrage_below_market(market, none_suspected, below_market_pct=85.0),
-        "arbitrage_cross_state": arbitrage_cross_state(market, geography, none_suspected, min_state_vehicles=2,
-                                                       transport_cost_usd=300.0, transport_cost_per_mile_usd=0.5,
-                                                       min_net_spread_usd=0.0),
-        "take_rates_state": rates["state"],
-        "take_rates_dealer": rates["dealer_id"],
+        "arbitrage_below_market": lambda: arbitrage_below_market(written_market(), none_suspected(), below_market_pct=85.0),
+        "arbitrage_cross_state": lambda: arbitrage_cross_state(written_market(), geography(), none_suspected(),
+                                                               min_state_vehicles=2, transport_cost_usd=300.0,
+                                                               transport_cost_per_mile_usd=0.5, min_net_spread_usd=0.0),
+        "take_rates_state": lambda: rates()["state"],
+        "take_rates_dealer": lambda: rates()["dealer_id"],
         "bronze_listings": bronze,
-        "quarantine": to_quarantine(classified, partition_date=DAY),
-        "records_per_file": records_per_file(classified),
+        "quarantine": lambda: to_quarantine(classified(), partition_date=DAY),
+        "records_per_file": lambda: records_per_file(classified()),
         "reference_catalogue": catalogue,
         "silver_listings": silver,
-        "dim_vehicle": dim_vehicle(silver),
+        "dim_vehicle": lambda: dim_vehicle(silver()),
         "fact_inventory_daily": fact,
-        "fact_inventory_daily_feed": fact_inventory_daily(silver, day=DAY, presence="feed", ttl_days=30),
-        "mart_inventory_model_state": inventory_by_model_state(fact),
+        "fact_inventory_daily_feed": lambda: fact_inventory_daily(silver(), day=DAY, presence="feed", ttl_days=30),
+        "mart_inventory_model_state": lambda: inventory_by_model_state(fact()),
         "vehicle_map": vehicles,
-        "vehicle_history": vehicle_history(
-            vehicle_days(silver, vehicles), as_of=DAY + dt.timedelta(days=7), sold_after_absent_days=6, half_life_days=30.0
+        "vehicle_history": lambda: vehicle_history(
+            vehicle_days(silver(), vehicles()), as_of=DAY + dt.timedelta(days=7), sold_after_absent_days=6,
+            half_life_days=30.0
         ),
-        "photo_manifest": photo_manifest(bronze, day=DAY, files_per_ad=2, photo_root="/landing/photos"),
-        "photo_file_facts": photos.select("path", file_facts(F.col("path"), folder=None).alias("f")).select("path", "f.*"),
-        "photo_features": photos.select("path", photo_features(F.col("path"), DetectorSpec(), colour_palette(), folder=None).alias("f"))
+        "photo_manifest": lambda: photo_manifest(bronze(), day=DAY, files_per_ad=2, photo_root="/landing/photos"),
+        "photo_file_facts": lambda: photos().select("path", file_facts(F.col("path"), folder=None).alias("f"))
         .select("path", "f.*"),
-        "fact_inventory_restated": fact_inventory(
-            silver, days=[DAY, DAY + dt.timedelta(days=1)], presence="posting_lifetime", ttl_days=30, vehicle_map=vehicles
+        "photo_features": lambda: photos().select(
+            "path", photo_features(F.col("path"), DetectorSpec(), colour_palette(), folder=None).alias("f")
+        ).select("path", "f.*"),
+        "fact_inventory_restated": lambda: fact_inventory(
+            silver(), days=[DAY, DAY + dt.timedelta(days=1)], presence="posting_lifetime", ttl_days=30,
+            vehicle_map=vehicles()
         ),
         **_artifact_cases(spark, artifacts),
     }
@@ -304,4 +359,5 @@ def snapshots(spark: SparkSession, artifacts: Path | None = None, cases: list[st
     unknown = sorted(set(cases or ()) - set(CASES))
     if unknown:
         raise ValueError(f"unknown parity cases {unknown}")
-    return {name: snapshot(df) for name, df in build_cases(spark, folder).items() if cases is None or name in cases}
+    return {name: snapshot(build()) for name, build in build_cases(spark, folder).items()
+            if cases is None or name in cases}
