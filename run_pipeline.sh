@@ -11,6 +11,7 @@
 #   ./run_pipeline.sh mlflow     the MLflow UI over the lakehouse's local store (http://127.0.0.1:5000)
 #   ./run_pipeline.sh bench-days-on-lot  the model against the baseline under three holdout designs
 #   ./run_pipeline.sh bench-daily  a daily run after the main command's history next to the first day
+#   ./run_pipeline.sh bench-bronze-read  bronze's landing read in Python next to the engine's binaryFile reads
 # AUTOLAKE_ENV selects the configuration overlay (conf/env/<env>.yaml, default local).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -87,12 +88,16 @@ case "$command" in
         bootstrap
         exec "$VENV/bin/python" benchmarks/daily_cost.py "$@"
         ;;
+    bench-bronze-read)
+        bootstrap
+        exec "$VENV/bin/python" benchmarks/bronze_read.py "$@"
+        ;;
     bench-vision)
         bootstrap
         exec "$VENV/bin/python" benchmarks/vision_throughput.py "$@"
         ;;
     *)
-        sed -n '2,14p' "$0" >&2
+        sed -n '2,15p' "$0" >&2
         exit 2
         ;;
 esac
