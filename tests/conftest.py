@@ -19,7 +19,9 @@ TEST_DAY = dt.date(2021, 5, 1)
 
 # The suite runs on two pytest-xdist workers, one test module at a time each (`--dist loadfile`,
 # pyproject.toml). Modules are handed out in this order, the longest first, so that neither worker
-# is left with a long module at the end; the others follow in file order.
+# is left with a long module at the end; the others follow in file order. xdist would otherwise
+# hand out the modules with the most tests first (`--no-loadscope-reorder` keeps this order): it
+# started the 40-day replay, three tests, 15 minutes into a 25-minute run.
 LONGEST_FIRST = (
     "test_days_on_lot_replay.py",  # a 40-day replay through every layer and the model step
     "test_engine_parity.py",       # every parity case on Sail and on the standalone cluster
