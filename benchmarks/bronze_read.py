@@ -96,15 +96,25 @@ def python_lines(spark: SparkSession, entries, settings) -> DataFrame:
     return spark.createDataFrame(bronze.read_lines(entries, settings), LANDING_READ_SCHEMA)
 
 
+def _planned(entries) -> dict[str, tuple[str, object]]:
+    """sha256 -> (landing path, first seen) of the non-empty files read now."""
+    return {e.sha256: (e.path, e.first_seen) for e in entries if e.read_now and e.size}
+
+
+def _checked(files: DataFrame, planned: dict, settings) -> DataFrame:
+    """Files (one `content` row each) split into checked landing lines."""
+    return files.select("content").mapInPandas(_checker(planned, settings.bronze.max_nesting_depth),
+                                               LANDING_READ_SCHEMA)
+
+
 def binary_batched(spark: SparkSession, entries, settings) -> DataFrame:
-    planned = {e.sha256: (e.path, e.first_seen) for e in entries if e.read_now and e.size}
+    planned = _planned(entries)
     paths = sorted(glob_literal(str(settings.landing_root / path)) for path, _ in planned.values())
-    files = spark.read.format("binaryFile").load(paths).dropDuplicates(["path"]).select("content")
-    return files.mapInPandas(_checker(planned, settings.bronze.max_nesting_depth), LANDING_READ_SCHEMA)
+    return _checked(spark.read.format("binaryFile").load(paths).dropDuplicates(["path"]), planned, settings)
 
 
 def binary_per_file(spark: SparkSession, entries, settings) -> DataFrame:
-    planned = {e.sha256: (e.path, e.first_seen) for e in entries if e.read_now and e.size}
+    planned = _planned(entries)
     scans = [
         spark.read.format("binaryFile").load(glob_literal(str(settings.landing_root / path)))
         .select(F.lit(path).alias("source_file"), "content")
@@ -112,8 +122,7 @@ def binary_per_file(spark: SparkSession, entries, settings) -> DataFrame:
     ]
     while len(scans) > 1:
         scans = [a.unionByName(b) for a, b in zip(scans[::2], scans[1::2])] + scans[len(scans) - len(scans) % 2:]
-    return scans[0].dropDuplicates(["source_file"]).select("content").mapInPandas(_checker(planned, settings.bronze.max_nesting_depth),
-                                               LANDING_READ_SCHEMA)
+    return _checked(scans[0].dropDuplicates(["source_file"]), planned, settings)
 
 
 STRATEGIES = {"python": python_lines, "binary-batched": binary_batched, "binary-per-file": binary_per_file}
@@ -129,8 +138,7 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="bench-bronze-read-"))
     every = load_all("local", overrides={"lakehouse": {"root": str(work / "lakehouse")}})
-    first = every[0]
-    fetch_all(first)
+    fetch_all(every[0])
     window = max((settings.replay.window() for settings in every), key=len)
     days = window[args.skip: args.skip + args.days]
     every = [settings for settings in every if days and days[-1] in settings.replay.window()]
@@ -147,10 +155,10 @@ def main(argv: list[str] | None = None) -> int:
             for settings in every:
                 entries = bronze.plan_ledger(discover(settings.landing_root, day), ingested_elsewhere={}, previous={},
                                              policy="replace", now=dt.datetime(2021, 1, 1))
-                read_now = [e for e in entries if e.read_now and e.size]
-                files += len(read_now)
+                planned = _planned(entries)
+                files += len(planned)
                 rows += spark.read.format("binaryFile").load(
-                    [glob_literal(str(settings.landing_root / e.path)) for e in read_now]).count()
+                    [glob_literal(str(settings.landing_root / path)) for path, _ in planned.values()]).count()
                 reference = None
                 for name, strategy in STRATEGIES.items():
                     runs = []
