@@ -12,6 +12,7 @@
 #   ./run_pipeline.sh bench-days-on-lot  the model against the baseline under three holdout designs
 #   ./run_pipeline.sh bench-daily  a daily run after the main command's history next to the first day
 #   ./run_pipeline.sh bench-bronze-read  bronze's landing read in Python next to the engine's binaryFile reads
+#   ./run_pipeline.sh bench-scale   the pipeline at N listing-days (simulated copies of the ads), per layer
 # AUTOLAKE_ENV selects the configuration overlay (conf/env/<env>.yaml, default local).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -92,12 +93,16 @@ case "$command" in
         bootstrap
         exec "$VENV/bin/python" benchmarks/bronze_read.py "$@"
         ;;
+    bench-scale)
+        bootstrap
+        exec "$VENV/bin/python" benchmarks/scale.py "$@"
+        ;;
     bench-vision)
         bootstrap
         exec "$VENV/bin/python" benchmarks/vision_throughput.py "$@"
         ;;
     *)
-        sed -n '2,15p' "$0" >&2
+        sed -n '2,16p' "$0" >&2
         exit 2
         ;;
 esac

@@ -193,6 +193,14 @@ class LifecycleSettings(_Strict):
     photo_size: tuple[int, int] = (192, 144)
 
 
+class ScaleSettings(_Strict):
+    """Seeded, simulated copies of every real ad for benchmarks at scale (autolake/replay/scale.py)."""
+
+    copies: int = Field(1, ge=1, le=1000)
+    price_sigma: float = Field(0.05, ge=0, le=1)
+    mileage_sigma: float = Field(0.10, ge=0, le=1)
+
+
 class ReplaySettings(_Strict):
     version: Literal["v0", "v1"] = "v0"
     source: str = "craigslist"
@@ -202,6 +210,7 @@ class ReplaySettings(_Strict):
     seed: int
     records_per_file: int | None = Field(None, ge=1)
     faults: FaultSettings = Field(default_factory=FaultSettings)
+    scale: ScaleSettings = Field(default_factory=ScaleSettings)
 
     def window(self) -> list[dt.date]:
         return [self.start_date + dt.timedelta(days=i) for i in range(self.days)]

@@ -19,7 +19,7 @@ import pandas as pd
 
 from autolake.lakehouse.datasets import fetch
 from autolake.lakehouse.settings import Bounds, FaultSettings, ReplaySettings, SearchConfig, Settings
-from autolake.replay import photos, simulator
+from autolake.replay import photos, scale, simulator
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +214,9 @@ def truth_dir(settings: Settings, search: str, day: dt.date) -> Path:
 def load_ads(settings: Settings) -> pd.DataFrame:
     members = fetch(settings.datasets.craigslist_ads, settings.resolve_path(settings.datasets.cache_dir))
     (path,) = members.values()
-    return pd.read_csv(path, dtype={"VIN": "string"})
+    ads = pd.read_csv(path, dtype={"VIN": "string"})
+    return scale.resample(ads, settings.replay.scale, settings.replay.seed, id_column=AD_ID_COLUMN,
+                          price_column="price_USD", mileage_column="odometer_mi", vin_column="VIN")
 
 
 def run_search(settings: Settings, search: SearchConfig, day: dt.date, ads: pd.DataFrame | None = None) -> ExtractionResult:
