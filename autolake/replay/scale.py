@@ -7,7 +7,8 @@ resampled copies. A copy is a different car of the same kind:
 - a new VIN: a 17-character VIN gets a new serial (positions 12-17) and, where the real VIN's check
   digit was valid, the check digit of the new VIN (ISO 3779), so valid VINs stay valid and faulty ones
   stay faulty; a shorter or longer one gets new trailing characters. Real ads that share a VIN (one
-  car posted several times) share the new VIN of their copy too, so each copy is again one car;
+  car posted several times) share the new VIN of their copy too, so each copy is again one car, and
+  no two cars share a VIN (a taken serial moves to the next free one);
 - the asking price times a lognormal factor (sigma `price_sigma`), rounded to 50 USD, and the mileage
   times another (sigma `mileage_sigma`); one factor per car and copy. Implausible prices (0, 1, 3e9)
   and missing values stay as they are, so a copy is as messy as its real ad;
@@ -46,6 +47,28 @@ def copied_vin(vin: str, serial: int) -> str:
     return copied
 
 
+def copied_vins(vins: pd.Series, copies: int, seed: int) -> dict[int, dict[str, str]]:
+    """{copy: {real VIN: its copy's VIN}} for every copy after the first. Serials are seeded; a VIN that
+    is already taken (a real one or an earlier copy's) moves to the next free serial, so distinct cars
+    never share a VIN."""
+    real = sorted(set(vins.dropna()) - {""})
+    used = set(real)
+    result: dict[int, dict[str, str]] = {}
+    for copy in range(1, copies):
+        serials = np.random.default_rng([seed, copy, 17]).integers(0, 1_000_000, len(real))
+        mapping = {}
+        for vin, serial in zip(real, serials):
+            candidate = copied_vin(vin, int(serial))
+            for step in range(1, 1_000_000):
+                if candidate not in used:
+                    break
+                candidate = copied_vin(vin, (int(serial) + step) % 1_000_000)
+            used.add(candidate)
+            mapping[vin] = candidate
+        result[copy] = mapping
+    return result
+
+
 def resample(ads: pd.DataFrame, scale: ScaleSettings, seed: int, *, id_column: str, price_column: str,
              mileage_column: str, vin_column: str) -> pd.DataFrame:
     """The real ads followed by `scale.copies - 1` seeded copies of them (module docstring)."""
@@ -56,21 +79,19 @@ def resample(ads: pd.DataFrame, scale: ScaleSettings, seed: int, *, id_column: s
     vins = ads[vin_column].astype("string").str.strip().str.upper()
     cars = vins.where(vins.notna() & (vins != ""), "ad:" + ids.astype(str))
     codes, keys = pd.factorize(cars, sort=True)
+    new_vins = copied_vins(vins, scale.copies, seed)
+    price = pd.to_numeric(ads[price_column], errors="coerce")
+    plausible = price.between(*PLAUSIBLE_PRICE)
+    miles = pd.to_numeric(ads[mileage_column], errors="coerce")
     frames = [ads]
     for copy in range(1, scale.copies):
         rng = np.random.default_rng([seed, copy])
         price_factor = np.exp(rng.normal(0.0, scale.price_sigma, len(keys)))[codes]
         mileage_factor = np.exp(rng.normal(0.0, scale.mileage_sigma, len(keys)))[codes]
-        serials = rng.integers(0, 1_000_000, len(keys))[codes]
         frame = ads.copy()
         frame[id_column] = ids + copy * stride
-        price = pd.to_numeric(ads[price_column], errors="coerce")
-        plausible = price.between(*PLAUSIBLE_PRICE)
         frame[price_column] = price.where(~plausible, (price * price_factor / 50).round() * 50).astype(ads[price_column].dtype)
-        miles = pd.to_numeric(ads[mileage_column], errors="coerce")
         frame[mileage_column] = (miles * mileage_factor).round()
-        frame[vin_column] = pd.array(
-            [None if pd.isna(vin) or vin == "" else copied_vin(vin, int(serial)) for vin, serial in zip(vins, serials)],
-            dtype="string")
+        frame[vin_column] = vins.map(new_vins[copy]).astype("string")
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
