@@ -13,6 +13,7 @@
 #   ./run_pipeline.sh bench-daily  a daily run after the main command's history next to the first day
 #   ./run_pipeline.sh bench-bronze-read  bronze's landing read in Python next to the engine's binaryFile reads
 #   ./run_pipeline.sh bench-scale   the pipeline at N listing-days (simulated copies of the ads), per layer
+#   ./run_pipeline.sh bench-gold-single-node  the gold marts on the engine next to a hand-written Polars equivalent
 # AUTOLAKE_ENV selects the configuration overlay (conf/env/<env>.yaml, default local).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -97,12 +98,16 @@ case "$command" in
         bootstrap
         exec "$VENV/bin/python" benchmarks/scale.py "$@"
         ;;
+    bench-gold-single-node)
+        bootstrap
+        exec "$VENV/bin/python" benchmarks/gold_single_node.py "$@"
+        ;;
     bench-vision)
         bootstrap
         exec "$VENV/bin/python" benchmarks/vision_throughput.py "$@"
         ;;
     *)
-        sed -n '2,16p' "$0" >&2
+        sed -n '2,17p' "$0" >&2
         exit 2
         ;;
 esac
