@@ -1,21 +1,24 @@
-"""Gold marts on the engine next to a hand-written Polars equivalent, over the same tables.
+"""Gold marts on Sail and on JVM Spark next to a hand-written Polars equivalent, over the same tables.
 
     ./run_pipeline.sh bench-gold-single-node                  # the main command's lakehouse
-    ./run_pipeline.sh bench-gold-single-node --lakehouse ROOT --oem mb --repeat 3
+    ./run_pipeline.sh bench-gold-single-node --lakehouse ROOT --oem mb --repeat 3 --engines sail spark
 
-The single-node limit of issue 16 (d). For every day silver holds, both compute from the same inputs
-(silver listings and vehicle map, gold core's dealers and geography):
+Issue 16's single-node limit (d), and the same transforms on JVM Spark `local[2]` next to Sail (c).
+For every day silver holds, each computes from the same inputs (silver listings and vehicle map,
+gold core's dealers and geography):
 
 1. `inventory_enriched`: every vehicle on sale or sold in the window, as known on each day;
 2. `inventory_stats_<grouping>` for every configured grouping and window, from (1);
 3. `market_value` with deal ratings, from (1).
 
-- engine: `spark_transforms.marts` on the configured engine (Sail by default). (1) is written to a
-  scratch Parquet folder and read back, as the pipeline writes it and reads it back; (2) and (3) are
-  collected to Arrow. No Delta commit and no gate: the transforms' cost alone.
+- sail, spark: `spark_transforms.marts`, each engine in a process of its own. Sail reads the Delta
+  tables; JVM Spark, which has no Delta jars here, reads the Parquet files of each table's latest
+  snapshot as delta-rs lists them. (1) is written to a scratch Parquet folder and read back, as the
+  pipeline writes it and reads it back; (2) and (3) are collected to Arrow. No Delta commit and no
+  gate: the transforms' cost alone.
 - polars: the same rules written by hand with Polars' lazy API (this file); (1) stays in memory.
 
-Each is timed `--repeat` times (the median is printed), and both results are compared row by row
+Each is timed `--repeat` times (the median is printed), and every result is compared row by row
 with the gold tables the pipeline wrote (rounded amounts within 0.01). Arbitrage (a filter and a
 join of `market_value`) and take rates are not reimplemented.
 """
@@ -23,19 +26,22 @@ join of `market_value`) and take rates are not reimplemented.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
+import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import polars as pl
+from deltalake import DeltaTable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from autolake.lakehouse.settings import Settings, load_settings  # noqa: E402
+from autolake.lakehouse.settings import EngineSettings, Settings, load_settings  # noqa: E402
 from autolake.lakehouse.tables import (  # noqa: E402
     GOLD_DIM_DEALER,
     GOLD_DIM_GEOGRAPHY,
@@ -266,20 +272,34 @@ def run_polars(settings: Settings) -> tuple[dict[str, pl.DataFrame], dict[str, f
     return outputs, {"enriched": enriched_at - started, "stats + market": time.perf_counter() - enriched_at}
 
 
-def run_engine(spark, settings: Settings, scratch: Path) -> tuple[dict[str, pl.DataFrame], dict[str, float]]:
+def snapshot_reader(spark, settings: Settings, engine: str):
+    """How the engine reads a table's latest version: Delta on Sail; on JVM Spark, which has no Delta
+    jars here, the Parquet files of the snapshot that delta-rs lists (partition values from the paths)."""
+    tables = Tables(settings)
+    if engine != "spark":
+        return lambda ref: tables.read(spark, ref)
+
+    def read(ref: TableRef):
+        location = tables.location(ref)
+        return spark.read.option("basePath", location).parquet(*DeltaTable(location).file_uris())
+
+    return read
+
+
+def run_engine(spark, settings: Settings, engine: str, scratch: Path) -> tuple[dict[str, pl.DataFrame], dict[str, float]]:
     """The three marts on the engine, and the seconds (1) and then (2) and (3) took."""
     from autolake.layers.gold_core import partition_dates
     from spark_transforms.marts import inventory_enriched, inventory_stats, market_values
 
     started = time.perf_counter()
-    tables = Tables(settings)
-    listings = tables.read(spark, SILVER_LISTINGS)
+    read = snapshot_reader(spark, settings, engine)
+    listings = read(SILVER_LISTINGS)
     calendar = spark.createDataFrame([(d,) for d in partition_dates(listings)], "as_of_date date")
     lifecycle = settings.silver.lifecycle
     config = settings.gold.inventory_stats
     enriched = inventory_enriched(
-        listings, tables.read(spark, SILVER_LISTING_VEHICLE), tables.read(spark, GOLD_DIM_DEALER),
-        tables.read(spark, GOLD_DIM_GEOGRAPHY), calendar, window_days=max(config.windows),
+        listings, read(SILVER_LISTING_VEHICLE), read(GOLD_DIM_DEALER), read(GOLD_DIM_GEOGRAPHY),
+        calendar, window_days=max(config.windows),
         sold_after_absent_days=lifecycle.sold_after_absent_days, half_life_days=lifecycle.recency_half_life_days)
     target = scratch / f"enriched-{time.monotonic_ns()}"
     enriched.write.parquet(str(target))
@@ -336,41 +356,76 @@ def medians(action, repeat: int) -> tuple[dict[str, float], dict[str, pl.DataFra
     return {stage: statistics.median(run[stage] for run in runs) for stage in runs[0]}, outputs
 
 
+def measure_engine(settings: Settings, engine: str, repeat: int, out: Path) -> None:
+    """In this process (a JVM session and a Spark Connect one cannot share a process): the marts on
+    `engine` `repeat` times; the outputs as Parquet files and the median seconds as JSON under `out`."""
+    from autolake.lakehouse.session import start_engine
+
+    engine_settings = (settings.engine if engine == settings.engine.name else
+                       EngineSettings(name="spark", master="local[2]", spark_conf={"spark.driver.memory": "6g", "spark.ui.showConsoleProgress": "false"}))
+    handle = start_engine(engine_settings)
+    try:
+        with tempfile.TemporaryDirectory(prefix="autolake-bench-gold-") as scratch:
+            seconds, outputs = medians(lambda: run_engine(handle.spark, settings, engine, Path(scratch)), repeat)
+    finally:
+        handle.stop()
+    out.mkdir(parents=True, exist_ok=True)
+    for name, frame in outputs.items():
+        frame.write_parquet(out / f"{name}.parquet")
+    (out / "seconds.json").write_text(json.dumps(seconds))
+
+
+def engine_results(args: argparse.Namespace, engine: str, scratch: Path) -> tuple[dict[str, float], dict[str, pl.DataFrame]]:
+    out = scratch / engine
+    print(f"{engine} on {args.oem} ...", file=sys.stderr, flush=True)
+    subprocess.run([sys.executable, __file__, "--lakehouse", str(args.lakehouse), "--oem", args.oem,
+                    "--repeat", str(args.repeat), "--measure-engine", engine, "--out", str(out)], check=True, cwd=ROOT)
+    seconds = json.loads((out / "seconds.json").read_text())
+    return seconds, {path.stem: pl.read_parquet(path) for path in out.glob("*.parquet")}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lakehouse", type=Path, default=ROOT / "lakehouse",
                         help="a lakehouse the pipeline filled (default: the main command's ./lakehouse); read only")
     parser.add_argument("--oem", default="mb")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--engines", nargs="+", default=["sail", "spark"], choices=["sail", "spark"],
+                        help="engines to run next to Polars (spark: JVM Spark local[2])")
+    parser.add_argument("--measure-engine", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    from autolake.lakehouse.session import start_engine
-
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     settings = load_settings("local", oem=args.oem, overrides={"lakehouse": {"root": str(args.lakehouse)}})
     tables = Tables(settings)
+    if args.measure_engine:
+        measure_engine(settings, args.measure_engine, args.repeat, args.out)
+        return 0
     if not (Path(tables.location(GOLD_MARKET_VALUE)) / "_delta_log").is_dir():
         raise SystemExit(f"{tables.location(GOLD_MARKET_VALUE)}: no gold market value: run ./run_pipeline.sh first")
     print(f"polars on {args.oem} ...", file=sys.stderr, flush=True)
-    polars_s, polars_out = medians(lambda: run_polars(settings), args.repeat)
-    handle = start_engine(settings.engine)
-    try:
-        with tempfile.TemporaryDirectory(prefix="autolake-bench-gold-") as scratch:
-            print(f"{settings.engine.name} on {args.oem} ...", file=sys.stderr, flush=True)
-            engine_s, engine_out = medians(lambda: run_engine(handle.spark, settings, Path(scratch)), args.repeat)
-    finally:
-        handle.stop()
+    results = {"polars": medians(lambda: run_polars(settings), args.repeat)}
+    with tempfile.TemporaryDirectory(prefix="autolake-bench-gold-") as scratch:
+        for engine in args.engines:
+            results[engine] = engine_results(args, engine, Path(scratch))
+    names = [*args.engines, "polars"]
+    labels = {"sail": "sail", "spark": "jvm local[2]", "polars": "polars"}
     listing_days = pl.scan_delta(tables.location(SILVER_LISTINGS)).select(pl.len()).collect().item()
     print(f"gold marts of {args.oem} for every day silver holds ({listing_days:,} silver listing-days), "
-          f"median of {args.repeat}, 2-core machine:")
-    print(f"{'':22} {settings.engine.name + ' s':>10} {'polars s':>10} {'ratio':>7}")
-    for stage in engine_s:
-        print(f"{stage:22} {engine_s[stage]:10.2f} {polars_s[stage]:10.2f} {engine_s[stage] / polars_s[stage]:7.2f}")
-    print(f"\n{'table':38} {'rows':>9}  {settings.engine.name + ' vs written':22} polars vs written")
+          f"median of {args.repeat}, 2-core machine; seconds, and each engine's ratio to polars:")
+    print(f"{'':16}" + "".join(f"{labels[n] + ' s':>15}" for n in names)
+          + "".join(f"{labels[n] + ' / polars':>22}" for n in args.engines))
+    for stage in results["polars"][0]:
+        seconds = [results[n][0][stage] for n in names]
+        print(f"{stage:16}" + "".join(f"{v:15.2f}" for v in seconds)
+              + "".join(f"{v / seconds[-1]:22.2f}" for v in seconds[:-1]))
+    print(f"\n{'table':36} {'rows':>9}  " + "  ".join(f"{labels[n] + ' vs written':24}" for n in names))
     failed = False
     for name, (ref, keys) in compared_tables(settings).items():
         expected = pl.scan_delta(tables.location(ref)).collect()
-        verdicts = [difference(expected, out[name], keys) for out in (engine_out, polars_out)]
+        verdicts = [difference(expected, results[n][1][name], keys) for n in names]
         failed |= any(verdicts)
-        print(f"{name:38} {len(expected):9,}  {verdicts[0] or 'same rows':22} {verdicts[1] or 'same rows'}")
+        print(f"{name:36} {len(expected):9,}  " + "  ".join(f"{v or 'same rows':24}" for v in verdicts))
     return 1 if failed else 0
 
 
