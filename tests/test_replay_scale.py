@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from autolake.lakehouse.settings import load_settings
+from autolake.lakehouse.settings import ScaleSettings, load_settings
 from autolake.replay import extraction, scale, simulator
 from autolake.replay.simulated_ads import VIN_VALUES, check_digit
 
@@ -75,6 +75,17 @@ def test_prices_and_mileage_move_a_little_and_messy_values_stay(real, tripled):
     assert copy[MILES].isna().tolist() == real[MILES].isna().tolist()
     miles = (copy[MILES] / real[MILES]).dropna()
     assert miles[real[MILES].dropna() > 1000].between(0.5, 2.0).all()
+
+
+def test_a_copy_keeps_what_is_missing_implausible_or_text_as_it_is():
+    ads = pd.DataFrame({"id": [1, 2, 3], PRICE: [1000, 0, 3_000_000_000], MILES: [10_000.0, None, "12k"],
+                        VIN: pd.array(["WDDGF8AB1EA000001", None, ""], dtype="string")})
+    copy = scale.resample(ads, ScaleSettings(copies=2), 1, id_column="id", price_column=PRICE,
+                          mileage_column=MILES, vin_column=VIN).iloc[3:].reset_index(drop=True)
+    assert copy["id"].tolist() == [11, 12, 13]
+    assert copy[PRICE].tolist()[1:] == [0, 3_000_000_000] and copy[PRICE][0] != 1000
+    assert pd.isna(copy[MILES][1]) and copy[MILES][2] == "12k" and copy[MILES][0] != 10_000.0
+    assert pd.isna(copy[VIN][1]) and copy[VIN][2] == "" and len(copy[VIN][0]) == 17
 
 
 def test_the_same_seed_gives_the_same_copies_and_another_seed_others(tmp_path, tripled, real):

@@ -10,8 +10,8 @@ resampled copies. A copy is a different car of the same kind:
   car posted several times) share the new VIN of their copy too, so each copy is again one car, and
   no two cars share a VIN (a taken serial moves to the next free one);
 - the asking price times a lognormal factor (sigma `price_sigma`), rounded to 50 USD, and the mileage
-  times another (sigma `mileage_sigma`); one factor per car and copy. Implausible prices (0, 1, 3e9)
-  and missing values stay as they are, so a copy is as messy as its real ad;
+  times another (sigma `mileage_sigma`); one factor per car and copy. Implausible prices (0, 1, 3e9),
+  missing values and text in a numeric field stay as they are, so a copy is as messy as its real ad;
 - text, model, year, state and every other field are the real ad's.
 
 Every draw comes from a generator seeded by (replay seed, copy), over the cars in a sorted order, so
@@ -91,7 +91,7 @@ def resample(ads: pd.DataFrame, scale: ScaleSettings, seed: int, *, id_column: s
         frame = ads.copy()
         frame[id_column] = ids + copy * stride
         frame[price_column] = price.where(~plausible, (price * price_factor / 50).round() * 50).astype(ads[price_column].dtype)
-        frame[mileage_column] = (miles * mileage_factor).round()
-        frame[vin_column] = vins.map(new_vins[copy]).astype("string")
+        frame[mileage_column] = ads[mileage_column].where(miles.isna(), (miles * mileage_factor).round())
+        frame[vin_column] = vins.map(new_vins[copy]).astype("string").fillna(ads[vin_column].astype("string"))
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
