@@ -16,8 +16,9 @@ start and end (from the run's events) attribute them to the step, and steps add 
 (the asset group). Steps run one after another in the run's process (the in-process executor), so
 the attribution is exact up to the sampling interval. Printed side by side for every N: per layer
 wall s, CPU s and peak RSS; the run's totals; the files and MB each layer holds at the end and its
-bytes per listing-day; and the ratio of each figure to the smallest N. Figures go to `--json` and,
-with `--plot`, to a picture of wall time per layer against listing-days.
+bytes per listing-day; and the ratio of each figure to the smallest N; then the ten longest steps at
+the largest N. Figures go to `--json` and, with `--plot`, to a picture of wall time per layer
+against listing-days.
 """
 
 from __future__ import annotations
@@ -134,12 +135,13 @@ def measure(root: Path, oem: str, days_per_run: int) -> dict:
               for assets_def in build_definitions([settings]).resolve_asset_graph().assets_defs
               if assets_def.is_executable}
     per_group: dict[str, dict[str, float]] = defaultdict(lambda: {"wall_s": 0.0, "cpu_s": 0.0, "peak_rss_mb": 0.0})
+    per_step: dict[str, dict[str, float]] = defaultdict(lambda: {"wall_s": 0.0, "cpu_s": 0.0, "peak_rss_mb": 0.0})
     for step_key, start, end in spans:
-        group = per_group[groups.get(step_key, "other")]
         cpu, rss = sampler.between(start, end)
-        group["wall_s"] += end - start
-        group["cpu_s"] += cpu
-        group["peak_rss_mb"] = max(group["peak_rss_mb"], rss / 2**20)
+        for figures in (per_group[groups.get(step_key, "other")], per_step[step_key]):
+            figures["wall_s"] += end - start
+            figures["cpu_s"] += cpu
+            figures["peak_rss_mb"] = max(figures["peak_rss_mb"], rss / 2**20)
     cpu, rss = sampler.between(started, finished)
     stored: dict[str, dict[str, int]] = {layer: {"files": 0, "bytes": 0} for layer in LAYERS}
     for path, (size, _) in files_under(root).items():
@@ -154,6 +156,7 @@ def measure(root: Path, oem: str, days_per_run: int) -> dict:
         "cpu_s": cpu,
         "peak_rss_mb": rss / 2**20,
         "groups": dict(per_group),
+        "steps": dict(per_step),
         "stored": stored,
     }
 
@@ -237,6 +240,15 @@ def table(results: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def top_steps(result: dict, count: int = 10) -> str:
+    """The steps that took the longest at one N: where the time and the memory go."""
+    steps = sorted(result.get("steps", {}).items(), key=lambda item: -item[1]["wall_s"])[:count]
+    rows = [f"the {count} longest steps at {result['listing_days']:,} listing-days (every run of the window added up):",
+            f"{'step':44} {'wall s':>8} {'CPU s':>8} {'peak RSS MB':>12}"]
+    rows += [f"{name:44} {f['wall_s']:8.1f} {f['cpu_s']:8.1f} {f['peak_rss_mb']:12.0f}" for name, f in steps]
+    return "\n".join(rows)
+
+
 def plot(results: list[dict], target: Path) -> None:
     import matplotlib
 
@@ -284,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench-scale: {args.oem} over {args.days} days, pipeline and model from an empty lakehouse "
           f"(ld = listing-days in bronze.listings; ratios to the first column)")
     print(table(results))
+    print()
+    print(top_steps(results[-1]))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     if args.plot:
