@@ -27,8 +27,7 @@ import pandas as pd
 
 from autolake.lakehouse.settings import ScaleSettings
 from autolake.replay.simulated_ads import VIN_VALUES, check_digit
-
-PLAUSIBLE_PRICE = (500, 500_000)
+from autolake.replay.simulator import PLAUSIBLE_PRICE
 
 
 def _valid_check_digit(vin: str) -> bool:
