@@ -61,6 +61,28 @@ def written(before: dict, after: dict) -> dict[str, dict[str, int]]:
     return per_layer
 
 
+def step_spans(instance, run_ids: list[str]) -> list[tuple[str, float, float]]:
+    """(step key, start, end) of every step of the runs, from their events."""
+    spans, starts = [], {}
+    for run_id in run_ids:
+        for record in instance.all_logs(run_id):
+            event = record.dagster_event
+            if event is None:
+                continue
+            if event.event_type_value == "STEP_START":
+                starts[(run_id, event.step_key)] = record.timestamp
+            elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+                start = starts.pop((run_id, event.step_key), record.timestamp)
+                spans.append((event.step_key, start, record.timestamp))
+    return spans
+
+
+def step_groups(defs) -> dict[str, str]:
+    """{step key: its asset group} of the definitions' executable assets."""
+    return {assets_def.op.name: next(iter(assets_def.group_names_by_key.values()))
+            for assets_def in defs.resolve_asset_graph().assets_defs if assets_def.is_executable}
+
+
 def measure(root: Path, day: dt.date, oem: str) -> dict:
     """Run the daily job for `day` on the lakehouse at `root` in this process; its figures."""
     import dagster as dg
@@ -76,18 +98,8 @@ def measure(root: Path, day: dt.date, oem: str) -> dict:
         result = defs.resolve_job_def(FULL_PIPELINE_JOB).execute_in_process(
             partition_key=day.isoformat(), instance=instance, raise_on_error=True,
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
-        steps: dict[str, float] = {}
-        starts: dict[str, float] = {}
-        for record in instance.all_logs(result.run_id):
-            event = record.dagster_event
-            if event is None:
-                continue
-            if event.event_type_value == "STEP_START":
-                starts[event.step_key] = record.timestamp
-            elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
-                steps[event.step_key] = record.timestamp - starts.get(event.step_key, record.timestamp)
-        groups = {assets_def.op.name: next(iter(assets_def.group_names_by_key.values()))
-                  for assets_def in defs.resolve_asset_graph().assets_defs if assets_def.is_executable}
+        steps = {step_key: end - start for step_key, start, end in step_spans(instance, [result.run_id])}
+        groups = step_groups(defs)
     per_group: dict[str, float] = defaultdict(float)
     for step_key, seconds in steps.items():
         per_group[groups.get(step_key, "other")] += seconds

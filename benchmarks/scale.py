@@ -42,7 +42,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from daily_cost import LAYERS, files_under  # noqa: E402  (benchmarks/ is the script's own folder)
+from daily_cost import LAYERS, files_under, step_groups, step_spans  # noqa: E402  (benchmarks/ is the script's own folder)
 
 GROUP_ORDER = ["extraction", "bronze", "silver", "gold_core", "gold_mart", "ml"]
 SAMPLE_S = 0.25
@@ -90,22 +90,6 @@ class Sampler(threading.Thread):
         return cpu, max(s[2] for s in inside + before + after)
 
 
-def step_spans(instance, run_ids: list[str]) -> list[tuple[str, float, float]]:
-    """(step key, start, end) of every step of the runs, from their events."""
-    spans, starts = [], {}
-    for run_id in run_ids:
-        for record in instance.all_logs(run_id):
-            event = record.dagster_event
-            if event is None:
-                continue
-            if event.event_type_value == "STEP_START":
-                starts[(run_id, event.step_key)] = record.timestamp
-            elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
-                start = starts.pop((run_id, event.step_key), record.timestamp)
-                spans.append((event.step_key, start, record.timestamp))
-    return spans
-
-
 def measure(root: Path, oem: str, days_per_run: int) -> dict:
     """The main command's pipeline for `oem` on the empty lakehouse `root` (configuration environment
     ENV of $AUTOLAKE_CONF_DIR), measured in this process."""
@@ -131,9 +115,7 @@ def measure(root: Path, oem: str, days_per_run: int) -> dict:
     with dg.DagsterInstance.get() as instance:
         run_ids = [run.run_id for run in instance.get_runs()]
         spans = step_spans(instance, run_ids)
-    groups = {assets_def.op.name: next(iter(assets_def.group_names_by_key.values()))
-              for assets_def in build_definitions([settings]).resolve_asset_graph().assets_defs
-              if assets_def.is_executable}
+    groups = step_groups(build_definitions([settings]))
     per_group: dict[str, dict[str, float]] = defaultdict(lambda: {"wall_s": 0.0, "cpu_s": 0.0, "peak_rss_mb": 0.0})
     per_step: dict[str, dict[str, float]] = defaultdict(lambda: {"wall_s": 0.0, "cpu_s": 0.0, "peak_rss_mb": 0.0})
     for step_key, start, end in spans:
