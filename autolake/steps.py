@@ -38,6 +38,7 @@ from autolake.lakehouse.tables import (
     GOLD_FACT_SALES,
     MODEL_TABLES,
     SILVER_CATALOGUE,
+    SILVER_LATEST_SIGHTINGS,
     SILVER_LISTING_VEHICLE,
     SILVER_LISTINGS,
     SILVER_MODEL_YEARS,
@@ -186,8 +187,9 @@ def tables(settings: Settings) -> list[TableRef]:
 
 
 def maintain(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
-    """The maintenance step: every table of the OEM compacted and vacuumed (the day only names the run)."""
-    return maintenance.run(spark, settings, tables(settings))
+    """The maintenance step: every table of the OEM, and the vehicle map's kept sightings (rewritten
+    whole every day), compacted and vacuumed (the day only names the run)."""
+    return maintenance.run(spark, settings, [*tables(settings), SILVER_LATEST_SIGHTINGS])
 
 
 def of_cadence(cadence: Cadence) -> list[Step]:

@@ -97,17 +97,36 @@ def text_shingles(rows: DataFrame, text_column: str, words_per_shingle: int) -> 
     )
 
 
+SIGHTING_COLUMNS = [
+    "listing_id", "source", "dealer_id", "model_year", "model_family", "model_raw", "price_usd", "odometer_mi",
+    "vin", "vin_valid", "quality_flags", "description", "photos", "seen_date", "_partition_date",
+]
+
+
+def latest_sightings(listings: DataFrame) -> DataFrame:
+    """One row per listing: its latest sighting (the latest `seen_date`, then the latest partition
+    day; silver holds one row per listing and partition), with the columns the matcher reads.
+
+    Idempotent: the latest sightings of latest sightings are themselves, so the sightings of some
+    days merged with those kept from the others give the same rows as all the listings."""
+    latest = Window.partitionBy("listing_id").orderBy(F.col("seen_date").desc(), F.col("_partition_date").desc())
+    return (
+        listings.withColumn("_rank", F.row_number().over(latest))
+        .where(F.col("_rank") == 1)
+        .select(*SIGHTING_COLUMNS)
+    )
+
+
 def listing_profiles(listings: DataFrame, rules: MatchRules, photo_hashes: DataFrame | None = None) -> DataFrame:
-    """One row per listing (its latest sighting) with everything the matcher compares.
+    """One row per listing (its latest sighting) with everything the matcher compares; `listings`
+    may be silver's listings or their `latest_sightings`.
 
     `photos` are the ids of the ad's photo manifest; `photo_hashes` the perceptual hashes of its
     photo files when `photo_hashes` (listing_id, phash) is given, so the same image re-hosted or
     re-encoded under another URL still counts. Either kind seen at more than
     `stock_photo_max_dealers` dealers is a stock photo and left out."""
-    latest = Window.partitionBy("listing_id").orderBy(F.col("seen_date").desc(), F.col("_partition_date").desc())
     rows = (
-        listings.withColumn("_rank", F.row_number().over(latest))
-        .where(F.col("_rank") == 1)
+        latest_sightings(listings)
         .select(
             "listing_id",
             "source",
@@ -407,7 +426,8 @@ def resolve_vehicles(frame: pd.DataFrame, rules: MatchRules = MatchRules()) -> p
 def vehicle_map(
     listings: DataFrame, rules: MatchRules, *, stage: Stage, photo_hashes: DataFrame | None = None
 ) -> DataFrame:
-    """listing -> vehicle over all the listings given, with the reason and score of the match.
+    """listing -> vehicle over all the listings given (silver's listings, or their
+    `latest_sightings`: the map is the same), with the reason and score of the match.
 
     `stage(df, name)` must materialize an intermediate result and return it read back (the jobs
     write a Delta table). The profiles are joined to themselves several times; left as a plan,

@@ -121,7 +121,7 @@ def _read_watermark(spark: SparkSession, tables: Tables, step: str) -> tuple[dic
     return {row.input: row.version for row in rows}, rows[0].fingerprint
 
 
-def _files_by_day(location: str, version: int) -> dict[dt.date, dict[str, dt.date | None]]:
+def files_by_day(location: str, version: int) -> dict[dt.date, dict[str, dt.date | None]]:
     """{partition day: {file path: earliest seen_date in its statistics}} of a table version."""
     import pyarrow as pa
     from deltalake import DeltaTable
@@ -136,7 +136,7 @@ def _files_by_day(location: str, version: int) -> dict[dt.date, dict[str, dt.dat
 def _changed_listing_days(location: str, before: int, now: int) -> list[dt.date]:
     """Dates of the listings partitions whose files differ between two versions: each partition's
     day and the earliest sighting of the files that left or arrived."""
-    old, new = _files_by_day(location, before), _files_by_day(location, now)
+    old, new = files_by_day(location, before), files_by_day(location, now)
     dates: list[dt.date] = []
     for day in set(old) | set(new):
         left, arrived = old.get(day, {}), new.get(day, {})

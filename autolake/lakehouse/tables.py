@@ -62,6 +62,8 @@ SILVER_LISTINGS = TableRef("silver", "listings")
 SILVER_PHOTO_FEATURES = TableRef("silver", "photo_features")
 SILVER_LISTING_VEHICLE = TableRef("silver", "listing_vehicle")
 SILVER_VEHICLE_HISTORY = TableRef("silver", "vehicle_history")
+SILVER_LATEST_SIGHTINGS = TableRef("silver", "latest_sightings")
+"""The vehicle map's own state: each listing's latest sighting, and the listings version it reflects."""
 SILVER_VEHICLE_IMAGES = TableRef("silver", "vehicle_images")
 GOLD_DIM_VEHICLE = TableRef("gold", "dim_vehicle")
 GOLD_FACT_INVENTORY = TableRef("gold", "fact_inventory_daily")

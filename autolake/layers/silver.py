@@ -6,16 +6,20 @@ import csv
 import datetime as dt
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from autolake.lakehouse import quality
+from autolake.lakehouse.commits import current_version
 from autolake.lakehouse.datasets import fetch
 from autolake.lakehouse.publish import LayerResult, publishes
+from autolake.lakehouse.restatement import files_by_day
 from autolake.lakehouse.settings import Settings
 from autolake.lakehouse.tables import (
     BRONZE_LISTINGS,
+    PARTITION_COLUMN,
     SILVER_CATALOGUE,
+    SILVER_LATEST_SIGHTINGS,
     SILVER_LISTING_VEHICLE,
     SILVER_LISTINGS,
     SILVER_MODEL_YEARS,
@@ -26,7 +30,7 @@ from autolake.lakehouse.tables import (
 from autolake.lakehouse.vocabulary import load_rules
 from autolake.layers.vision import run_vehicle_images
 from spark_transforms.attributes import attribute_coverage, with_vehicle_attributes
-from spark_transforms.dedup import MatchRules, vehicle_map
+from spark_transforms.dedup import SIGHTING_COLUMNS, MatchRules, latest_sightings, vehicle_map
 from spark_transforms.lifecycle import vehicle_days, vehicle_history
 from spark_transforms.silver import (
     FamilyRules,
@@ -136,11 +140,85 @@ def run_listings(spark: SparkSession, settings: Settings, day: dt.date) -> Layer
     )
 
 
+def _sighting_key(prefix: str) -> list[Column]:
+    """A sighting's place in `latest_sightings`' order (a missing `seen_date` sorts first)."""
+    return [F.coalesce(F.col(f"{prefix}seen_date"), F.lit(dt.date.min)), F.col(f"{prefix}{PARTITION_COLUMN}")]
+
+
+def _sightings_since_last_map(spark: SparkSession, tables: Tables) -> tuple[DataFrame, int | None, str]:
+    """Every listing's latest sighting (`latest_sightings` of silver's listings), the listings
+    version it reflects, and how it was obtained.
+
+    The last published map kept the sightings it was built from, with the listings version they
+    reflect (`silver.latest_sightings`). Only the partitions whose files changed since that version
+    are read again: a listing's latest sighting is the later of its kept one and its rows on those
+    days. A kept sighting that lay on a changed day and that no row of those days equals or passes
+    (its row was removed or re-dated) is looked up again over every day, for that listing only.
+    Without kept sightings, with other columns, on catalog tables, or when the kept version's log
+    is gone, every listing is read."""
+    listings_location = tables.location(SILVER_LISTINGS)
+    if tables.uses_catalog:
+        return latest_sightings(tables.read(spark, SILVER_LISTINGS)), None, "catalog tables: every listing read"
+    now = current_version(listings_location)
+    current = spark.read.format("delta").option("versionAsOf", now).load(listings_location)
+
+    def everything(why: str) -> tuple[DataFrame, int | None, str]:
+        return latest_sightings(current), now, f"every listing read: {why}"
+
+    if not tables.exists(spark, SILVER_LATEST_SIGHTINGS):
+        return everything("first map (no kept sightings)")
+    kept = tables.read(spark, SILVER_LATEST_SIGHTINGS)
+    if kept.columns != [*SIGHTING_COLUMNS, "listings_version"]:
+        return everything("the kept sightings have other columns")
+    version = kept.select("listings_version").first()
+    if version is None:
+        return everything("no kept sightings")
+    before = version[0]
+    try:
+        old, new = files_by_day(listings_location, before), files_by_day(listings_location, now)
+    except Exception as error:  # noqa: BLE001 - an unreadable old version means: read every listing
+        return everything(f"listings version {before} can no longer be read ({str(error).splitlines()[0][:160]})")
+    changed = sorted(day for day in set(old) | set(new) if old.get(day, {}).keys() != new.get(day, {}).keys())
+    kept = kept.drop("listings_version")
+    if not changed:
+        return kept, now, f"no listings changed since version {before}"
+    on_changed = F.col(PARTITION_COLUMN).isin(changed)
+    merged = latest_sightings(kept.where(~on_changed).unionByName(current.where(on_changed)))
+    stale = kept.where(on_changed).select("listing_id", F.col("seen_date").alias("stale_seen_date"),
+                                          F.col(PARTITION_COLUMN).alias(f"stale_{PARTITION_COLUMN}"))
+    found = merged.select("listing_id", F.col("seen_date").alias("found_seen_date"),
+                          F.col(PARTITION_COLUMN).alias(f"found_{PARTITION_COLUMN}"))
+    found_key, stale_key = _sighting_key("found_"), _sighting_key("stale_")
+    passes = (found_key[0] > stale_key[0]) | ((found_key[0] == stale_key[0]) & (found_key[1] >= stale_key[1]))
+    lost = (stale.join(found, on="listing_id", how="left")
+            .where(F.col(f"found_{PARTITION_COLUMN}").isNull() | ~passes).select("listing_id"))
+    lost = tables.stage(lost, "dedup_sightings_lost")
+    lost_count = lost.count()
+    if lost_count:
+        merged = merged.join(lost, on="listing_id", how="left_anti").unionByName(
+            latest_sightings(current.join(lost, on="listing_id", how="left_semi"))
+        )
+    return merged, now, (f"{len(changed)} changed listings partition(s) read since version {before} "
+                         f"({changed[0]}..{changed[-1]}); {lost_count} listing(s) looked up over every day")
+
+
+def updated_sightings(spark: SparkSession, tables: Tables) -> tuple[DataFrame, str]:
+    """Every listing's latest sighting now (materialized), kept with the listings version it
+    reflects for the next map (inside a step's batch, kept once the step publishes); and how it
+    was obtained."""
+    found, listings_version, how = _sightings_since_last_map(spark, tables)
+    sightings = tables.stage(found, "dedup_sightings")
+    if listings_version is not None:
+        tables.overwrite(sightings.withColumn("listings_version", F.lit(listings_version).cast("long")),
+                         SILVER_LATEST_SIGHTINGS)
+    return sightings, how
+
+
 @publishes
 def run_vehicle_map(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     """listing -> vehicle over every silver listing so far (a snapshot: any day's run gives the same map)."""
     tables = Tables(settings)
-    listings = tables.read(spark, SILVER_LISTINGS)
+    listings, how = updated_sightings(spark, tables)
     photo_hashes = None
     if tables.exists(spark, SILVER_PHOTO_FEATURES):
         photo_hashes = (
@@ -159,6 +237,7 @@ def run_vehicle_map(spark: SparkSession, settings: Settings, day: dt.date) -> La
             SILVER_LISTING_VEHICLE.name: figures.listings,
             "vehicles": figures.vehicles,
             "listings_per_vehicle": round(figures.listings / max(figures.vehicles, 1), 3),
+            "sightings": how,
             **{f"matched_by/{reason}": n for reason, n in sorted(reasons.items())},
         },
         reports={
