@@ -11,9 +11,10 @@ every later step runs, as in the schedule's run for a new day. Each run is a sep
 so its peak RSS is its own. Printed side by side: wall time per layer (from the run's step
 events), the run's wall and CPU time and peak RSS, and the files and bytes each layer wrote;
 then the ratio of the history run to the first day (the target of issue 16: at most 1.5x at
-365 days), and the history's storage per layer: live and on-disk bytes per listing-day. Last, gold
-is rebuilt from scratch on another copy (after the daily run) and compared row by row with what
-the daily run's restatement left: they must be identical (`--no-refresh-check` skips it).
+365 days), and the history's storage per layer: live and on-disk bytes per listing-day. Last,
+silver's vehicle map (from every listing, without its kept sightings) and gold are rebuilt from
+scratch on another copy (after the daily run) and compared row by row with what the daily run's
+incremental steps left: they must be identical (`--no-refresh-check` skips it).
 """
 
 from __future__ import annotations
@@ -113,48 +114,59 @@ def measure(root: Path, day: dt.date, oem: str) -> dict:
     }
 
 
-def rebuild_gold(root: Path, day: dt.date, oem: str) -> dict:
-    """Delete the OEM's gold (its watermarks with it) and build gold core and the marts for `day` from
-    silver: the full refresh the daily run's restatement must equal. Its wall time."""
+def rebuild(root: Path, day: dt.date, oem: str) -> dict:
+    """Delete the OEM's gold (its watermarks with it) and the vehicle map's kept sightings, then run
+    silver for `day` (the map from every listing) and gold core and the marts from scratch: the full
+    refresh the daily run's incremental steps must equal. Its wall time."""
     import dagster as dg
 
     from autolake.lakehouse.settings import load_settings
+    from autolake.lakehouse.tables import SILVER_LATEST_SIGHTINGS, Tables
     from pipeline.build import build_definitions
 
     settings = load_settings("local", oem=oem, overrides={"lakehouse": {"root": str(root)}})
     shutil.rmtree(root / "gold" / oem)
+    shutil.rmtree(Tables(settings).location(SILVER_LATEST_SIGHTINGS))
     started = time.perf_counter()
     with dg.DagsterInstance.ephemeral() as instance:
         defs = build_definitions(settings, lakehouse_root=str(root))
-        for job in ("gold_core_job", "gold_mart_job"):
+        for job in ("silver_job", "gold_core_job", "gold_mart_job"):
             defs.resolve_job_def(job).execute_in_process(
                 partition_key=day.isoformat(), instance=instance, raise_on_error=True,
                 run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
     return {"wall_s": time.perf_counter() - started}
 
 
-def gold_differences(incremental: Path, refreshed: Path, oem: str) -> tuple[int, int, list[str]]:
-    """(tables compared, rows compared, tables whose rows differ) between two lakehouses' gold core
-    and marts (the model's predictions left out: the refresh does not score)."""
+def differences(incremental: Path, refreshed: Path, oem: str) -> tuple[int, int, list[str]]:
+    """(tables compared, rows compared, tables whose rows differ) between two lakehouses' silver
+    vehicle tables, the map's kept sightings (without their listings version), gold core and marts
+    (the model's predictions left out: the refresh does not score)."""
     from deltalake import DeltaTable
 
     from autolake import steps
     from autolake.lakehouse.settings import load_settings
-    from autolake.lakehouse.tables import MODEL_TABLES, Tables
+    from autolake.lakehouse.tables import (
+        MODEL_TABLES,
+        SILVER_LATEST_SIGHTINGS,
+        SILVER_LISTING_VEHICLE,
+        SILVER_VEHICLE_HISTORY,
+        SILVER_VEHICLE_IMAGES,
+        Tables,
+    )
 
     def rows(root: Path, ref) -> list[str]:
         location = Tables(load_settings("local", oem=oem, overrides={"lakehouse": {"root": str(root)}})).location(ref)
         if not (Path(location) / "_delta_log").is_dir():
             return []
-        frame = DeltaTable(location).to_pandas()
+        frame = DeltaTable(location).to_pandas().drop(columns=["listings_version"], errors="ignore")
         frame = frame[sorted(frame.columns)]
         return sorted(json.dumps(row, default=str, sort_keys=True) for row in frame.to_dict("records"))
 
     settings = load_settings("local", oem=oem)
+    silver = [SILVER_LISTING_VEHICLE, SILVER_LATEST_SIGHTINGS, SILVER_VEHICLE_HISTORY, SILVER_VEHICLE_IMAGES]
+    gold = [ref for ref in steps.tables(settings) if ref.layer == "gold" and ref not in MODEL_TABLES]
     compared, total, differing = 0, 0, []
-    for ref in steps.tables(settings):
-        if ref.layer != "gold" or ref in MODEL_TABLES:
-            continue
+    for ref in silver + gold:
         a, b = rows(incremental, ref), rows(refreshed, ref)
         compared, total = compared + 1, total + len(b)
         if a != b:
@@ -265,14 +277,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-refresh-check", action="store_true",
                         help="skip rebuilding gold from scratch to compare it with the daily run's restatement")
     parser.add_argument("--measure", type=Path, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--rebuild-gold", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--rebuild", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     if args.measure is not None:
         print(json.dumps(measure(args.measure, args.day, args.oem)))
         return 0
-    if args.rebuild_gold is not None:
-        print(json.dumps(rebuild_gold(args.rebuild_gold, args.day, args.oem)))
+    if args.rebuild is not None:
+        print(json.dumps(rebuild(args.rebuild, args.day, args.oem)))
         return 0
 
     from autolake.lakehouse.settings import load_settings
@@ -294,18 +306,19 @@ def main(argv: list[str] | None = None) -> int:
         check = None
         if not args.no_refresh_check:
             refreshed = Path(scratch) / "refreshed"
-            print(f"rebuilding gold of a copy from scratch for {day} ...", file=sys.stderr, flush=True)
+            print(f"rebuilding the vehicle map and gold of a copy from scratch for {day} ...", file=sys.stderr,
+                  flush=True)
             shutil.copytree(copy, refreshed)
-            rebuilt = run_scenario(refreshed, day, args.oem, "--rebuild-gold")
-            check = (rebuilt, gold_differences(copy, refreshed, args.oem))
+            rebuilt = run_scenario(refreshed, day, args.oem, "--rebuild")
+            check = (rebuilt, differences(copy, refreshed, args.oem))
     print(f"daily run (full_pipeline_job, one partition) of {args.oem}: first day {first_day} on an empty lakehouse "
           f"vs {day} on a lakehouse holding {first_day}..{day}")
     print(table(first, history, history_days))
     if check is not None:
         rebuilt, (compared, rows, differing) = check
-        gold_s = history["group_s"].get("gold_core", 0.0) + history["group_s"].get("gold_mart", 0.0)
-        print(f"\ngold restated by the daily run {gold_s:.1f} s vs rebuilt from scratch {rebuilt['wall_s']:.1f} s; "
-              f"{compared} gold tables, {rows} rows: "
+        restated_s = sum(history["group_s"].get(group, 0.0) for group in ("silver", "gold_core", "gold_mart"))
+        print(f"\nsilver and gold by the daily run {restated_s:.1f} s vs silver's vehicle tables and gold rebuilt from "
+              f"scratch {rebuilt['wall_s']:.1f} s; {compared} tables, {rows} rows: "
               + ("identical to the rebuild" if not differing else "DIFFERENT from the rebuild: " + "; ".join(differing)))
     print()
     print(storage(args.history, args.oem))

@@ -58,7 +58,8 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         table=SILVER_LISTING_VEHICLE,
         deps=[SILVER_LISTINGS, SILVER_PHOTO_FEATURES],
         description="listing -> vehicle over all listings: VIN, else scored text/mileage/photo evidence "
-        "(match reason, score and partner listing). Rebuilt whole on every run.",
+        "(match reason, score and partner listing). Rebuilt whole on every run, from each listing's latest "
+        "sighting (kept with the map and read again only from the listings partitions that changed).",
         run=silver.run_vehicle_map,
         snapshot=True,
     )
