@@ -11,6 +11,7 @@
 #   ./run_pipeline.sh mlflow     the MLflow UI over the lakehouse's local store (http://127.0.0.1:5000)
 #   ./run_pipeline.sh bench-days-on-lot  the model against the baseline under three holdout designs
 #   ./run_pipeline.sh bench-daily  a daily run after the main command's history next to the first day
+#   ./run_pipeline.sh bench-daily-growth  daily runs after 30, 90 and 180 days of history next to the first day
 #   ./run_pipeline.sh bench-bronze-read  bronze's landing read in Python next to the engine's binaryFile reads
 #   ./run_pipeline.sh bench-scale   the pipeline at N listing-days (simulated copies of the ads), per layer
 #   ./run_pipeline.sh bench-gold-single-node  the gold marts on the engine next to a hand-written Polars equivalent
@@ -90,6 +91,10 @@ case "$command" in
         bootstrap
         exec "$VENV/bin/python" benchmarks/daily_cost.py "$@"
         ;;
+    bench-daily-growth)
+        bootstrap
+        exec "$VENV/bin/python" benchmarks/daily_growth.py "$@"
+        ;;
     bench-bronze-read)
         bootstrap
         exec "$VENV/bin/python" benchmarks/bronze_read.py "$@"
@@ -107,7 +112,7 @@ case "$command" in
         exec "$VENV/bin/python" benchmarks/vision_throughput.py "$@"
         ;;
     *)
-        sed -n '2,17p' "$0" >&2
+        sed -n '2,18p' "$0" >&2
         exit 2
         ;;
 esac

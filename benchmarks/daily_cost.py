@@ -84,14 +84,14 @@ def step_groups(defs) -> dict[str, str]:
             for assets_def in defs.resolve_asset_graph().assets_defs if assets_def.is_executable}
 
 
-def measure(root: Path, day: dt.date, oem: str) -> dict:
+def measure(root: Path, day: dt.date, oem: str, env: str = "local") -> dict:
     """Run the daily job for `day` on the lakehouse at `root` in this process; its figures."""
     import dagster as dg
 
     from autolake.lakehouse.settings import load_settings
     from pipeline.build import FULL_PIPELINE_JOB, build_definitions
 
-    settings = load_settings("local", oem=oem, overrides={"lakehouse": {"root": str(root)}})
+    settings = load_settings(env, oem=oem, overrides={"lakehouse": {"root": str(root)}})
     before = files_under(root)
     started, cpu = time.perf_counter(), time.process_time()
     with dg.DagsterInstance.ephemeral() as instance:
@@ -114,30 +114,40 @@ def measure(root: Path, day: dt.date, oem: str) -> dict:
     }
 
 
-def rebuild(root: Path, day: dt.date, oem: str) -> dict:
+def rebuild(root: Path, day: dt.date, oem: str, env: str = "local") -> dict:
     """Delete the OEM's gold (its watermarks with it) and the vehicle map's kept sightings, then run
-    silver for `day` (the map from every listing) and gold core and the marts from scratch: the full
-    refresh the daily run's incremental steps must equal. Its wall time."""
+    silver's vehicle tables for `day` (the map from every listing) and gold core and the marts from
+    scratch: the full refresh the daily run's incremental steps must equal. Its wall time. The day's
+    photo features are not recomputed: bronze records each photo's path in the lakehouse it landed
+    in, and the vision step refuses a path outside its own lakehouse's photo folder, as in a copy."""
     import dagster as dg
 
     from autolake.lakehouse.settings import load_settings
-    from autolake.lakehouse.tables import SILVER_LATEST_SIGHTINGS, Tables
+    from autolake.lakehouse.tables import (
+        SILVER_LATEST_SIGHTINGS,
+        SILVER_LISTING_VEHICLE,
+        SILVER_VEHICLE_HISTORY,
+        SILVER_VEHICLE_IMAGES,
+        Tables,
+    )
     from pipeline.build import build_definitions
 
-    settings = load_settings("local", oem=oem, overrides={"lakehouse": {"root": str(root)}})
+    settings = load_settings(env, oem=oem, overrides={"lakehouse": {"root": str(root)}})
     shutil.rmtree(root / "gold" / oem)
     shutil.rmtree(Tables(settings).location(SILVER_LATEST_SIGHTINGS))
     started = time.perf_counter()
     with dg.DagsterInstance.ephemeral() as instance:
         defs = build_definitions(settings, lakehouse_root=str(root))
-        for job in ("silver_job", "gold_core_job", "gold_mart_job"):
+        vehicle_tables = [dg.AssetKey([oem, ref.layer, ref.name])
+                          for ref in (SILVER_LISTING_VEHICLE, SILVER_VEHICLE_HISTORY, SILVER_VEHICLE_IMAGES)]
+        for job, selection in (("silver_job", vehicle_tables), ("gold_core_job", None), ("gold_mart_job", None)):
             defs.resolve_job_def(job).execute_in_process(
-                partition_key=day.isoformat(), instance=instance, raise_on_error=True,
+                partition_key=day.isoformat(), instance=instance, raise_on_error=True, asset_selection=selection,
                 run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
     return {"wall_s": time.perf_counter() - started}
 
 
-def differences(incremental: Path, refreshed: Path, oem: str) -> tuple[int, int, list[str]]:
+def differences(incremental: Path, refreshed: Path, oem: str, env: str = "local") -> tuple[int, int, list[str]]:
     """(tables compared, rows compared, tables whose rows differ) between two lakehouses' silver
     vehicle tables, the map's kept sightings (without their listings version), gold core and marts
     (the model's predictions left out: the refresh does not score)."""
@@ -155,14 +165,14 @@ def differences(incremental: Path, refreshed: Path, oem: str) -> tuple[int, int,
     )
 
     def rows(root: Path, ref) -> list[str]:
-        location = Tables(load_settings("local", oem=oem, overrides={"lakehouse": {"root": str(root)}})).location(ref)
+        location = Tables(load_settings(env, oem=oem, overrides={"lakehouse": {"root": str(root)}})).location(ref)
         if not (Path(location) / "_delta_log").is_dir():
             return []
         frame = DeltaTable(location).to_pandas().drop(columns=["listings_version"], errors="ignore")
         frame = frame[sorted(frame.columns)]
         return sorted(json.dumps(row, default=str, sort_keys=True) for row in frame.to_dict("records"))
 
-    settings = load_settings("local", oem=oem)
+    settings = load_settings(env, oem=oem)
     silver = [SILVER_LISTING_VEHICLE, SILVER_LATEST_SIGHTINGS, SILVER_VEHICLE_HISTORY, SILVER_VEHICLE_IMAGES]
     gold = [ref for ref in steps.tables(settings) if ref.layer == "gold" and ref not in MODEL_TABLES]
     compared, total, differing = 0, 0, []
@@ -174,10 +184,12 @@ def differences(incremental: Path, refreshed: Path, oem: str) -> tuple[int, int,
     return compared, total, differing
 
 
-def run_scenario(root: Path, day: dt.date, oem: str, mode: str = "--measure") -> dict:
+def run_scenario(root: Path, day: dt.date, oem: str, mode: str = "--measure", env: str = "local",
+                 environ: dict[str, str] | None = None) -> dict:
+    """`--measure` or `--rebuild` of `day` on the lakehouse at `root`, in a process of its own."""
     completed = subprocess.run(
-        [sys.executable, __file__, mode, str(root), "--day", day.isoformat(), "--oem", oem],
-        capture_output=True, text=True, cwd=ROOT)
+        [sys.executable, __file__, mode, str(root), "--day", day.isoformat(), "--oem", oem, "--env", env],
+        capture_output=True, text=True, cwd=ROOT, env=environ)
     if completed.returncode != 0:
         raise SystemExit(f"daily run of {day} on {root} failed:\n{completed.stderr[-4000:]}")
     return json.loads(completed.stdout.strip().splitlines()[-1])
@@ -246,23 +258,30 @@ def storage(root: Path, oem: str) -> str:
     return "\n".join(rows)
 
 
-def table(first: dict, history: dict, history_days: int) -> str:
+def table(first: dict, histories: list[tuple[int, dict]]) -> str:
+    """The first day next to the daily run after each history (days, figures), each with its ratio."""
     def mb(n: int) -> str:
         return f"{n / 1e6:.1f}"
 
-    rows = [f"{'':28} {'first day':>12} {f'after {history_days} days':>16} {'ratio':>7}"]
-    groups = sorted(set(first["group_s"]) | set(history["group_s"]),
-                    key=lambda g: (["extraction", "bronze", "silver", "gold_core", "gold_mart", "ml"] + [g]).index(g))
+    rows = [f"{'':28} {'first day':>10}" + "".join(f" {f'after {days} days':>16} {'ratio':>6}" for days, _ in histories)]
+    order = ["extraction", "bronze", "silver", "gold_core", "gold_mart", "ml"]
+    groups = sorted(set(first["group_s"]).union(*(set(h["group_s"]) for _, h in histories)),
+                    key=lambda g: (order + [g]).index(g))
+
+    def line(label: str, a: float, values: list[float]) -> str:
+        return f"{label:28} {a:10.1f}" + "".join(f" {b:16.1f} {b / a if a else float('nan'):6.2f}" for b in values)
+
     for group in groups:
-        a, b = first["group_s"].get(group, 0.0), history["group_s"].get(group, 0.0)
-        rows.append(f"{group + ' wall s':28} {a:12.1f} {b:16.1f} {b / a if a else float('nan'):7.2f}")
+        rows.append(line(group + " wall s", first["group_s"].get(group, 0.0),
+                         [h["group_s"].get(group, 0.0) for _, h in histories]))
     for name, unit in (("wall_s", "run wall s"), ("cpu_s", "run cpu s"), ("peak_rss_mb", "peak RSS MB")):
-        a, b = first[name], history[name]
-        rows.append(f"{unit:28} {a:12.1f} {b:16.1f} {b / a if a else float('nan'):7.2f}")
+        rows.append(line(unit, first[name], [h[name] for _, h in histories]))
     for layer in LAYERS:
-        a, b = first["written"][layer], history["written"][layer]
-        rows.append(f"{layer + ' files written':28} {a['files']:12d} {b['files']:16d}")
-        rows.append(f"{layer + ' MB written':28} {mb(a['bytes']):>12} {mb(b['bytes']):>16}")
+        a = first["written"][layer]
+        rows.append(f"{layer + ' files written':28} {a['files']:10d}"
+                    + "".join(f" {h['written'][layer]['files']:16d} {'':6}" for _, h in histories))
+        rows.append(f"{layer + ' MB written':28} {mb(a['bytes']):>10}"
+                    + "".join(f" {mb(h['written'][layer]['bytes']):>16} {'':6}" for _, h in histories))
     return "\n".join(rows)
 
 
@@ -278,13 +297,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip rebuilding gold from scratch to compare it with the daily run's restatement")
     parser.add_argument("--measure", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--rebuild", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--env", default="local", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     if args.measure is not None:
-        print(json.dumps(measure(args.measure, args.day, args.oem)))
+        print(json.dumps(measure(args.measure, args.day, args.oem, args.env)))
         return 0
     if args.rebuild is not None:
-        print(json.dumps(rebuild(args.rebuild, args.day, args.oem)))
+        print(json.dumps(rebuild(args.rebuild, args.day, args.oem, args.env)))
         return 0
 
     from autolake.lakehouse.settings import load_settings
@@ -313,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
             check = (rebuilt, differences(copy, refreshed, args.oem))
     print(f"daily run (full_pipeline_job, one partition) of {args.oem}: first day {first_day} on an empty lakehouse "
           f"vs {day} on a lakehouse holding {first_day}..{day}")
-    print(table(first, history, history_days))
+    print(table(first, [(history_days, history)]))
     if check is not None:
         rebuilt, (compared, rows, differing) = check
         restated_s = sum(history["group_s"].get(group, 0.0) for group in ("silver", "gold_core", "gold_mart"))
