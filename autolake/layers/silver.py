@@ -145,45 +145,56 @@ def _sighting_key(prefix: str) -> list[Column]:
     return [F.coalesce(F.col(f"{prefix}seen_date"), F.lit(dt.date.min)), F.col(f"{prefix}{PARTITION_COLUMN}")]
 
 
-def _sightings_since_last_map(spark: SparkSession, tables: Tables) -> tuple[DataFrame, int | None, str]:
-    """Every listing's latest sighting (`latest_sightings` of silver's listings), the listings
-    version it reflects, and how it was obtained.
+KEPT_COLUMNS = [*SIGHTING_COLUMNS, "listings_table_id", "listings_version"]
 
-    The last published map kept the sightings it was built from, with the listings version they
-    reflect (`silver.latest_sightings`). Only the partitions whose files changed since that version
-    are read again: a listing's latest sighting is the later of its kept one and its rows on those
-    days. A kept sighting that lay on a changed day and that no row of those days equals or passes
-    (its row was removed or re-dated) is looked up again over every day, for that listing only.
-    Without kept sightings, with other columns, on catalog tables, or when the kept version's log
-    is gone, every listing is read."""
+
+def _sightings_since_last_map(spark: SparkSession, tables: Tables) -> tuple[DataFrame, tuple[str, int] | None, str]:
+    """Every listing's latest sighting (`latest_sightings` of silver's listings), the listings
+    table (Delta table id, version) it reflects, and how it was obtained.
+
+    The last published map kept the sightings it was built from, with the listings table and
+    version they reflect (`silver.latest_sightings`). Only the partitions whose files changed since
+    that version are read again: a listing's latest sighting is the later of its kept one and its
+    rows on those days. A kept sighting that lay on a changed day and that no row of those days
+    equals or passes (its row was removed or re-dated) is looked up again over every day, for that
+    listing only. Without kept sightings, with other columns, for another listings table (one
+    deleted and built again), on catalog tables, or when the kept version's log is gone, every
+    listing is read."""
     listings_location = tables.location(SILVER_LISTINGS)
     if tables.uses_catalog:
         return latest_sightings(tables.read(spark, SILVER_LISTINGS)), None, "catalog tables: every listing read"
-    now = current_version(listings_location)
-    current = spark.read.format("delta").option("versionAsOf", now).load(listings_location)
+    from deltalake import DeltaTable
 
-    def everything(why: str) -> tuple[DataFrame, int | None, str]:
-        return latest_sightings(current), now, f"every listing read: {why}"
+    now = current_version(listings_location)
+    table_id = DeltaTable(listings_location, version=now).metadata().id
+    current = (spark.read.format("delta").option("versionAsOf", now).load(listings_location)
+               .select(*SIGHTING_COLUMNS))
+
+    def everything(why: str) -> tuple[DataFrame, tuple[str, int] | None, str]:
+        return latest_sightings(current), (table_id, now), f"every listing read: {why}"
 
     if not tables.exists(spark, SILVER_LATEST_SIGHTINGS):
         return everything("first map (no kept sightings)")
     kept = tables.read(spark, SILVER_LATEST_SIGHTINGS)
-    if kept.columns != [*SIGHTING_COLUMNS, "listings_version"]:
+    if kept.columns != KEPT_COLUMNS:
         return everything("the kept sightings have other columns")
-    version = kept.select("listings_version").first()
-    if version is None:
+    reflected = kept.select("listings_table_id", "listings_version").first()
+    if reflected is None:
         return everything("no kept sightings")
-    before = version[0]
+    if reflected.listings_table_id != table_id:
+        return everything(f"the kept sightings reflect another listings table ({reflected.listings_table_id})")
+    before = reflected.listings_version
     try:
         old, new = files_by_day(listings_location, before), files_by_day(listings_location, now)
     except Exception as error:  # noqa: BLE001 - an unreadable old version means: read every listing
         return everything(f"listings version {before} can no longer be read ({str(error).splitlines()[0][:160]})")
     changed = sorted(day for day in set(old) | set(new) if old.get(day, {}).keys() != new.get(day, {}).keys())
-    kept = kept.drop("listings_version")
+    kept = kept.select(*SIGHTING_COLUMNS)
     if not changed:
-        return kept, now, f"no listings changed since version {before}"
+        return kept, (table_id, now), f"no listings changed since version {before}"
     on_changed = F.col(PARTITION_COLUMN).isin(changed)
-    merged = latest_sightings(kept.where(~on_changed).unionByName(current.where(on_changed)))
+    merged = tables.stage(latest_sightings(kept.where(~on_changed).unionByName(current.where(on_changed))),
+                          "dedup_sightings_merged")
     stale = kept.where(on_changed).select("listing_id", F.col("seen_date").alias("stale_seen_date"),
                                           F.col(PARTITION_COLUMN).alias(f"stale_{PARTITION_COLUMN}"))
     found = merged.select("listing_id", F.col("seen_date").alias("found_seen_date"),
@@ -198,7 +209,7 @@ def _sightings_since_last_map(spark: SparkSession, tables: Tables) -> tuple[Data
         merged = merged.join(lost, on="listing_id", how="left_anti").unionByName(
             latest_sightings(current.join(lost, on="listing_id", how="left_semi"))
         )
-    return merged, now, (f"{len(changed)} changed listings partition(s) read since version {before} "
+    return merged, (table_id, now), (f"{len(changed)} changed listings partition(s) read since version {before} "
                          f"({changed[0]}..{changed[-1]}); {lost_count} listing(s) looked up over every day")
 
 
@@ -206,10 +217,12 @@ def updated_sightings(spark: SparkSession, tables: Tables) -> tuple[DataFrame, s
     """Every listing's latest sighting now (materialized), kept with the listings version it
     reflects for the next map (inside a step's batch, kept once the step publishes); and how it
     was obtained."""
-    found, listings_version, how = _sightings_since_last_map(spark, tables)
+    found, reflected, how = _sightings_since_last_map(spark, tables)
     sightings = tables.stage(found, "dedup_sightings")
-    if listings_version is not None:
-        tables.overwrite(sightings.withColumn("listings_version", F.lit(listings_version).cast("long")),
+    if reflected is not None:
+        table_id, version = reflected
+        tables.overwrite(sightings.withColumns({"listings_table_id": F.lit(table_id),
+                                                "listings_version": F.lit(version).cast("long")}),
                          SILVER_LATEST_SIGHTINGS)
     return sightings, how
 
