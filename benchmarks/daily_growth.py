@@ -88,9 +88,12 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="autolake-bench-growth-") as scratch:
         scratch_path = Path(scratch)
-        root = (args.keep / f"growth-{args.oem}-{days}d") if args.keep else scratch_path / "lakehouse"
-        if root.exists():
-            shutil.rmtree(root)
+        root = (args.keep.resolve() / f"growth-{args.oem}-{days}d") if args.keep else scratch_path / "lakehouse"
+        daily, rebuilt_copy = root.with_name(root.name + "-daily"), root.with_name(root.name + "-rebuilt")
+        for earlier in (root, daily, rebuilt_copy):
+            if earlier.exists():
+                print(f"removing {earlier} (an earlier run's)", file=sys.stderr, flush=True)
+                shutil.rmtree(earlier)
         conf = scaled_conf(scratch_path, root, days, copies, DEALERS_PER_STATE)
         (scratch_path / "dagster").mkdir()
         shutil.copy(ROOT / "conf" / "dagster.yaml", scratch_path / "dagster" / "dagster.yaml")
@@ -128,9 +131,9 @@ def main(argv: list[str] | None = None) -> int:
                 rebuilt = run_scenario(refreshed, window[n], args.oem, "--rebuild", env=ENV, environ=environ)
                 check = (n, rebuilt, differences(copy, refreshed, args.oem, ENV))
                 if args.keep:
-                    shutil.move(refreshed, root.with_name(root.name + "-rebuilt"))
+                    shutil.move(refreshed, rebuilt_copy)
             if args.keep and n == checkpoints[-1]:
-                shutil.move(copy, root.with_name(root.name + "-daily"))
+                shutil.move(copy, daily)
             else:
                 shutil.rmtree(copy, ignore_errors=True)
             shutil.rmtree(scratch_path / "refreshed", ignore_errors=True)
