@@ -123,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
                   "...", file=sys.stderr, flush=True)
             measured = run_scenario(copy, window[n], args.oem, env=ENV, environ=environ)
             histories.append((n, {**measured, "history_listing_days": size}))
+            print(f"  after {n} days: run wall {measured['wall_s']:.1f} s (first day {first['wall_s']:.1f} s), "
+                  f"per layer {json.dumps({g: round(v, 1) for g, v in measured['group_s'].items()})}",
+                  file=sys.stderr, flush=True)
             if n == checkpoints[-1] and not args.no_refresh_check:
                 print(f"  rebuilding the vehicle map and gold of a copy from scratch for {window[n]} ...",
                       file=sys.stderr, flush=True)
