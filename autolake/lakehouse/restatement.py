@@ -133,6 +133,12 @@ def files_by_day(location: str, version: int) -> dict[dt.date, dict[str, dt.date
     return found
 
 
+def changed_partitions(location: str, before: int, now: int) -> list[dt.date]:
+    """The partition days whose files differ between two versions of a table, in order."""
+    old, new = files_by_day(location, before), files_by_day(location, now)
+    return sorted(day for day in set(old) | set(new) if old.get(day, {}).keys() != new.get(day, {}).keys())
+
+
 def _changed_listing_days(location: str, before: int, now: int) -> list[dt.date]:
     """Dates of the listings partitions whose files differ between two versions: each partition's
     day and the earliest sighting of the files that left or arrived."""

@@ -13,7 +13,7 @@ from autolake.lakehouse import quality
 from autolake.lakehouse.commits import current_version
 from autolake.lakehouse.datasets import fetch
 from autolake.lakehouse.publish import LayerResult, publishes
-from autolake.lakehouse.restatement import files_by_day
+from autolake.lakehouse.restatement import changed_partitions
 from autolake.lakehouse.settings import Settings
 from autolake.lakehouse.tables import (
     BRONZE_LISTINGS,
@@ -185,10 +185,9 @@ def _sightings_since_last_map(spark: SparkSession, tables: Tables) -> tuple[Data
         return everything(f"the kept sightings reflect another listings table ({reflected.listings_table_id})")
     before = reflected.listings_version
     try:
-        old, new = files_by_day(listings_location, before), files_by_day(listings_location, now)
+        changed = changed_partitions(listings_location, before, now)
     except Exception as error:  # noqa: BLE001 - an unreadable old version means: read every listing
         return everything(f"listings version {before} can no longer be read ({str(error).splitlines()[0][:160]})")
-    changed = sorted(day for day in set(old) | set(new) if old.get(day, {}).keys() != new.get(day, {}).keys())
     kept = kept.select(*SIGHTING_COLUMNS)
     if not changed:
         return kept, (table_id, now), f"no listings changed since version {before}"
