@@ -110,6 +110,7 @@ def measure(root: Path, day: dt.date, oem: str, env: str = "local") -> dict:
         "cpu_s": time.process_time() - cpu,
         "peak_rss_mb": usage.ru_maxrss / 1024,
         "group_s": dict(per_group),
+        "step_s": steps,
         "written": written(before, files_under(root)),
     }
 

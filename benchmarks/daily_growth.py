@@ -60,6 +60,17 @@ def listing_days(root: Path, oem: str) -> int:
                       .location(BRONZE_LISTINGS)).count()
 
 
+def longest_steps(first: dict, histories: list[tuple[int, dict]], count: int = 10) -> str:
+    """The steps that take longest after the longest history, with their time on the first day and
+    after each history: where the growth is."""
+    last = histories[-1][1]["step_s"]
+    rows = [f"{'step':44} {'first day':>10}" + "".join(f" {f'after {days} days':>16}" for days, _ in histories)]
+    for step in sorted(last, key=last.get, reverse=True)[:count]:
+        rows.append(f"{step:44} {first['step_s'].get(step, 0.0):10.1f}"
+                    + "".join(f" {h['step_s'].get(step, 0.0):16.1f}" for _, h in histories))
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--history-days", type=int, nargs="+", default=[30, 90, 180], metavar="N",
@@ -126,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  after {n} days: run wall {measured['wall_s']:.1f} s (first day {first['wall_s']:.1f} s), "
                   f"per layer {json.dumps({g: round(v, 1) for g, v in measured['group_s'].items()})}",
                   file=sys.stderr, flush=True)
+            print(longest_steps(first, histories), file=sys.stderr, flush=True)
             if n == checkpoints[-1] and not args.no_refresh_check:
                 print(f"  rebuilding the vehicle map and gold of a copy from scratch for {window[n]} ...",
                       file=sys.stderr, flush=True)
@@ -145,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
           f"the day after N days of history; {copies} copies of every ad over {days} days")
     print("history listing-days: " + ", ".join(f"after {n} days {h['history_listing_days']:,}" for n, h in histories))
     print(table(first, histories))
+    print("\nlongest steps, wall s")
+    print(longest_steps(first, histories))
     failed = False
     if check is not None:
         n, rebuilt, (compared, rows, differing) = check
