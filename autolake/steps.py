@@ -38,13 +38,13 @@ from autolake.lakehouse.tables import (
     GOLD_FACT_SALES,
     MODEL_TABLES,
     SILVER_CATALOGUE,
-    SILVER_LATEST_SIGHTINGS,
     SILVER_LISTING_VEHICLE,
     SILVER_LISTINGS,
     SILVER_MODEL_YEARS,
     SILVER_PHOTO_FEATURES,
     SILVER_VEHICLE_HISTORY,
     SILVER_VEHICLE_IMAGES,
+    VEHICLE_MAP_KEPT,
     TableRef,
     gold_mart_tables,
 )
@@ -187,9 +187,9 @@ def tables(settings: Settings) -> list[TableRef]:
 
 
 def maintain(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
-    """The maintenance step: every table of the OEM, and the vehicle map's kept sightings (rewritten
-    whole every day), compacted and vacuumed (the day only names the run)."""
-    return maintenance.run(spark, settings, [*tables(settings), SILVER_LATEST_SIGHTINGS])
+    """The maintenance step: every table of the OEM, and what the vehicle map keeps for the next map
+    (rewritten whole every day), compacted and vacuumed (the day only names the run)."""
+    return maintenance.run(spark, settings, [*tables(settings), *VEHICLE_MAP_KEPT])
 
 
 def of_cadence(cadence: Cadence) -> list[Step]:

@@ -116,7 +116,7 @@ def measure(root: Path, day: dt.date, oem: str, env: str = "local") -> dict:
 
 
 def rebuild(root: Path, day: dt.date, oem: str, env: str = "local") -> dict:
-    """Delete the OEM's gold (its watermarks with it) and the vehicle map's kept sightings, then run
+    """Delete the OEM's gold (its watermarks with it) and what the vehicle map keeps, then run
     silver's vehicle tables for `day` (the map from every listing) and gold core and the marts from
     scratch: the full refresh the daily run's incremental steps must equal. Its wall time. The day's
     photo features are not recomputed: bronze records each photo's path in the lakehouse it landed
@@ -125,17 +125,18 @@ def rebuild(root: Path, day: dt.date, oem: str, env: str = "local") -> dict:
 
     from autolake.lakehouse.settings import load_settings
     from autolake.lakehouse.tables import (
-        SILVER_LATEST_SIGHTINGS,
         SILVER_LISTING_VEHICLE,
         SILVER_VEHICLE_HISTORY,
         SILVER_VEHICLE_IMAGES,
+        VEHICLE_MAP_KEPT,
         Tables,
     )
     from pipeline.build import build_definitions
 
     settings = load_settings(env, oem=oem, overrides={"lakehouse": {"root": str(root)}})
     shutil.rmtree(root / "gold" / oem)
-    shutil.rmtree(Tables(settings).location(SILVER_LATEST_SIGHTINGS), ignore_errors=True)
+    for kept in VEHICLE_MAP_KEPT:
+        shutil.rmtree(Tables(settings).location(kept), ignore_errors=True)
     started = time.perf_counter()
     with dg.DagsterInstance.ephemeral() as instance:
         defs = build_definitions(settings, lakehouse_root=str(root))
@@ -150,7 +151,7 @@ def rebuild(root: Path, day: dt.date, oem: str, env: str = "local") -> dict:
 
 def differences(incremental: Path, refreshed: Path, oem: str, env: str = "local") -> tuple[int, int, list[str]]:
     """(tables compared, rows compared, tables whose rows differ) between two lakehouses' silver
-    vehicle tables, the map's kept sightings (without their listings version), gold core and marts
+    vehicle tables, what the map keeps (the sightings without their listings version), gold core and marts
     (the model's predictions left out: the refresh does not score)."""
     from deltalake import DeltaTable
 
@@ -158,10 +159,10 @@ def differences(incremental: Path, refreshed: Path, oem: str, env: str = "local"
     from autolake.lakehouse.settings import load_settings
     from autolake.lakehouse.tables import (
         MODEL_TABLES,
-        SILVER_LATEST_SIGHTINGS,
         SILVER_LISTING_VEHICLE,
         SILVER_VEHICLE_HISTORY,
         SILVER_VEHICLE_IMAGES,
+        VEHICLE_MAP_KEPT,
         Tables,
     )
 
@@ -174,7 +175,7 @@ def differences(incremental: Path, refreshed: Path, oem: str, env: str = "local"
         return sorted(json.dumps(row, default=str, sort_keys=True) for row in frame.to_dict("records"))
 
     settings = load_settings(env, oem=oem)
-    silver = [SILVER_LISTING_VEHICLE, SILVER_LATEST_SIGHTINGS, SILVER_VEHICLE_HISTORY, SILVER_VEHICLE_IMAGES]
+    silver = [SILVER_LISTING_VEHICLE, *VEHICLE_MAP_KEPT, SILVER_VEHICLE_HISTORY, SILVER_VEHICLE_IMAGES]
     gold = [ref for ref in steps.tables(settings) if ref.layer == "gold" and ref not in MODEL_TABLES]
     compared, total, differing = 0, 0, []
     for ref in silver + gold:

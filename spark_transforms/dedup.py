@@ -8,8 +8,7 @@ A valid VIN identifies a car. Listings without one are matched by evidence:
    when it appears in the ads of more than `max_shingle_spread` different cars, a car being
    approximated by the ad's model field (which reposts keep), year and mileage band; ads without a
    mileage do not count. Carvana's paragraph, even the part naming the model, spans many cars; a
-   car's own stock number and equipment list one or two. Carvana's paragraph appears in hundreds
-   of cars, a car's own stock number and equipment list in one.
+   car's own stock number and equipment list one or two.
 3. **Candidates** within a block (model year): MinHash LSH on the informative shingles, the same
    exact mileage, a shared photo id, or photo hashes agreeing on one of five bit bands. Nothing
    else is ever compared, so the work grows with the number of similar ads, not with the square
@@ -24,6 +23,12 @@ A valid VIN identifies a car. Listings without one are matched by evidence:
 5. **Vehicles**: pairs scoring at least `match_threshold`, strongest first, join their listings;
    a join that would give one car two different VINs, or mileages further apart than the
    tolerance, is refused (an ad without a mileage must not bridge two cars).
+
+A pair's candidacy and score depend on the two profiles alone. So a map built after an earlier
+one (`MatchState`: its profiles and accepted pairs) scores only the pairs with a listing whose
+profile changed, is new or is gone; the accepted pairs between two unchanged listings are kept as
+they were. The vehicles are resolved again from every listing, and the map equals one built from
+scratch.
 """
 
 from __future__ import annotations
@@ -193,10 +198,18 @@ def listing_profiles(listings: DataFrame, rules: MatchRules, photo_hashes: DataF
     )
 
 
-def _pairs(left: DataFrame, right: DataFrame, on: list[str]) -> DataFrame:
-    first, second = left.alias("l"), right.alias("r")
-    condition = [F.col(f"l.{c}") == F.col(f"r.{c}") for c in on] + [F.col("l.listing_id") < F.col("r.listing_id")]
-    return first.join(second, on=condition).select(F.col("l.listing_id").alias("a"), F.col("r.listing_id").alias("b"))
+def _pairs(left: DataFrame, right: DataFrame, on: list[str], touching: DataFrame | None = None) -> DataFrame:
+    """(a, b), a < b: the listings that agree on every `on` column; with `touching` (listing_id),
+    only the pairs with at least one listing among those."""
+    if touching is None:
+        first, second = left.alias("l"), right.alias("r")
+        condition = [F.col(f"l.{c}") == F.col(f"r.{c}") for c in on] + [F.col("l.listing_id") < F.col("r.listing_id")]
+        return first.join(second, on=condition).select(F.col("l.listing_id").alias("a"), F.col("r.listing_id").alias("b"))
+    first, second = left.join(touching, on="listing_id", how="left_semi").alias("l"), right.alias("r")
+    condition = [F.col(f"l.{c}") == F.col(f"r.{c}") for c in on] + [F.col("l.listing_id") != F.col("r.listing_id")]
+    return first.join(second, on=condition).select(
+        F.least("l.listing_id", "r.listing_id").alias("a"), F.greatest("l.listing_id", "r.listing_id").alias("b")
+    )
 
 
 MINHASH_SEED = 20210501
@@ -223,8 +236,9 @@ def minhash_bands(shingles: pd.Series, hashes: int, rows_per_band: int) -> pd.Se
     return shingles.map(keys)
 
 
-def candidate_pairs(profiles: DataFrame, rules: MatchRules) -> DataFrame:
-    """Pairs worth scoring: an LSH band in common, the same exact mileage in a block, or a shared photo."""
+def candidate_pairs(profiles: DataFrame, rules: MatchRules, touching: DataFrame | None = None) -> DataFrame:
+    """Pairs worth scoring: an LSH band in common, the same exact mileage in a block, or a shared
+    photo; with `touching` (listing_id), only the pairs with at least one of those listings."""
     hashes, rows_per_band = rules.minhash_hashes, rules.minhash_band_rows
 
     @F.pandas_udf("array<string>")
@@ -235,15 +249,15 @@ def candidate_pairs(profiles: DataFrame, rules: MatchRules) -> DataFrame:
         profiles.where(F.size("text_shingles") >= rules.min_informative_shingles)
         .select("listing_id", "block", F.explode(band_keys("text_shingles")).alias("band"))
     )
-    by_text = _pairs(banded, banded, ["block", "band"])
+    by_text = _pairs(banded, banded, ["block", "band"], touching)
     with_odometer = profiles.where(F.col("odometer_mi").isNotNull()).select("listing_id", "block", "odometer_mi")
-    by_odometer = _pairs(with_odometer, with_odometer, ["block", "odometer_mi"])
+    by_odometer = _pairs(with_odometer, with_odometer, ["block", "odometer_mi"], touching)
     photos = profiles.select("listing_id", F.explode("photos").alias("photo"))
-    by_photo = _pairs(photos, photos, ["photo"])
+    by_photo = _pairs(photos, photos, ["photo"], touching)
     hash_bands = profiles.select("listing_id", F.explode("photo_hashes").alias("phash")).select(
         "listing_id", F.explode(hash_band_keys(F.col("phash"))).alias("band")
     )
-    by_photo_hash = _pairs(hash_bands, hash_bands, ["band"])
+    by_photo_hash = _pairs(hash_bands, hash_bands, ["band"], touching)
     return by_text.union(by_odometer).union(by_photo).union(by_photo_hash).distinct()
 
 
@@ -423,20 +437,70 @@ def resolve_vehicles(frame: pd.DataFrame, rules: MatchRules = MatchRules()) -> p
     return pd.DataFrame(rows, columns=["listing_id", "vehicle_key", "match_reason", "match_score", "matched_to"])
 
 
-def vehicle_map(
-    listings: DataFrame, rules: MatchRules, *, stage: Stage, photo_hashes: DataFrame | None = None
-) -> DataFrame:
-    """listing -> vehicle over all the listings given (silver's listings, or their
-    `latest_sightings`: the map is the same), with the reason and score of the match.
+@dataclass(frozen=True)
+class MatchState:
+    """What a map was built from, for the next map: every listing's profile (PROFILE_COLUMNS) and
+    the accepted pairs (ACCEPTED_COLUMNS: the pairs scoring at least `match_threshold`)."""
 
-    `stage(df, name)` must materialize an intermediate result and return it read back (the jobs
-    write a Delta table). The profiles are joined to themselves several times; left as a plan,
-    a deep input (a whole silver pipeline) makes that plan grow past what the engine analyses in
-    reasonable time, and every use recomputes it. Only small literal inputs may pass through
-    unstaged (`stage=lambda df, name: df`)."""
+    profiles: DataFrame
+    accepted: DataFrame
+
+
+ACCEPTED_COLUMNS = ["a", "b", "block", "score", "reason"]
+
+
+def changed_listings(profiles: DataFrame, kept_profiles: DataFrame) -> DataFrame:
+    """(listing_id) of the listings whose profile differs from the kept one, is new, or is gone."""
+    same = functools.reduce(
+        lambda all_equal, c: all_equal & F.col(f"n.{c}").eqNullSafe(F.col(f"o.{c}")),
+        [c for c in PROFILE_COLUMNS if c != "listing_id"],
+        F.lit(True),
+    )
+    return (
+        profiles.select(*PROFILE_COLUMNS).alias("n")
+        .join(kept_profiles.select(*PROFILE_COLUMNS).alias("o"), F.col("n.listing_id") == F.col("o.listing_id"),
+              "full_outer")
+        .where(~same)
+        .select(F.coalesce(F.col("n.listing_id"), F.col("o.listing_id")).alias("listing_id"))
+    )
+
+
+def accepted_pairs(
+    profiles: DataFrame, rules: MatchRules, *, stage: Stage, kept: MatchState | None = None
+) -> tuple[DataFrame, int | None]:
+    """The pairs scoring at least `match_threshold` (ACCEPTED_COLUMNS), and how many listings
+    changed since `kept` (None without one: every pair scored).
+
+    With `kept`, only the candidate pairs with a changed listing are scored; the kept accepted
+    pairs between two unchanged listings stand, because a pair's candidacy and score are functions
+    of its two profiles."""
+    if kept is None:
+        scored = stage(score_pairs(candidate_pairs(profiles, rules), profiles, rules), "dedup_pairs")
+        return scored.where(F.col("score") >= rules.match_threshold).select(*ACCEPTED_COLUMNS), None
+    changed = stage(changed_listings(profiles, kept.profiles), "dedup_changed")
+    scored = stage(score_pairs(candidate_pairs(profiles, rules, changed), profiles, rules), "dedup_pairs")
+    standing = (
+        kept.accepted.select(*ACCEPTED_COLUMNS)
+        .join(changed.select(F.col("listing_id").alias("a")), on="a", how="left_anti")
+        .join(changed.select(F.col("listing_id").alias("b")), on="b", how="left_anti")
+    )
+    fresh = scored.where(F.col("score") >= rules.match_threshold).select(*ACCEPTED_COLUMNS)
+    return standing.select(*ACCEPTED_COLUMNS).unionByName(fresh), changed.count()
+
+
+def match_vehicles(
+    listings: DataFrame,
+    rules: MatchRules,
+    *,
+    stage: Stage,
+    photo_hashes: DataFrame | None = None,
+    kept: MatchState | None = None,
+) -> tuple[DataFrame, MatchState, int | None]:
+    """`vehicle_map`, with what it was built from (to keep for the next map) and how many listings
+    changed since `kept` (None without it)."""
     profiles = stage(listing_profiles(listings, rules, photo_hashes), "dedup_profiles")
-    scored = stage(score_pairs(candidate_pairs(profiles, rules), profiles, rules), "dedup_pairs")
-    accepted = scored.where(F.col("score") >= rules.match_threshold)
+    accepted, changed = accepted_pairs(profiles, rules, stage=stage, kept=kept)
+    accepted = stage(accepted, "dedup_accepted")
     nodes = profiles.select(
         "block", F.lit("node").alias("kind"), F.col("listing_id").alias("a"), F.lit(None).cast("string").alias("b"),
         "vin", "odometer_mi", F.lit(None).cast("double").alias("score"), F.lit(None).cast("string").alias("reason"),
@@ -448,4 +512,19 @@ def vehicle_map(
     resolved = nodes.unionByName(edges).groupBy("block").applyInPandas(
         functools.partial(resolve_vehicles, rules=rules), MAP_SCHEMA
     )
-    return resolved.withColumn("vehicle_id", F.sha2(F.col("vehicle_key"), 256).substr(1, 20))
+    mapped = resolved.withColumn("vehicle_id", F.sha2(F.col("vehicle_key"), 256).substr(1, 20))
+    return mapped, MatchState(profiles, accepted), changed
+
+
+def vehicle_map(
+    listings: DataFrame, rules: MatchRules, *, stage: Stage, photo_hashes: DataFrame | None = None
+) -> DataFrame:
+    """listing -> vehicle over all the listings given (silver's listings, or their
+    `latest_sightings`: the map is the same), with the reason and score of the match.
+
+    `stage(df, name)` must materialize an intermediate result and return it read back (the jobs
+    write a Delta table). The profiles are joined to themselves several times; left as a plan,
+    a deep input (a whole silver pipeline) makes that plan grow past what the engine analyses in
+    reasonable time, and every use recomputes it. Only small literal inputs may pass through
+    unstaged (`stage=lambda df, name: df`)."""
+    return match_vehicles(listings, rules, stage=stage, photo_hashes=photo_hashes)[0]

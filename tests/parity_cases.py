@@ -38,7 +38,7 @@ from spark_transforms.bronze import (
     to_bronze_listings,
     to_quarantine,
 )
-from spark_transforms.dedup import MatchRules, vehicle_map
+from spark_transforms.dedup import MatchRules, match_vehicles, vehicle_map
 from spark_transforms.gold_core import dim_dealer, dim_geography, dim_vehicle, fact_inventory, fact_inventory_daily
 from spark_transforms.lifecycle import vehicle_days, vehicle_history
 from spark_transforms.marts import (
@@ -133,8 +133,8 @@ def _gold_inventory() -> list[tuple]:
 
 CASES = (
     "bronze_listings", "quarantine", "records_per_file", "reference_catalogue", "silver_listings", "dim_vehicle",
-    "fact_inventory_daily", "fact_inventory_daily_feed", "mart_inventory_model_state", "vehicle_map", "vehicle_history",
-    "photo_manifest", "photo_file_facts", "photo_features", "fact_inventory_restated", "inventory_enriched",
+    "fact_inventory_daily", "fact_inventory_daily_feed", "mart_inventory_model_state", "vehicle_map",
+    "vehicle_map_after_kept", "vehicle_history", "photo_manifest", "photo_file_facts", "photo_features", "fact_inventory_restated", "inventory_enriched",
     "inventory_stats_state", "market_value", "arbitrage_below_market", "arbitrage_cross_state", "take_rates_state",
     "take_rates_dealer", "photo_features_test_detector", "days_on_lot_predictions",
 )
@@ -304,6 +304,11 @@ def build_cases(spark: SparkSession, artifacts: Path) -> dict[str, Callable[[], 
         "fact_inventory_daily_feed": lambda: fact_inventory_daily(silver(), day=DAY, presence="feed", ttl_days=30),
         "mart_inventory_model_state": lambda: inventory_by_model_state(fact()),
         "vehicle_map": vehicles,
+        "vehicle_map_after_kept": lambda: match_vehicles(
+            silver(), MatchRules(), stage=stage(),
+            kept=match_vehicles(silver().where(F.col("odometer_mi") > 45000), MatchRules(),
+                                stage=lambda df, name: stage()(df, f"kept_{name}"))[1],
+        )[0],
         "vehicle_history": lambda: vehicle_history(
             vehicle_days(silver(), vehicles()), as_of=DAY + dt.timedelta(days=7), sold_after_absent_days=6,
             half_life_days=30.0

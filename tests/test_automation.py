@@ -20,13 +20,13 @@ from autolake.lakehouse.tables import (
     GOLD_MARKET_VALUE,
     GOLD_MART_INVENTORY,
     SILVER_CATALOGUE,
-    SILVER_LATEST_SIGHTINGS,
     SILVER_LISTING_VEHICLE,
     SILVER_LISTINGS,
     SILVER_MODEL_YEARS,
     SILVER_PHOTO_FEATURES,
     SILVER_VEHICLE_HISTORY,
     SILVER_VEHICLE_IMAGES,
+    VEHICLE_MAP_KEPT,
     Tables,
 )
 from autolake.replay import extraction
@@ -124,9 +124,11 @@ def test_daily_schedule_targets_yesterday(world):
     assert request.partition_key == D3.isoformat() and request.run_key == "daily:2021-05-03"
 
 
-def kept_sightings(tables: Tables) -> list[str]:
-    """The vehicle map's kept sightings, without the listings version (a refresh writes other versions)."""
-    return table_rows(tables.location(SILVER_LATEST_SIGHTINGS), ignore=("listings_table_id", "listings_version"))
+def kept_by_the_map(tables: Tables) -> dict[str, list]:
+    """What the vehicle map keeps for the next map, the sightings without the listings version (a
+    refresh writes other versions)."""
+    return {ref.name: table_rows(tables.location(ref), ignore=("listings_table_id", "listings_version"))
+            for ref in VEHICLE_MAP_KEPT}
 
 
 def test_incremental_runs_and_the_weekly_full_refresh_give_identical_tables(world):
@@ -150,13 +152,15 @@ def test_incremental_runs_and_the_weekly_full_refresh_give_identical_tables(worl
     sightings = instance.get_latest_materialization_event(dg.AssetKey(["mb", "silver", "listing_vehicle"]))
     assert "1 changed listings partition(s) read since version" in sightings.asset_materialization.metadata[
         "sightings"].value
+    assert " changed listing(s) scored, the other accepted pairs kept" in sightings.asset_materialization.metadata[
+        "pairs"].value
     tables = Tables(settings)
     restated = [ref for ref in steps.tables(settings) if ref.layer != "bronze"]
     incremental = {ref.name: table_rows(tables.location(ref)) for ref in restated}
     bronze_before = {ref.name: checksum(tables.location(ref)) for ref in BRONZE}
     assert all(incremental[ref.name] for ref in SILVER_GOLD)
-    sightings_before = kept_sightings(tables)
-    assert sightings_before
+    kept_before = kept_by_the_map(tables)
+    assert all(kept_before.values())
 
     for layer in ("silver", "gold"):
         shutil.rmtree(settings.lakehouse_root / layer)
@@ -168,7 +172,7 @@ def test_incremental_runs_and_the_weekly_full_refresh_give_identical_tables(worl
     assert result.success
     refreshed = {ref.name: table_rows(tables.location(ref)) for ref in restated}
     assert [name for name in incremental if refreshed[name] != incremental[name]] == []
-    assert kept_sightings(tables) == sightings_before
+    assert kept_by_the_map(tables) == kept_before
     assert {ref.name: checksum(tables.location(ref)) for ref in BRONZE} == bronze_before
     assert (settings.exports_dir / "report.html").is_file()
 

@@ -64,6 +64,12 @@ SILVER_LISTING_VEHICLE = TableRef("silver", "listing_vehicle")
 SILVER_VEHICLE_HISTORY = TableRef("silver", "vehicle_history")
 SILVER_LATEST_SIGHTINGS = TableRef("silver", "latest_sightings")
 """The vehicle map's own state: each listing's latest sighting, and the listings version it reflects."""
+SILVER_MATCH_PROFILES = TableRef("silver", "match_profiles")
+"""Each listing's profile as the last map compared it, with the match rules it was built under."""
+SILVER_MATCH_PAIRS = TableRef("silver", "match_pairs")
+"""The pairs the last map accepted (score at least the threshold)."""
+VEHICLE_MAP_KEPT = (SILVER_LATEST_SIGHTINGS, SILVER_MATCH_PROFILES, SILVER_MATCH_PAIRS)
+"""What the vehicle map keeps for the next map."""
 SILVER_VEHICLE_IMAGES = TableRef("silver", "vehicle_images")
 GOLD_DIM_VEHICLE = TableRef("gold", "dim_vehicle")
 GOLD_FACT_INVENTORY = TableRef("gold", "fact_inventory_daily")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
+import json
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -22,6 +24,8 @@ from autolake.lakehouse.tables import (
     SILVER_LATEST_SIGHTINGS,
     SILVER_LISTING_VEHICLE,
     SILVER_LISTINGS,
+    SILVER_MATCH_PAIRS,
+    SILVER_MATCH_PROFILES,
     SILVER_MODEL_YEARS,
     SILVER_PHOTO_FEATURES,
     SILVER_VEHICLE_HISTORY,
@@ -30,7 +34,15 @@ from autolake.lakehouse.tables import (
 from autolake.lakehouse.vocabulary import load_rules
 from autolake.layers.vision import run_vehicle_images
 from spark_transforms.attributes import attribute_coverage, with_vehicle_attributes
-from spark_transforms.dedup import SIGHTING_COLUMNS, MatchRules, latest_sightings, vehicle_map
+from spark_transforms.dedup import (
+    ACCEPTED_COLUMNS,
+    PROFILE_COLUMNS,
+    SIGHTING_COLUMNS,
+    MatchRules,
+    MatchState,
+    latest_sightings,
+    match_vehicles,
+)
 from spark_transforms.lifecycle import vehicle_days, vehicle_history
 from spark_transforms.silver import (
     FamilyRules,
@@ -226,6 +238,24 @@ def updated_sightings(spark: SparkSession, tables: Tables) -> tuple[DataFrame, s
     return sightings, how
 
 
+def _rules_fingerprint(rules: MatchRules) -> str:
+    return json.dumps(dataclasses.asdict(rules), sort_keys=True)
+
+
+def kept_match_state(spark: SparkSession, tables: Tables, rules: MatchRules) -> tuple[MatchState | None, str]:
+    """The profiles and accepted pairs the last published map was built from, when they can stand
+    for this map: both kept, with the expected columns, under the same match rules."""
+    if not (tables.exists(spark, SILVER_MATCH_PROFILES) and tables.exists(spark, SILVER_MATCH_PAIRS)):
+        return None, "no kept match state"
+    profiles, pairs = tables.read(spark, SILVER_MATCH_PROFILES), tables.read(spark, SILVER_MATCH_PAIRS)
+    if profiles.columns != [*PROFILE_COLUMNS, "match_rules"] or pairs.columns != ACCEPTED_COLUMNS:
+        return None, "the kept match state has other columns"
+    kept_rules = profiles.select("match_rules").distinct().limit(2).collect()
+    if [row.match_rules for row in kept_rules] != [_rules_fingerprint(rules)]:
+        return None, "the match rules changed (or nothing was kept)"
+    return MatchState(profiles.select(*PROFILE_COLUMNS), pairs), "kept match state"
+
+
 @publishes
 def run_vehicle_map(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     """listing -> vehicle over every silver listing so far (a snapshot: any day's run gives the same map)."""
@@ -238,9 +268,15 @@ def run_vehicle_map(spark: SparkSession, settings: Settings, day: dt.date) -> La
             .where(F.col("status") == "ok")
             .select("listing_id", "phash")
         )
-    mapped = vehicle_map(listings, match_rules(settings), stage=tables.stage, photo_hashes=photo_hashes)
+    rules = match_rules(settings)
+    kept, why = kept_match_state(spark, tables, rules)
+    mapped, state, changed = match_vehicles(listings, rules, stage=tables.stage, photo_hashes=photo_hashes, kept=kept)
     as_of = listings.agg(F.max("seen_date")).first()[0]
     tables.overwrite(mapped.withColumn("as_of_date", F.lit(as_of).cast("date")), SILVER_LISTING_VEHICLE)
+    tables.overwrite(state.profiles.withColumn("match_rules", F.lit(_rules_fingerprint(rules))), SILVER_MATCH_PROFILES)
+    tables.overwrite(state.accepted, SILVER_MATCH_PAIRS)
+    pairs = (f"every pair scored: {why}" if changed is None
+             else f"pairs of {changed} changed listing(s) scored, the other accepted pairs kept")
     written = tables.read(spark, SILVER_LISTING_VEHICLE)
     reasons = {row.match_reason: row["count"] for row in written.groupBy("match_reason").count().collect()}
     figures = written.agg(F.count(F.lit(1)).alias("listings"), F.countDistinct("vehicle_id").alias("vehicles")).first()
@@ -250,6 +286,7 @@ def run_vehicle_map(spark: SparkSession, settings: Settings, day: dt.date) -> La
             "vehicles": figures.vehicles,
             "listings_per_vehicle": round(figures.listings / max(figures.vehicles, 1), 3),
             "sightings": how,
+            "pairs": pairs,
             **{f"matched_by/{reason}": n for reason, n in sorted(reasons.items())},
         },
         reports={

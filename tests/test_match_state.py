@@ -1,0 +1,96 @@
+"""The vehicle map after an earlier one: only the pairs of changed listings are scored, and the
+map, its profiles and accepted pairs equal those built from scratch."""
+
+from spark_transforms.dedup import ACCEPTED_COLUMNS, PROFILE_COLUMNS, match_vehicles
+from tests.test_dedup import CARVANA, RULES, frame, listing
+
+STORY = ("Beautiful 2015 E350 sedan with panoramic roof, heated seats and the premium package. "
+         "One owner, garage kept, all service records at the dealer. Stock E5512.")
+REWORDED = ("Available now at our dealership. One owner, garage kept, all service records at the dealer. "
+            "Beautiful 2015 E350 sedan with panoramic roof, heated seats and the premium pkg. Stock E5512.")
+
+
+def unstaged(df, name):
+    return df
+
+
+def first_day():
+    return [
+        listing("craigslist:1", text=STORY, price=30990.0, miles=41234.0),
+        listing("autotrader:r1", source="autotrader", text=REWORDED, price=31000.0, miles=41000.0),
+        listing("autotrader:r2", source="autotrader", text=REWORDED, price=29500.0, miles=None),
+        listing("craigslist:vin-a", text=CARVANA + "Stock 1.", vin="WDDHF8JB1EB045496", miles=20000.0),
+        listing("craigslist:vin-a2", text=CARVANA + "Stock 1.", vin="WDDHF8JB1EB045496", miles=20000.0),
+        listing("craigslist:vin-b", text=CARVANA + "Stock 2.", vin="WDDHF8JB1EB045497", miles=20100.0),
+        *[listing(f"craigslist:cv{k}", year=2016 + k % 4, text=CARVANA + f"Stock {k}.", miles=5000.0 * k + 3)
+          for k in range(3, 9)],
+        listing("craigslist:twin-1", year=2019, family="c-class", text="C300 with the night package, stock Q77.",
+                miles=12345.0, price=35000.0),
+        listing("craigslist:twin-2", year=2019, family="c-class", text="C300 with the night package, stock Q77.",
+                miles=12345.0, price=35100.0),
+        listing("craigslist:other", text="Clean title E-class, runs great, call me.", miles=99999.0, price=8000.0),
+    ]
+
+
+def next_day():
+    """The first day's listings a day later: a repost arrives, one price jumps out of range, one ad is
+    gone, and two other cars' ads repeat a sentence of the story (which makes it boilerplate, changing
+    the profiles of listings whose own rows did not change)."""
+    changed = {
+        "autotrader:r1": listing("autotrader:r1", source="autotrader", text=REWORDED, price=61000.0, miles=41000.0),
+    }
+    rows = [changed.get(row[0], row) for row in first_day() if row[0] != "craigslist:other"]
+    return rows + [
+        listing("autotrader:r3", source="autotrader", text=STORY + " Call today.", price=30500.0, miles=41250.0),
+        *[listing(f"craigslist:echo{k}", year=2012 + k, text=f"One owner, garage kept, all service records. Car {k}.",
+                  miles=70000.0 + 1111.0 * k, price=15000.0 + k) for k in range(3)],
+    ]
+
+
+def rows_of(df, columns):
+    return sorted(tuple(row) for row in df.select(*columns).collect())
+
+
+def test_a_map_after_a_kept_one_equals_the_map_from_scratch(spark):
+    _, kept, changed = match_vehicles(frame(spark, first_day()), RULES, stage=unstaged)
+    assert changed is None
+
+    fresh, state, changed = match_vehicles(frame(spark, next_day()), RULES, stage=unstaged, kept=kept)
+    scratch, scratch_state, _ = match_vehicles(frame(spark, next_day()), RULES, stage=unstaged)
+
+    map_columns = ["listing_id", "vehicle_id", "vehicle_key", "match_reason", "match_score", "matched_to"]
+    assert rows_of(fresh, map_columns) == rows_of(scratch, map_columns)
+    assert rows_of(state.accepted, ACCEPTED_COLUMNS) == rows_of(scratch_state.accepted, ACCEPTED_COLUMNS)
+    assert rows_of(state.profiles, PROFILE_COLUMNS[:10]) == rows_of(scratch_state.profiles, PROFILE_COLUMNS[:10])
+    mapped = {row.listing_id: row for row in fresh.collect()}
+    assert mapped["autotrader:r3"].vehicle_id == mapped["craigslist:1"].vehicle_id
+    assert mapped["autotrader:r1"].vehicle_id != mapped["craigslist:1"].vehicle_id, "a kept pair whose price moved"
+    assert mapped["craigslist:twin-1"].vehicle_id == mapped["craigslist:twin-2"].vehicle_id
+    assert "craigslist:other" not in mapped
+    assert 0 < changed < len(next_day()), "only the changed listings' pairs are scored again"
+
+
+def test_listings_whose_profile_did_not_change_are_not_scored_again(spark):
+    _, kept, _ = match_vehicles(frame(spark, first_day()), RULES, stage=unstaged)
+    same, state, changed = match_vehicles(frame(spark, first_day()), RULES, stage=unstaged, kept=kept)
+    assert changed == 0
+    assert rows_of(state.accepted, ACCEPTED_COLUMNS) == rows_of(kept.accepted, ACCEPTED_COLUMNS)
+
+    later = [listing(*row[:1], source=row[1], dealer=row[2], year=row[4], family=row[5], raw=row[6], price=row[7],
+                     miles=row[8], vin=row[9], text=row[11], seen=row[3].replace(day=row[3].day + 1))
+             for row in first_day()]
+    _, _, changed = match_vehicles(frame(spark, later), RULES, stage=unstaged, kept=kept)
+    assert changed == 0, "a new sighting of the same ad is not a change"
+
+
+def test_a_changed_profile_drops_its_kept_pairs_and_scores_its_new_ones(spark):
+    _, kept, _ = match_vehicles(frame(spark, first_day()), RULES, stage=unstaged)
+    moved = [listing("craigslist:twin-2", year=2019, family="c-class", text="C300 with the night package, stock Q77.",
+                     miles=12345.0, price=90000.0) if row[0] == "craigslist:twin-2" else row for row in first_day()]
+    mapped, state, changed = match_vehicles(frame(spark, moved), RULES, stage=unstaged, kept=kept)
+    assert changed == 1
+    pairs = {(row.a, row.b) for row in state.accepted.collect()}
+    assert ("craigslist:twin-1", "craigslist:twin-2") in {(row.a, row.b) for row in kept.accepted.collect()}
+    assert ("craigslist:twin-1", "craigslist:twin-2") not in pairs
+    vehicles = {row.listing_id: row.vehicle_id for row in mapped.collect()}
+    assert vehicles["craigslist:twin-1"] != vehicles["craigslist:twin-2"]
