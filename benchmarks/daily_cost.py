@@ -207,9 +207,30 @@ def last_bronze_day(root: Path, oem: str) -> dt.date:
     return days[-1]
 
 
+def forget_new_listings(tables, day: dt.date) -> int:
+    """Remove the listings first seen on `day` from what the vehicle map keeps (their profiles and
+    accepted pairs), so that the day's map finds them new, as the schedule's run does; how many."""
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable
+
+    from autolake.lakehouse.tables import PARTITION_COLUMN, SILVER_LISTINGS, SILVER_MATCH_PAIRS, SILVER_MATCH_PROFILES
+
+    listings = DeltaTable(tables.location(SILVER_LISTINGS)).to_pyarrow_table(columns=["listing_id", PARTITION_COLUMN])
+    first_seen = listings.group_by("listing_id").aggregate([(PARTITION_COLUMN, "min")])
+    new = first_seen.filter(pc.equal(first_seen[f"{PARTITION_COLUMN}_min"], day))["listing_id"].to_pylist()
+    kept = {ref: Path(tables.location(ref)) for ref in (SILVER_MATCH_PROFILES, SILVER_MATCH_PAIRS)}
+    if not new or not all((location / "_delta_log").is_dir() for location in kept.values()):
+        return 0
+    ids = ", ".join("'" + listing_id.replace("'", "''") + "'" for listing_id in new)
+    DeltaTable(kept[SILVER_MATCH_PROFILES]).delete(f"listing_id IN ({ids})")
+    DeltaTable(kept[SILVER_MATCH_PAIRS]).delete(f"a IN ({ids}) OR b IN ({ids})")
+    return len(new)
+
+
 def forget_day(root: Path, oem: str, day: dt.date) -> int:
     """Delete `day` from every day-partitioned table of the lakehouse copy at `root`, so that its daily
-    run ingests the day's landing files as new, as the schedule's run does; the number of tables changed."""
+    run ingests the day's landing files as new, as the schedule's run does, and the listings first
+    seen that day from what the vehicle map keeps; the number of tables changed."""
     from deltalake import DeltaTable
 
     from autolake import steps
@@ -217,6 +238,9 @@ def forget_day(root: Path, oem: str, day: dt.date) -> int:
     from autolake.lakehouse.tables import PARTITION_COLUMN, Tables
 
     settings = load_settings("local", oem=oem, overrides={"lakehouse": {"root": str(root)}})
+    new = forget_new_listings(Tables(settings), day)
+    print(f"{new} listing(s) first seen on {day} removed from the vehicle map's kept profiles and pairs",
+          file=sys.stderr, flush=True)
     changed = 0
     for ref in steps.tables(settings):
         location = Tables(settings).location(ref)
@@ -287,6 +311,17 @@ def table(first: dict, histories: list[tuple[int, dict]]) -> str:
     return "\n".join(rows)
 
 
+def longest_steps(first: dict, histories: list[tuple[int, dict]], count: int = 10) -> str:
+    """The steps that take longest after the longest history, with their time on the first day and
+    after each history: where the growth is."""
+    last = histories[-1][1]["step_s"]
+    rows = [f"{'step':44} {'first day':>10}" + "".join(f" {f'after {days} days':>16}" for days, _ in histories)]
+    for step in sorted(last, key=last.get, reverse=True)[:count]:
+        rows.append(f"{step:44} {first['step_s'].get(step, 0.0):10.1f}"
+                    + "".join(f" {h['step_s'].get(step, 0.0):16.1f}" for _, h in histories))
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--history", type=Path, default=ROOT / "lakehouse",
@@ -337,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"daily run (full_pipeline_job, one partition) of {args.oem}: first day {first_day} on an empty lakehouse "
           f"vs {day} on a lakehouse holding {first_day}..{day}")
     print(table(first, [(history_days, history)]))
+    print("\nlongest steps, wall s")
+    print(longest_steps(first, [(history_days, history)]))
     if check is not None:
         rebuilt, (compared, rows, differing) = check
         gold_s = history["group_s"].get("gold_core", 0.0) + history["group_s"].get("gold_mart", 0.0)

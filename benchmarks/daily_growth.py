@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from daily_cost import differences, run_scenario, table  # noqa: E402  (benchmarks/ is the script's own folder)
+from daily_cost import differences, longest_steps, run_scenario, table  # noqa: E402  (benchmarks/ is the script's own folder)
 from scale import ENV, scaled_conf  # noqa: E402
 
 MAIN_WINDOW_DAYS = 60
@@ -58,17 +58,6 @@ def listing_days(root: Path, oem: str) -> int:
 
     return DeltaTable(Tables(load_settings(ENV, oem=oem, overrides={"lakehouse": {"root": str(root)}}))
                       .location(BRONZE_LISTINGS)).count()
-
-
-def longest_steps(first: dict, histories: list[tuple[int, dict]], count: int = 10) -> str:
-    """The steps that take longest after the longest history, with their time on the first day and
-    after each history: where the growth is."""
-    last = histories[-1][1]["step_s"]
-    rows = [f"{'step':44} {'first day':>10}" + "".join(f" {f'after {days} days':>16}" for days, _ in histories)]
-    for step in sorted(last, key=last.get, reverse=True)[:count]:
-        rows.append(f"{step:44} {first['step_s'].get(step, 0.0):10.1f}"
-                    + "".join(f" {h['step_s'].get(step, 0.0):16.1f}" for _, h in histories))
-    return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
