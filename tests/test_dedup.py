@@ -177,15 +177,19 @@ def test_listings_sharing_a_vin_are_one_vehicle_before_any_evidence():
     assert result["a"][1] == result["b"][1] == "vin" and result["c"] == ("vin:VIN1", "text", "a")
 
 
-def test_vehicle_map_joins_reposts_and_keeps_different_cars_apart(spark):
-    story = ("Beautiful 2015 E350 sedan with panoramic roof, heated seats and the premium package. "
-             "One owner, garage kept, all service records at the dealer. Stock E5512.")
-    reworded = ("Available now at our dealership. One owner, garage kept, all service records at the dealer. "
-                "Beautiful 2015 E350 sedan with panoramic roof, heated seats and the premium pkg. Stock E5512.")
-    rows = [
-        listing("craigslist:1", text=story, price=30990.0, miles=41234.0),
-        listing("autotrader:r1", source="autotrader", text=reworded, price=31000.0, miles=41000.0),
-        listing("autotrader:r2", source="autotrader", text=reworded, price=29500.0, miles=None),
+STORY = ("Beautiful 2015 E350 sedan with panoramic roof, heated seats and the premium package. "
+         "One owner, garage kept, all service records at the dealer. Stock E5512.")
+REWORDED = ("Available now at our dealership. One owner, garage kept, all service records at the dealer. "
+            "Beautiful 2015 E350 sedan with panoramic roof, heated seats and the premium pkg. Stock E5512.")
+
+
+def reposts_and_vins():
+    """One car posted three times (reworded, one repost without mileage), two listings sharing a VIN
+    and one with another VIN, six Carvana cars with the same paragraph, and an unrelated ad."""
+    return [
+        listing("craigslist:1", text=STORY, price=30990.0, miles=41234.0),
+        listing("autotrader:r1", source="autotrader", text=REWORDED, price=31000.0, miles=41000.0),
+        listing("autotrader:r2", source="autotrader", text=REWORDED, price=29500.0, miles=None),
         listing("craigslist:vin-a", text=CARVANA + "Stock 1.", vin="WDDHF8JB1EB045496", miles=20000.0),
         listing("craigslist:vin-a2", text=CARVANA + "Stock 1.", vin="WDDHF8JB1EB045496", miles=20000.0),
         listing("craigslist:vin-b", text=CARVANA + "Stock 2.", vin="WDDHF8JB1EB045497", miles=20100.0),
@@ -193,6 +197,10 @@ def test_vehicle_map_joins_reposts_and_keeps_different_cars_apart(spark):
           for k in range(3, 9)],
         listing("craigslist:other", text="Clean title E-class, runs great, call me.", miles=99999.0, price=8000.0),
     ]
+
+
+def test_vehicle_map_joins_reposts_and_keeps_different_cars_apart(spark):
+    rows = reposts_and_vins()
     mapped = {r.listing_id: r for r in vehicle_map(frame(spark, rows), RULES, stage=lambda df, name: df).collect()}
     same = lambda a, b: mapped[a].vehicle_id == mapped[b].vehicle_id  # noqa: E731
     assert same("craigslist:1", "autotrader:r1") and same("craigslist:1", "autotrader:r2")

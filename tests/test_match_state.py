@@ -2,12 +2,7 @@
 map, its profiles and accepted pairs equal those built from scratch."""
 
 from spark_transforms.dedup import ACCEPTED_COLUMNS, PROFILE_COLUMNS, match_vehicles
-from tests.test_dedup import CARVANA, RULES, frame, listing
-
-STORY = ("Beautiful 2015 E350 sedan with panoramic roof, heated seats and the premium package. "
-         "One owner, garage kept, all service records at the dealer. Stock E5512.")
-REWORDED = ("Available now at our dealership. One owner, garage kept, all service records at the dealer. "
-            "Beautiful 2015 E350 sedan with panoramic roof, heated seats and the premium pkg. Stock E5512.")
+from tests.test_dedup import REWORDED, RULES, STORY, frame, listing, reposts_and_vins
 
 
 def unstaged(df, name):
@@ -16,19 +11,11 @@ def unstaged(df, name):
 
 def first_day():
     return [
-        listing("craigslist:1", text=STORY, price=30990.0, miles=41234.0),
-        listing("autotrader:r1", source="autotrader", text=REWORDED, price=31000.0, miles=41000.0),
-        listing("autotrader:r2", source="autotrader", text=REWORDED, price=29500.0, miles=None),
-        listing("craigslist:vin-a", text=CARVANA + "Stock 1.", vin="WDDHF8JB1EB045496", miles=20000.0),
-        listing("craigslist:vin-a2", text=CARVANA + "Stock 1.", vin="WDDHF8JB1EB045496", miles=20000.0),
-        listing("craigslist:vin-b", text=CARVANA + "Stock 2.", vin="WDDHF8JB1EB045497", miles=20100.0),
-        *[listing(f"craigslist:cv{k}", year=2016 + k % 4, text=CARVANA + f"Stock {k}.", miles=5000.0 * k + 3)
-          for k in range(3, 9)],
+        *reposts_and_vins(),
         listing("craigslist:twin-1", year=2019, family="c-class", text="C300 with the night package, stock Q77.",
                 miles=12345.0, price=35000.0),
         listing("craigslist:twin-2", year=2019, family="c-class", text="C300 with the night package, stock Q77.",
                 miles=12345.0, price=35100.0),
-        listing("craigslist:other", text="Clean title E-class, runs great, call me.", miles=99999.0, price=8000.0),
     ]
 
 
