@@ -51,6 +51,7 @@ from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql.window import WindowSpec
 
 from spark_transforms.attributes import ATTRIBUTE_STRUCT
 from spark_transforms.nullability import declare_nullable
@@ -58,9 +59,8 @@ from spark_transforms.nullability import declare_nullable
 ATTRIBUTES_TYPE = f"array<{ATTRIBUTE_STRUCT}>"
 PARTITION = ["_partition_date", "population"]
 CODE = ["attribute_type", "attribute_code"]
-# Rates are rounded so that sums taken in another order (an incremental run versus a full
-# refresh) give the same table.
 DECIMALS = 9
+EXACT = "decimal(38,18)"
 OUTPUT_COLUMNS = (
     "_partition_date",
     "population",
@@ -198,7 +198,7 @@ def _groups(vehicles: DataFrame, level: str, parent: str | None) -> DataFrame:
     if parent is None:
         return (
             vehicles.groupBy(*PARTITION, level)
-            .agg(F.sum("_weight").cast("double").alias("vehicles"))
+            .agg(_exact_sum("_weight").alias("vehicles"))
             .select(*PARTITION, F.col(level).alias("group_key"), F.lit(None).cast("string").alias("parent_key"), "vehicles")
             .where(F.col("vehicles") > 0)
         )
@@ -206,12 +206,12 @@ def _groups(vehicles: DataFrame, level: str, parent: str | None) -> DataFrame:
     majority = group.orderBy(F.col("_n").desc(), F.col(parent).asc_nulls_last())
     return (
         vehicles.groupBy(*PARTITION, parent, level)
-        .agg(F.sum("_weight").cast("double").alias("_n"))
+        .agg(_exact_sum("_weight").alias("_n"))
         .select(
             *PARTITION,
             F.col(level).alias("group_key"),
             F.col(parent).alias("parent_key"),
-            F.sum("_n").over(group).alias("vehicles"),
+            _exact_sum("_n", group).alias("vehicles"),
             F.row_number().over(majority).alias("_rank"),
         )
         .where((F.col("_rank") == 1) & (F.col("vehicles") > 0))
@@ -230,6 +230,15 @@ def _join_null_safe(left: DataFrame, right: DataFrame, pairs: list[tuple[str, st
     )
 
 
+def _exact_sum(value: Column | str, window: WindowSpec | None = None) -> Column:
+    """The sum as a double, added as decimals: a double sum depends on the order the engine adds in
+    (an incremental run and a full refresh read the same rows from other files), a decimal one does
+    not. Weights and rates have at most 18 decimals that matter here, and no sum nears 10^20."""
+    column = F.col(value) if isinstance(value, str) else value
+    total = F.sum(column.cast(EXACT))
+    return (total if window is None else total.over(window)).cast("double")
+
+
 def _safe_positive(value: Column) -> Column:
     """The value when positive, else NULL (a divisor that never divides by zero)."""
     return F.when(value > 0, value)
@@ -239,11 +248,11 @@ def _estimated_k(max_k: float) -> Column:
     """Buhlmann-Straub k over the level's groups of each day, population and code (needs `_mean_rate`)."""
     code = Window.partitionBy(*PARTITION, *CODE)
     n, p = F.col("vehicles"), F.col("raw_take_rate")
-    total = F.sum(n).over(code)
+    total = _exact_sum(n, code)
     groups = F.count(F.lit(1)).over(code)
-    epv = F.sum(n * p * (1 - p)).over(code) / _safe_positive(total)
-    spread = F.sum(n * F.pow(p - F.col("_mean_rate"), 2)).over(code)
-    denominator = total - F.sum(n * n).over(code) / _safe_positive(total)
+    epv = _exact_sum(n * p * (1 - p), code) / _safe_positive(total)
+    spread = _exact_sum(n * F.pow(p - F.col("_mean_rate"), 2), code)
+    denominator = total - _exact_sum(n * n, code) / _safe_positive(total)
     vhm = (spread - (groups - 1) * epv) / _safe_positive(denominator)
     k = F.when((groups >= 2) & (vhm > 0), F.least(epv / vhm, F.lit(max_k)))
     return F.coalesce(k, F.lit(max_k))
@@ -272,7 +281,7 @@ def _level_rates(
     groups = _groups(vehicles, level, parent)
     carriers = (
         carried.groupBy(*PARTITION, level, *CODE)
-        .agg(F.sum("_weight").cast("double").alias("carriers"))
+        .agg(_exact_sum("_weight").alias("carriers"))
         .withColumnRenamed(level, "group_key")
     )
     keys = [(c, c) for c in (*PARTITION, "group_key", *CODE)]
@@ -294,7 +303,7 @@ def _level_rates(
         else:
             code = Window.partitionBy(*PARTITION, *CODE)
             with_k = rates.withColumn(
-                "_mean_rate", F.sum("carriers").over(code) / _safe_positive(F.sum("vehicles").over(code))
+                "_mean_rate", _exact_sum("carriers", code) / _safe_positive(_exact_sum("vehicles", code))
             ).withColumn("credibility_k", _estimated_k(rules.max_credibility_k).cast("double"))
             with_k = with_k.drop("_mean_rate")
         weight = (F.col("vehicles") / (F.col("vehicles") + F.col("credibility_k"))).alias("credibility_weight")
