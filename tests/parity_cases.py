@@ -15,6 +15,7 @@ import datetime as dt
 import functools
 import hashlib
 import importlib.util
+import itertools
 import json
 import os
 import tempfile
@@ -307,7 +308,7 @@ def build_cases(spark: SparkSession, artifacts: Path) -> dict[str, Callable[[], 
         "vehicle_map_after_kept": lambda: match_vehicles(
             silver(), MatchRules(), stage=stage(),
             kept=match_vehicles(silver().where(F.col("odometer_mi") > 45000), MatchRules(),
-                                stage=lambda df, name: stage()(df, f"kept_{name}"))[1],
+                                stage=stage())[1],
         )[0],
         "vehicle_history": lambda: vehicle_history(
             vehicle_days(silver(), vehicles()), as_of=DAY + dt.timedelta(days=7), sold_after_absent_days=6,
@@ -328,12 +329,16 @@ def build_cases(spark: SparkSession, artifacts: Path) -> dict[str, Callable[[], 
 
 
 def _parquet_stage(spark: SparkSession):
-    """Materialize as Parquet in a scratch folder: both engines write it without extra jars."""
+    """Materialize as Parquet in a scratch folder: both engines write it without extra jars. Each
+    call gets a folder of its own, since a frame read back earlier (a map another case reads) must
+    keep its files: JVM Spark lists them once, when the frame is made."""
     scratch = Path(tempfile.mkdtemp(prefix="autolake-parity-"))
+    calls = itertools.count()
 
     def stage(df: DataFrame, name: str) -> DataFrame:
-        df.write.mode("overwrite").parquet(str(scratch / name))
-        return spark.read.schema(df.schema).parquet(str(scratch / name))
+        folder = str(scratch / f"{name}-{next(calls)}")
+        df.write.parquet(folder)
+        return spark.read.schema(df.schema).parquet(folder)
 
     return stage
 
