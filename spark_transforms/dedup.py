@@ -66,7 +66,7 @@ class MatchRules:
 
 PROFILE_COLUMNS = [
     "listing_id", "source", "dealer_id", "block", "model_year", "model_family", "model_raw",
-    "price_usd", "odometer_mi", "vin", "text_shingles", "photos", "photo_hashes",
+    "price_usd", "odometer_mi", "vin", "first_seen_date", "text_shingles", "photos", "photo_hashes",
 ]
 HASH_BANDS = 5
 HASH_BAND_BITS = 13
@@ -122,9 +122,17 @@ def latest_sightings(listings: DataFrame) -> DataFrame:
     )
 
 
-def listing_profiles(listings: DataFrame, rules: MatchRules, photo_hashes: DataFrame | None = None) -> DataFrame:
+def first_sightings(listings: DataFrame) -> DataFrame:
+    """(listing_id, first_seen_date): each listing's earliest `seen_date` in silver's listings."""
+    return listings.groupBy("listing_id").agg(F.min("seen_date").alias("first_seen_date"))
+
+
+def listing_profiles(
+    listings: DataFrame, rules: MatchRules, photo_hashes: DataFrame | None = None, first_seen: DataFrame | None = None
+) -> DataFrame:
     """One row per listing (its latest sighting) with everything the matcher compares; `listings`
-    may be silver's listings or their `latest_sightings`.
+    may be silver's listings or their `latest_sightings`, the latter with `first_seen` (the
+    `first_sightings` of silver's listings), since a latest sighting does not know the first.
 
     `photos` are the ids of the ad's photo manifest; `photo_hashes` the perceptual hashes of its
     photo files when `photo_hashes` (listing_id, phash) is given, so the same image re-hosted or
@@ -132,6 +140,7 @@ def listing_profiles(listings: DataFrame, rules: MatchRules, photo_hashes: DataF
     `stock_photo_max_dealers` dealers is a stock photo and left out."""
     rows = (
         latest_sightings(listings)
+        .join(first_sightings(listings) if first_seen is None else first_seen, on="listing_id", how="left")
         .select(
             "listing_id",
             "source",
@@ -143,6 +152,7 @@ def listing_profiles(listings: DataFrame, rules: MatchRules, photo_hashes: DataF
             F.when(~_has_flag("price_usd:"), F.col("price_usd")).alias("price_usd"),
             F.when(~_has_flag("odometer_mi:"), F.col("odometer_mi")).alias("odometer_mi"),
             F.when(F.col("vin_valid"), F.col("vin")).alias("vin"),
+            "first_seen_date",
             "description",
             F.coalesce(F.from_json(F.col("photos"), "array<string>"), F.array().cast("array<string>")).alias("_photos"),
         )
@@ -361,10 +371,13 @@ def score_pairs(pairs: DataFrame, profiles: DataFrame, rules: MatchRules) -> Dat
 
 
 def resolve_vehicles(frame: pd.DataFrame, rules: MatchRules = MatchRules()) -> pd.DataFrame:
-    """Union-find over one block: `kind='node'` rows are listings (VIN, mileage), `kind='edge'`
-    rows are accepted pairs. Strongest edges first; an edge that would give one car two VINs, or
-    mileages further apart than the tolerance, is refused. Each listing gets its vehicle key, how
-    it was matched and to which listing."""
+    """Union-find over one block: `kind='node'` rows are listings (VIN, mileage, first sighting),
+    `kind='edge'` rows are accepted pairs. Strongest edges first; an edge that would give one car
+    two VINs, or mileages further apart than the tolerance, is refused. Each listing gets its
+    vehicle key, how it was matched and to which listing.
+
+    A car's key is its VIN, else its earliest listing (first sighting, then listing id): a listing
+    seen later that joins the car leaves the key, and so every earlier day's vehicle, as it was."""
     nodes = frame[frame["kind"] == "node"]
     edges = frame[frame["kind"] == "edge"].sort_values(["score", "a", "b"], ascending=[False, True, True])
     parent = {listing: listing for listing in nodes["a"]}
@@ -422,10 +435,11 @@ def resolve_vehicles(frame: pd.DataFrame, rules: MatchRules = MatchRules()) -> p
     members: dict[str, list[str]] = {}
     for listing in parent:
         members.setdefault(find(listing), []).append(listing)
+    first_seen = dict(zip(nodes["a"], pd.to_datetime(nodes["first_seen_date"]).fillna(pd.Timestamp.max)))
     rows = []
     for root, listings in members.items():
         vin = vin_of_root.get(root)
-        key = f"vin:{vin}" if vin else f"listing:{min(listings)}"
+        key = f"vin:{vin}" if vin else f"listing:{min(listings, key=lambda listing: (first_seen[listing], listing))}"
         for listing in listings:
             if vin and listing in vin_of_listing:
                 rows.append((listing, key, "vin", 1.0, None))
@@ -494,20 +508,23 @@ def match_vehicles(
     *,
     stage: Stage,
     photo_hashes: DataFrame | None = None,
+    first_seen: DataFrame | None = None,
     kept: MatchState | None = None,
 ) -> tuple[DataFrame, MatchState, int | None]:
     """`vehicle_map`, with what it was built from (to keep for the next map) and how many listings
     changed since `kept` (None without it)."""
-    profiles = stage(listing_profiles(listings, rules, photo_hashes), "dedup_profiles")
+    profiles = stage(listing_profiles(listings, rules, photo_hashes, first_seen), "dedup_profiles")
     accepted, changed = accepted_pairs(profiles, rules, stage=stage, kept=kept)
     accepted = stage(accepted, "dedup_accepted")
     nodes = profiles.select(
         "block", F.lit("node").alias("kind"), F.col("listing_id").alias("a"), F.lit(None).cast("string").alias("b"),
-        "vin", "odometer_mi", F.lit(None).cast("double").alias("score"), F.lit(None).cast("string").alias("reason"),
+        "vin", "odometer_mi", "first_seen_date", F.lit(None).cast("double").alias("score"),
+        F.lit(None).cast("string").alias("reason"),
     )
     edges = accepted.select(
         "block", F.lit("edge").alias("kind"), "a", "b", F.lit(None).cast("string").alias("vin"),
-        F.lit(None).cast("double").alias("odometer_mi"), "score", "reason",
+        F.lit(None).cast("double").alias("odometer_mi"), F.lit(None).cast("date").alias("first_seen_date"), "score",
+        "reason",
     )
     resolved = nodes.unionByName(edges).groupBy("block").applyInPandas(
         functools.partial(resolve_vehicles, rules=rules), MAP_SCHEMA
@@ -517,14 +534,20 @@ def match_vehicles(
 
 
 def vehicle_map(
-    listings: DataFrame, rules: MatchRules, *, stage: Stage, photo_hashes: DataFrame | None = None
+    listings: DataFrame,
+    rules: MatchRules,
+    *,
+    stage: Stage,
+    photo_hashes: DataFrame | None = None,
+    first_seen: DataFrame | None = None,
 ) -> DataFrame:
     """listing -> vehicle over all the listings given (silver's listings, or their
-    `latest_sightings`: the map is the same), with the reason and score of the match.
+    `latest_sightings` with the `first_sightings` of silver's listings: the map is the same), with
+    the reason and score of the match.
 
     `stage(df, name)` must materialize an intermediate result and return it read back (the jobs
     write a Delta table). The profiles are joined to themselves several times; left as a plan,
     a deep input (a whole silver pipeline) makes that plan grow past what the engine analyses in
     reasonable time, and every use recomputes it. Only small literal inputs may pass through
     unstaged (`stage=lambda df, name: df`)."""
-    return match_vehicles(listings, rules, stage=stage, photo_hashes=photo_hashes)[0]
+    return match_vehicles(listings, rules, stage=stage, photo_hashes=photo_hashes, first_seen=first_seen)[0]

@@ -96,7 +96,8 @@ def test_flagged_prices_and_mileages_and_stock_photos_are_left_out_of_profiles(s
 def profile_rows(spark, rows):
     schema = (
         "listing_id string, source string, dealer_id string, block long, model_year int, model_family string, "
-        "model_raw string, price_usd double, odometer_mi double, vin string, text_shingles array<bigint>, photos array<string>, "
+        "model_raw string, price_usd double, odometer_mi double, vin string, first_seen_date date, "
+        "text_shingles array<bigint>, photos array<string>, "
         "photo_hashes array<bigint>"
     )
     return spark.createDataFrame(rows, schema)
@@ -104,7 +105,8 @@ def profile_rows(spark, rows):
 
 def profile(listing_id, *, year=2015, family="e-class", raw="e-class", price=30000.0, miles=None, vin=None,
             text=(), photos=()):
-    return (listing_id, "craigslist", "CA-01", year, year, family, raw, price, miles, vin, list(text), list(photos), [])
+    return (listing_id, "craigslist", "CA-01", year, year, family, raw, price, miles, vin, DAY, list(text), list(photos),
+            [])
 
 
 def test_pair_scores_gate_impossible_pairs_and_name_the_strongest_evidence(spark):
@@ -148,11 +150,12 @@ def test_pair_scores_gate_impossible_pairs_and_name_the_strongest_evidence(spark
     assert_df_equality(actual, expected, ignore_nullable=True)
 
 
-def resolve(nodes, edges):
-    rows = [{"block": 2015, "kind": "node", "a": a, "b": None, "vin": vin, "odometer_mi": miles, "score": None,
-             "reason": None} for a, vin, miles in nodes]
-    rows += [{"block": 2015, "kind": "edge", "a": a, "b": b, "vin": None, "odometer_mi": None, "score": score,
-              "reason": reason} for a, b, score, reason in edges]
+def resolve(nodes, edges, first_seen=None):
+    first_seen = first_seen or {}
+    rows = [{"block": 2015, "kind": "node", "a": a, "b": None, "vin": vin, "odometer_mi": miles,
+             "first_seen_date": first_seen.get(a), "score": None, "reason": None} for a, vin, miles in nodes]
+    rows += [{"block": 2015, "kind": "edge", "a": a, "b": b, "vin": None, "odometer_mi": None, "first_seen_date": None,
+              "score": score, "reason": reason} for a, b, score, reason in edges]
     out = resolve_vehicles(pd.DataFrame(rows), RULES)
     return {r.listing_id: (r.vehicle_key, r.match_reason, r.matched_to) for r in out.itertuples()}
 
@@ -168,6 +171,18 @@ def test_a_listing_without_vin_or_mileage_never_bridges_two_cars():
     assert result["v2"] == ("vin:VIN2", "vin", None)
     assert result["y"] == ("listing:m1", "text", "m1") and result["m2"][0] == "listing:m2"
     assert result["s"] == ("listing:s", "single", None)
+
+
+def test_a_car_without_vin_is_named_by_its_earliest_listing_not_its_smallest_id():
+    nodes = [("craigslist:7", None, 40000.0), ("autotrader:x", None, 40100.0), ("craigslist:2", None, 40200.0),
+             ("craigslist:9", None, 40300.0)]
+    edges = [("craigslist:7", "autotrader:x", 0.9, "text"), ("craigslist:7", "craigslist:2", 0.8, "text"),
+             ("craigslist:7", "craigslist:9", 0.7, "text")]
+    seen = {"craigslist:7": DAY, "craigslist:9": DAY, "autotrader:x": DAY + dt.timedelta(days=3),
+            "craigslist:2": DAY + dt.timedelta(days=1)}
+    assert {v[0] for v in resolve(nodes, edges, seen).values()} == {"listing:craigslist:7"}, "first seen, then id"
+    unknown = {"craigslist:7": DAY, "craigslist:9": None}
+    assert {v[0] for v in resolve(nodes, edges, unknown).values()} == {"listing:craigslist:7"}, "unknown sorts last"
 
 
 def test_listings_sharing_a_vin_are_one_vehicle_before_any_evidence():

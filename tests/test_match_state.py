@@ -1,8 +1,17 @@
 """The vehicle map after an earlier one: only the pairs of changed listings are scored, and the
 map, its profiles and accepted pairs equal those built from scratch."""
 
-from spark_transforms.dedup import ACCEPTED_COLUMNS, PROFILE_COLUMNS, match_vehicles
-from tests.test_dedup import REWORDED, RULES, STORY, frame, listing, reposts_and_vins
+import datetime as dt
+
+from spark_transforms.dedup import (
+    ACCEPTED_COLUMNS,
+    PROFILE_COLUMNS,
+    first_sightings,
+    latest_sightings,
+    match_vehicles,
+    vehicle_map,
+)
+from tests.test_dedup import DAY, REWORDED, RULES, STORY, frame, listing, reposts_and_vins
 
 
 def unstaged(df, name):
@@ -66,7 +75,7 @@ def test_listings_whose_profile_did_not_change_are_not_scored_again(spark):
     later = [listing(*row[:1], source=row[1], dealer=row[2], year=row[4], family=row[5], raw=row[6], price=row[7],
                      miles=row[8], vin=row[9], text=row[11], seen=row[3].replace(day=row[3].day + 1))
              for row in first_day()]
-    _, _, changed = match_vehicles(frame(spark, later), RULES, stage=unstaged, kept=kept)
+    _, _, changed = match_vehicles(frame(spark, first_day() + later), RULES, stage=unstaged, kept=kept)
     assert changed == 0, "a new sighting of the same ad is not a change"
 
 
@@ -81,3 +90,26 @@ def test_a_changed_profile_drops_its_kept_pairs_and_scores_its_new_ones(spark):
     assert ("craigslist:twin-1", "craigslist:twin-2") not in pairs
     vehicles = {row.listing_id: row.vehicle_id for row in mapped.collect()}
     assert vehicles["craigslist:twin-1"] != vehicles["craigslist:twin-2"]
+
+
+def test_a_repost_seen_later_leaves_the_car_of_earlier_days_as_it_was(spark):
+    """The repost's id sorts before the car's first listing; the car keeps its key, so the days
+    before the repost keep their vehicle (gold restates only from the repost's day)."""
+    later = DAY + dt.timedelta(days=1)
+    first = [listing("craigslist:1", text=STORY, price=30990.0, miles=41234.0),
+             listing("craigslist:2", text=STORY, price=30990.0, miles=41240.0)]
+    second = [*first, *[listing(row[0], text=STORY, price=30990.0, miles=row[8], seen=later) for row in first],
+              listing("autotrader:r3", source="autotrader", text=STORY + " Call today.", price=30500.0, miles=41250.0,
+                      seen=later)]
+    before, kept, _ = match_vehicles(frame(spark, first), RULES, stage=unstaged)
+    after, _, _ = match_vehicles(frame(spark, second), RULES, stage=unstaged, kept=kept)
+    keys = {row.listing_id: row.vehicle_key for row in after.collect()}
+    assert {row.vehicle_key for row in before.collect()} == {"listing:craigslist:1"}
+    assert keys == dict.fromkeys(["craigslist:1", "craigslist:2", "autotrader:r3"], "listing:craigslist:1")
+
+    sightings = latest_sightings(frame(spark, second))
+    from_sightings = vehicle_map(sightings, RULES, stage=unstaged, first_seen=first_sightings(frame(spark, second)))
+    assert rows_of(from_sightings, ["listing_id", "vehicle_key"]) == rows_of(after, ["listing_id", "vehicle_key"])
+    alone = vehicle_map(sightings, RULES, stage=unstaged)
+    assert {row.vehicle_key for row in alone.collect()} == {"listing:autotrader:r3"}, (
+        "latest sightings alone do not know the first sighting: every listing looks first seen on the later day")

@@ -40,6 +40,7 @@ from spark_transforms.dedup import (
     SIGHTING_COLUMNS,
     MatchRules,
     MatchState,
+    first_sightings,
     latest_sightings,
     match_vehicles,
 )
@@ -270,7 +271,9 @@ def run_vehicle_map(spark: SparkSession, settings: Settings, day: dt.date) -> La
         )
     rules = match_rules(settings)
     kept, why = kept_match_state(spark, tables, rules)
-    mapped, state, changed = match_vehicles(listings, rules, stage=tables.stage, photo_hashes=photo_hashes, kept=kept)
+    first_seen = first_sightings(tables.read(spark, SILVER_LISTINGS))
+    mapped, state, changed = match_vehicles(listings, rules, stage=tables.stage, photo_hashes=photo_hashes,
+                                            first_seen=first_seen, kept=kept)
     as_of = listings.agg(F.max("seen_date")).first()[0]
     tables.overwrite(mapped.withColumn("as_of_date", F.lit(as_of).cast("date")), SILVER_LISTING_VEHICLE)
     tables.overwrite(state.profiles.withColumn("match_rules", F.lit(_rules_fingerprint(rules))), SILVER_MATCH_PROFILES)
