@@ -1,3 +1,4 @@
+import datetime as dt
 import json
 
 import pytest
@@ -63,3 +64,16 @@ def test_every_shipped_suite_is_the_suite_of_a_table_and_names_it():
                 assert named == str(table), (table, named)
     for name in shipped:
         assert quality.load_suite(name)["expectations"]
+
+
+def test_silver_listings_hold_a_listing_once_a_day_and_a_batch_may_span_days(spark, tmp_path, monkeypatch):
+    shipped = quality.load_suite("silver_listings")
+    [unique] = [e for e in shipped["expectations"] if "listing_id" in e["kwargs"].get("column_list", [])]
+    monkeypatch.setenv("AUTOLAKE_EXPECTATIONS_DIR", str(tmp_path))
+    (tmp_path / "probe.json").write_text(json.dumps({"name": "probe", "expectations": [unique]}))
+    schema = "listing_id string, _partition_date date"
+    days = spark.createDataFrame([("a", dt.date(2021, 5, 1)), ("a", dt.date(2021, 5, 2)), ("b", dt.date(2021, 5, 2))], schema)
+    assert quality.validate(days, "probe", table="silver.listings").success
+    twice = days.unionByName(spark.createDataFrame([("b", dt.date(2021, 5, 2))], schema))
+    report = quality.validate(twice, "probe", table="silver.listings")
+    assert [f.expectation for f in report.failures] == ["expect_compound_columns_to_be_unique"]

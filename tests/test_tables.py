@@ -4,7 +4,7 @@ from pathlib import Path
 from deltalake import DeltaTable
 
 from autolake.lakehouse.settings import load_settings
-from autolake.lakehouse.tables import GOLD_MART_INVENTORY, SILVER_LISTINGS, TableRef, Tables
+from autolake.lakehouse.tables import GOLD_MART_INVENTORY, SILVER_LISTINGS, DayRange, TableRef, Tables
 
 D1, D2 = dt.date(2021, 5, 1), dt.date(2021, 5, 2)
 REF = TableRef("silver", "probe")
@@ -32,6 +32,30 @@ def test_replace_partition_is_idempotent_and_leaves_other_days_alone(spark, sett
     delta = DeltaTable(tables.location(REF))
     assert delta.metadata().partition_columns == ["_partition_date"]
     assert delta.to_pyarrow_dataset().count_rows() == 3
+
+
+def test_a_range_of_days_is_replaced_in_one_write_and_the_days_outside_are_kept(spark, settings):
+    tables = Tables(settings)
+    d3, d4 = D2 + dt.timedelta(days=1), D2 + dt.timedelta(days=2)
+    tables.overwrite(spark.createDataFrame([(1, D1), (2, D2), (3, d3), (4, d4)], "x long, _partition_date date"), REF,
+                     partitioned=True)
+    before = DeltaTable(tables.location(REF)).version()
+    tables.replace_days(spark.createDataFrame([(20, D2), (30, d3)], "x long, _partition_date date"), REF,
+                        DayRange(D2, d3))
+    assert sorted((r.x, r._partition_date) for r in tables.read(spark, REF).collect()) == [
+        (1, D1), (4, d4), (20, D2), (30, d3)]
+    assert DeltaTable(tables.location(REF)).version() == before + 1
+    assert sorted(r.x for r in tables.read_days(spark, REF, DayRange(D2, d3)).collect()) == [20, 30]
+
+
+def test_a_runs_days_split_into_the_fewest_ranges_of_consecutive_days():
+    d3, d5 = D2 + dt.timedelta(days=1), D2 + dt.timedelta(days=3)
+    spans = DayRange.spans([d5, D2, D1, d3, D1])
+    assert spans == [DayRange(D1, d3), DayRange(d5, d5)]
+    assert [len(span) for span in spans] == [3, 1] and [str(span) for span in spans] == [
+        "2021-05-01..2021-05-03", "2021-05-05"]
+    assert DayRange.of(D1) == DayRange(D1, D1) and DayRange.of(spans[0]) is spans[0]
+    assert DayRange.spans([]) == []
 
 
 def test_replace_partition_with_an_empty_frame_empties_only_that_day(spark, settings):

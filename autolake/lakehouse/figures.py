@@ -12,7 +12,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from autolake.lakehouse.quality import QualityReport
-from autolake.lakehouse.tables import PARTITION_COLUMN, TableRef, Tables
+from autolake.lakehouse.tables import PARTITION_COLUMN, DayRange, TableRef, Tables
 
 PREVIEW_ROWS = 5
 
@@ -73,14 +73,15 @@ class CheckFigures:
     failures: list[str]
 
     @classmethod
-    def of(cls, reports: dict[dt.date, QualityReport]) -> "CheckFigures":
+    def of(cls, reports: dict[dt.date, QualityReport] | dict[DayRange, QualityReport]) -> "CheckFigures":
+        """`reports`: by day, or by range of days validated together."""
         first = next(iter(reports.values()))
         return cls(
             suite=first.suite,
             passed=all(report.success for report in reports.values()),
-            days=len(reports),
+            days=sum(len(key) if isinstance(key, DayRange) else 1 for key in reports),
             expectations=first.evaluated,
-            failures=[f"{day}: {failure.describe()}" for day, report in sorted(reports.items())
+            failures=[f"{day}: {failure.describe()}" for day, report in sorted(reports.items(), key=lambda item: str(item[0]))
                       for failure in report.failures],
         )
 

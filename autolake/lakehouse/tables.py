@@ -123,6 +123,32 @@ class DayRange:
     first: dt.date
     last: dt.date | None = None
 
+    @classmethod
+    def of(cls, days: dt.date | DayRange) -> DayRange:
+        """A day as the range of that one day; a range as it is."""
+        return days if isinstance(days, DayRange) else cls(days, days)
+
+    @classmethod
+    def spans(cls, days: list[dt.date]) -> list[DayRange]:
+        """The fewest ranges that hold exactly `days` (consecutive days share a range)."""
+        spans: list[DayRange] = []
+        for day in sorted(set(days)):
+            if spans and spans[-1].last == day - dt.timedelta(days=1):
+                spans[-1] = cls(spans[-1].first, day)
+            else:
+                spans.append(cls(day, day))
+        return spans
+
+    def __len__(self) -> int:
+        if self.last is None:
+            raise ValueError(f"{self} has no last day")
+        return (self.last - self.first).days + 1
+
+    def __str__(self) -> str:
+        if self.last == self.first:
+            return self.first.isoformat()
+        return f"{self.first.isoformat()}..{'' if self.last is None else self.last.isoformat()}"
+
     @property
     def predicate(self) -> str:
         """The range as a Delta `replaceWhere` condition."""
@@ -226,6 +252,9 @@ class Tables:
 
     def read_partition(self, spark: SparkSession, ref: TableRef, day: dt.date) -> DataFrame:
         return self.read(spark, ref).where(F.col(PARTITION_COLUMN) == F.lit(day))
+
+    def read_days(self, spark: SparkSession, ref: TableRef, days: DayRange) -> DataFrame:
+        return self.read(spark, ref).where(days.contains())
 
     def _save(self, writer, location: str) -> None:
         if self.uses_catalog:

@@ -29,6 +29,7 @@ from autolake.lakehouse.tables import (
     SILVER_MODEL_YEARS,
     SILVER_PHOTO_FEATURES,
     SILVER_VEHICLE_HISTORY,
+    DayRange,
     Tables,
 )
 from autolake.lakehouse.vocabulary import load_rules
@@ -117,9 +118,12 @@ def typed_listings(bronze: DataFrame, settings: Settings) -> DataFrame:
 
 
 @publishes
-def run_listings(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
+def run_listings(spark: SparkSession, settings: Settings, days: dt.date | DayRange) -> LayerResult:
+    """Silver's listings of a day, or of a range of days in one batch (a ranged run's days: one
+    read, one write and one gate instead of one per day; every row depends only on its own day)."""
+    days = DayRange.of(days)
     tables = Tables(settings)
-    typed = typed_listings(tables.read_partition(spark, BRONZE_LISTINGS, day), settings)
+    typed = typed_listings(tables.read_days(spark, BRONZE_LISTINGS, days), settings)
     matched = match_catalogue(
         typed,
         tables.read(spark, SILVER_CATALOGUE),
@@ -127,8 +131,8 @@ def run_listings(spark: SparkSession, settings: Settings, day: dt.date) -> Layer
         max_year_distance=settings.silver.catalogue_max_year_distance,
     )
     rules = load_rules(settings.options_file)
-    tables.replace_partition(with_vehicle_attributes(matched, rules), SILVER_LISTINGS, day)
-    written = tables.read_partition(spark, SILVER_LISTINGS, day)
+    tables.replace_days(with_vehicle_attributes(matched, rules), SILVER_LISTINGS, days)
+    written = tables.read_days(spark, SILVER_LISTINGS, days)
     attribute_types = sorted({rule.attribute_type for rule in rules})
     coverage = attribute_coverage(written, attribute_types).first().asDict()
     match = written.agg(

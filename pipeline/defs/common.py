@@ -13,7 +13,7 @@ from autolake.lakehouse.figures import CheckFigures, TableFigures, suite_check_n
 from autolake.lakehouse.publish import GateRejected
 from autolake.lakehouse.quality import QualityReport
 from autolake.lakehouse.settings import Settings
-from autolake.lakehouse.tables import TableRef, Tables
+from autolake.lakehouse.tables import DayRange, TableRef, Tables
 
 
 def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
@@ -69,7 +69,7 @@ def check_spec(settings: Settings, table: TableRef) -> dg.AssetCheckSpec:
     )
 
 
-def check_result(settings: Settings, table: TableRef, reports: dict[dt.date, QualityReport],
+def check_result(settings: Settings, table: TableRef, reports: dict[dt.date, QualityReport] | dict[DayRange, QualityReport],
                  extra: dict[str, Any] | None = None) -> dg.AssetCheckResult:
     """One check result for the run: passed when every day's suite passed; failures listed per day."""
     figures = CheckFigures.of(reports)
@@ -83,8 +83,8 @@ def check_result(settings: Settings, table: TableRef, reports: dict[dt.date, Qua
     )
 
 
-def rejected(settings: Settings, rejection: GateRejected, day: dt.date, gated: Sequence[TableRef],
-             earlier: dict[str, dict[dt.date, QualityReport]] | None = None) -> Iterator[dg.AssetCheckResult]:
+def rejected(settings: Settings, rejection: GateRejected, day: dt.date | DayRange, gated: Sequence[TableRef],
+             earlier: dict[str, dict[dt.date | DayRange, QualityReport]] | None = None) -> Iterator[dg.AssetCheckResult]:
     """The check results of a step whose gate failed (write-audit-publish: nothing was published).
 
     `gated`: the tables whose checks the asset carries; `earlier` holds the reports, by table name,

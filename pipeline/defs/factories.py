@@ -8,7 +8,7 @@ from pyspark.sql import SparkSession
 
 from autolake.lakehouse.publish import GateRejected, LayerResult
 from autolake.lakehouse.settings import Settings
-from autolake.lakehouse.tables import TableRef, Tables
+from autolake.lakehouse.tables import DayRange, TableRef, Tables
 from pipeline.defs.common import (
     check_result,
     check_spec,
@@ -33,13 +33,16 @@ def gated_table_asset(
     table: TableRef,
     deps: Sequence[Upstream],
     description: str,
-    run: Callable[[SparkSession, Settings, dt.date], LayerResult],
+    run: Callable[[SparkSession, Settings, dt.date | DayRange], LayerResult],
     snapshot: bool = False,
+    ranged: bool = False,
 ) -> dg.AssetsDefinition:
     """A daily Delta table written by one layer job and gated by its blocking GE suite (`table.suite`).
 
     A `snapshot` table covers every day upstream holds, whichever day runs (rebuilt whole, or
-    restated from its first changed day); a ranged run therefore builds it once, for its last day."""
+    restated from its first changed day); a ranged run therefore builds it once, for its last day.
+    A `ranged` table's `run` takes a range of days (a `DayRange`) and writes and gates them in one
+    batch: a ranged run calls it once per stretch of consecutive days, not once per day."""
 
     @dg.asset(
         key=key(settings, table),
@@ -55,19 +58,20 @@ def gated_table_asset(
         settings_ = spark.autolake.settings(settings.oem)
         reports = {}
         days = partition_days(context)
-        for day in days[-1:] if snapshot else days:
+        batches = DayRange.spans(days) if ranged else days[-1:] if snapshot else days
+        for batch in batches:
             try:
-                result = run(spark.spark_session, settings_, day)
+                result = run(spark.spark_session, settings_, batch)
             except GateRejected as rejection:
-                yield from rejected(settings_, rejection, day, [table], {table.name: reports})
+                yield from rejected(settings_, rejection, batch, [table], {table.name: reports})
                 raise gate_failure(rejection) from rejection
-            context.log.info(f"{table} {day}: {result.metrics}")
+            context.log.info(f"{table} {batch}: {result.metrics}")
             for warning in result.warnings:
-                context.log.warning(f"{table} {day}: {warning}")
-            reports[day] = result.reports[table.name]
+                context.log.warning(f"{table} {batch}: {warning}")
+            reports[batch] = result.reports[table.name]
         figures = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float, str)) and k != table.name}
         yield dg.MaterializeResult(
-            metadata={**table_metadata(spark.spark_session, Tables(settings_), table, day), **figures}
+            metadata={**table_metadata(spark.spark_session, Tables(settings_), table, days[-1]), **figures}
         )
         yield check_result(settings_, table, reports)
 

@@ -51,6 +51,7 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         deps=[BRONZE_LISTINGS, SILVER_CATALOGUE],
         description="Typed listings: junk to NULL with quality flags, model family normalized, catalogue match.",
         run=silver.run_listings,
+        ranged=True,
     )
     vehicles = gated_table_asset(
         settings,
