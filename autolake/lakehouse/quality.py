@@ -101,7 +101,11 @@ def _failure(result: Any) -> ExpectationFailure:
 
 def validate(df: DataFrame, suite_name: str, *, table: str, extra: list[dict] | None = None) -> QualityReport:
     """Validate `df` against expectations/<suite_name>.json, plus `extra` expectations that depend
-    on configuration (columns named after windows or grouping keys); never raises on failure."""
+    on configuration (columns named after windows or grouping keys); never raises on failure.
+
+    A passing suite is decided with GE's BOOLEAN_ONLY result format, which computes no sample of
+    unexpected values (a third of the time of SUMMARY on a day of listings); a failing one is
+    validated again with SUMMARY, for the failing share and observed value of each failure."""
     import great_expectations as gx
 
     _, batch_definition = _context()
@@ -109,7 +113,9 @@ def validate(df: DataFrame, suite_name: str, *, table: str, extra: list[dict] | 
     definition = {**definition, "expectations": [*definition["expectations"], *(extra or [])]}
     suite = gx.ExpectationSuite(**{k: v for k, v in definition.items() if k in ("name", "expectations", "meta")})
     batch = batch_definition.get_batch(batch_parameters={"dataframe": df})
-    outcome = batch.validate(suite)
+    outcome = batch.validate(suite, result_format="BOOLEAN_ONLY")
+    if not outcome.success:
+        outcome = batch.validate(suite, result_format="SUMMARY")
     failures = [_failure(r) for r in outcome.results if not r.success]
     report = QualityReport(suite_name, table, bool(outcome.success), len(outcome.results), failures)
     log.info("%s", report.describe())
