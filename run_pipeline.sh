@@ -14,7 +14,7 @@
 #   ./run_pipeline.sh bench-daily-growth  daily runs after 30, 90 and 180 days of history next to the first day
 #   ./run_pipeline.sh bench-bronze-read  bronze's landing read in Python next to the engine's binaryFile reads
 #   ./run_pipeline.sh bench-scale   the pipeline at N listing-days (simulated copies of the ads), per layer
-#   ./run_pipeline.sh bench-gold-single-node  the gold marts on the engine next to a hand-written Polars equivalent
+#   ./run_pipeline.sh bench-gold-single-node  gold marts on Sail, JVM Spark and Polars; silver vehicle tables on Sail and JVM Spark
 # AUTOLAKE_ENV selects the configuration overlay (conf/env/<env>.yaml, default local).
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -21,6 +21,13 @@ gold core's dealers and geography):
 Each is timed `--repeat` times (the median is printed), and every result is compared row by row
 with the gold tables the pipeline wrote (rounded amounts within 0.01). Arbitrage (a filter and a
 join of `market_value`) and take rates are not reimplemented.
+
+Then, on the engines only (there is no Polars equivalent of the matcher), silver's vehicle tables
+from scratch: the vehicle map from every listing's latest sighting and first sighting, with the photo
+hashes (`spark_transforms.dedup.vehicle_map`, no kept match state; its intermediates written to
+scratch Parquet and read back, as the pipeline stages them), then the vehicle history from it. They
+are compared with `silver.listing_vehicle` and `silver.vehicle_history`: the transforms of the
+parity cases at the scale of the lakehouse, JVM Spark `local[2]` next to Sail.
 """
 
 from __future__ import annotations
@@ -50,6 +57,8 @@ from autolake.lakehouse.tables import (  # noqa: E402
     PARTITION_COLUMN,
     SILVER_LISTING_VEHICLE,
     SILVER_LISTINGS,
+    SILVER_PHOTO_FEATURES,
+    SILVER_VEHICLE_HISTORY,
     TableRef,
     Tables,
     inventory_stats_table,
@@ -316,6 +325,40 @@ def run_engine(spark, settings: Settings, engine: str, scratch: Path) -> tuple[d
     return collected, {"enriched": enriched_at - started, "stats + market": time.perf_counter() - enriched_at}
 
 
+def run_engine_silver(spark, settings: Settings, engine: str, scratch: Path) -> tuple[dict[str, pl.DataFrame], dict[str, float]]:
+    """Silver's vehicle map from scratch and the vehicle history from it, on the engine, and the
+    seconds each took."""
+    from pyspark.sql import functions as F
+
+    from autolake.layers.silver import match_rules
+    from spark_transforms.dedup import first_sightings, latest_sightings, vehicle_map
+    from spark_transforms.lifecycle import vehicle_days, vehicle_history
+
+    def stage(frame, name: str):
+        target = scratch / f"{name}-{time.monotonic_ns()}"
+        frame.write.parquet(str(target))
+        return spark.read.parquet(str(target))
+
+    started = time.perf_counter()
+    read = snapshot_reader(spark, settings, engine)
+    listings = read(SILVER_LISTINGS)
+    photo_hashes = read(SILVER_PHOTO_FEATURES).where(F.col("status") == "ok").select("listing_id", "phash")
+    mapped = stage(vehicle_map(latest_sightings(listings), match_rules(settings), stage=stage, photo_hashes=photo_hashes,
+                               first_seen=first_sightings(listings)), "vehicle_map")
+    vehicle_map_frame = pl.from_arrow(mapped.toArrow())
+    mapped_at = time.perf_counter()
+    lifecycle = settings.silver.lifecycle
+    history = vehicle_history(vehicle_days(listings, mapped), as_of=listings.agg(F.max("seen_date")).first()[0],
+                              sold_after_absent_days=lifecycle.sold_after_absent_days,
+                              half_life_days=lifecycle.recency_half_life_days)
+    outputs = {SILVER_LISTING_VEHICLE.name: vehicle_map_frame, SILVER_VEHICLE_HISTORY.name: pl.from_arrow(history.toArrow())}
+    return outputs, {"vehicle map": mapped_at - started, "vehicle history": time.perf_counter() - mapped_at}
+
+
+SILVER_COMPARED = {SILVER_LISTING_VEHICLE.name: (SILVER_LISTING_VEHICLE, ["listing_id"]),
+                   SILVER_VEHICLE_HISTORY.name: (SILVER_VEHICLE_HISTORY, ["vehicle_id"])}
+
+
 def compared_tables(settings: Settings) -> dict[str, tuple[TableRef, list[str]]]:
     """{table name: (its reference, the columns that key a row)} of every table both compute."""
     tables = {GOLD_INVENTORY_ENRICHED.name: (GOLD_INVENTORY_ENRICHED, ENRICHED_KEYS)}
@@ -339,6 +382,8 @@ def difference(expected: pl.DataFrame, got: pl.DataFrame, keys: list[str]) -> st
         a, b = pl.col(column), pl.col(f"{column}__got")
         if expected.schema[column].is_float():
             same = (a.is_null() & b.is_null()) | (a == b) | ((a - b).abs() <= 0.01)
+        elif expected.schema[column].is_nested():
+            same = a.eq_missing(b)
         else:
             same = a.cast(pl.String).eq_missing(b.cast(pl.String))
         count = joined.select((~same.fill_null(False)).sum()).item()
@@ -367,12 +412,15 @@ def measure_engine(settings: Settings, engine: str, repeat: int, out: Path) -> N
     try:
         with tempfile.TemporaryDirectory(prefix="autolake-bench-gold-") as scratch:
             seconds, outputs = medians(lambda: run_engine(handle.spark, settings, engine, Path(scratch)), repeat)
+            silver_seconds, silver_outputs = medians(
+                lambda: run_engine_silver(handle.spark, settings, engine, Path(scratch)), repeat)
     finally:
         handle.stop()
     out.mkdir(parents=True, exist_ok=True)
-    for name, frame in outputs.items():
+    for name, frame in {**outputs, **silver_outputs}.items():
         frame.write_parquet(out / f"{name}.parquet")
     (out / "seconds.json").write_text(json.dumps(seconds))
+    (out / "silver_seconds.json").write_text(json.dumps(silver_seconds))
 
 
 def engine_results(args: argparse.Namespace, engine: str, scratch: Path) -> tuple[dict[str, float], dict[str, pl.DataFrame]]:
@@ -381,6 +429,7 @@ def engine_results(args: argparse.Namespace, engine: str, scratch: Path) -> tupl
     subprocess.run([sys.executable, __file__, "--lakehouse", str(args.lakehouse), "--oem", args.oem,
                     "--repeat", str(args.repeat), "--measure-engine", engine, "--out", str(out)], check=True, cwd=ROOT)
     seconds = json.loads((out / "seconds.json").read_text())
+    seconds["silver"] = json.loads((out / "silver_seconds.json").read_text())
     return seconds, {path.stem: pl.read_parquet(path) for path in out.glob("*.parquet")}
 
 
@@ -415,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
           f"median of {args.repeat}, 2-core machine; seconds, and each engine's ratio to polars:")
     print(f"{'':16}" + "".join(f"{labels[n] + ' s':>15}" for n in names)
           + "".join(f"{labels[n] + ' / polars':>22}" for n in args.engines))
+    silver = {n: results[n][0].pop("silver") for n in args.engines}
     for stage in results["polars"][0]:
         seconds = [results[n][0][stage] for n in names]
         print(f"{stage:16}" + "".join(f"{v:15.2f}" for v in seconds)
@@ -424,6 +474,22 @@ def main(argv: list[str] | None = None) -> int:
     for name, (ref, keys) in compared_tables(settings).items():
         expected = pl.scan_delta(tables.location(ref)).collect()
         verdicts = [difference(expected, results[n][1][name], keys) for n in names]
+        failed |= any(verdicts)
+        print(f"{name:36} {len(expected):9,}  " + "  ".join(f"{v or 'same rows':24}" for v in verdicts))
+
+    print(f"\nsilver's vehicle map from scratch and the vehicle history, median of {args.repeat}; seconds"
+          + (", and jvm local[2] / sail:" if len(args.engines) == 2 else ":"))
+    print(f"{'':16}" + "".join(f"{labels[n] + ' s':>15}" for n in args.engines)
+          + (f"{'jvm local[2] / sail':>22}" if len(args.engines) == 2 else ""))
+    for stage in silver[args.engines[0]]:
+        seconds = [silver[n][stage] for n in args.engines]
+        print(f"{stage:16}" + "".join(f"{v:15.2f}" for v in seconds)
+              + (f"{seconds[1] / seconds[0]:22.2f}" if len(seconds) == 2 else ""))
+    print(f"\n{'table':36} {'rows':>9}  " + "  ".join(f"{labels[n] + ' vs written':24}" for n in args.engines))
+    for name, (ref, keys) in SILVER_COMPARED.items():
+        got = {n: results[n][1][name] for n in args.engines}
+        expected = pl.scan_delta(tables.location(ref)).collect().select(got[args.engines[0]].columns)
+        verdicts = [difference(expected, got[n], keys) for n in args.engines]
         failed |= any(verdicts)
         print(f"{name:36} {len(expected):9,}  " + "  ".join(f"{v or 'same rows':24}" for v in verdicts))
     return 1 if failed else 0
