@@ -2,7 +2,7 @@
 replayed for 40 days as simulated dealer feeds whose daily sale hazard is known
 (autolake/replay/simulator.py: higher for cars priced below market), through every layer into gold, then the
 main command's model step: train, validate against the baseline, bootstrap the first champion
-through the gate, score the last day. About ten minutes on two cores."""
+through the gate, score the last day. About five minutes on two cores (the 40 days are one ranged run)."""
 
 from __future__ import annotations
 
