@@ -77,3 +77,20 @@ def test_silver_listings_hold_a_listing_once_a_day_and_a_batch_may_span_days(spa
     twice = days.unionByName(spark.createDataFrame([("b", dt.date(2021, 5, 2))], schema))
     report = quality.validate(twice, "probe", table="silver.listings")
     assert [f.expectation for f in report.failures] == ["expect_compound_columns_to_be_unique"]
+
+
+def test_a_check_over_ranges_counts_their_days_and_names_the_failing_range():
+    from autolake.lakehouse.figures import CheckFigures
+    from autolake.lakehouse.quality import ExpectationFailure, QualityReport
+    from autolake.lakehouse.tables import DayRange
+
+    first, last = dt.date(2021, 5, 1), dt.date(2021, 5, 15)
+    failure = ExpectationFailure("expect_column_values_to_not_be_null", "listing_id", 0.25)
+    reports = {
+        DayRange(dt.date(2021, 5, 17), dt.date(2021, 5, 18)): QualityReport("silver_listings", "t", False, 17, [failure]),
+        DayRange(first, last): QualityReport("silver_listings", "t", True, 17),
+    }
+    figures = CheckFigures.of(reports)
+    assert (figures.passed, figures.days, figures.expectations) == (False, 17, 17)
+    assert figures.failures == [f"2021-05-17..2021-05-18: {failure.describe()}"]
+    assert CheckFigures.of({first: QualityReport("s", "t", True, 3), last: QualityReport("s", "t", True, 3)}).days == 2
