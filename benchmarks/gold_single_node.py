@@ -295,6 +295,17 @@ def snapshot_reader(spark, settings: Settings, engine: str):
     return read
 
 
+def scratch_stage(spark, scratch: Path):
+    """`stage(frame, name)`: the frame written to a new Parquet folder under `scratch` and read back,
+    as the pipeline stages an intermediate result (Sail has no checkpoint)."""
+    def stage(frame, name: str):
+        target = scratch / f"{name}-{time.monotonic_ns()}"
+        frame.write.parquet(str(target))
+        return spark.read.parquet(str(target))
+
+    return stage
+
+
 def run_engine(spark, settings: Settings, engine: str, scratch: Path) -> tuple[dict[str, pl.DataFrame], dict[str, float]]:
     """The three marts on the engine, and the seconds (1) and then (2) and (3) took."""
     from autolake.layers.gold_core import partition_dates
@@ -310,9 +321,7 @@ def run_engine(spark, settings: Settings, engine: str, scratch: Path) -> tuple[d
         listings, read(SILVER_LISTING_VEHICLE), read(GOLD_DIM_DEALER), read(GOLD_DIM_GEOGRAPHY),
         calendar, window_days=max(config.windows),
         sold_after_absent_days=lifecycle.sold_after_absent_days, half_life_days=lifecycle.recency_half_life_days)
-    target = scratch / f"enriched-{time.monotonic_ns()}"
-    enriched.write.parquet(str(target))
-    written = spark.read.parquet(str(target))
+    written = scratch_stage(spark, scratch)(enriched, "enriched")
     enriched_at = time.perf_counter()
     outputs = {GOLD_INVENTORY_ENRICHED.name: written}
     for grouping, keys in config.groupings.items():
@@ -334,11 +343,7 @@ def run_engine_silver(spark, settings: Settings, engine: str, scratch: Path) -> 
     from spark_transforms.dedup import first_sightings, latest_sightings, vehicle_map
     from spark_transforms.lifecycle import vehicle_days, vehicle_history
 
-    def stage(frame, name: str):
-        target = scratch / f"{name}-{time.monotonic_ns()}"
-        frame.write.parquet(str(target))
-        return spark.read.parquet(str(target))
-
+    stage = scratch_stage(spark, scratch)
     started = time.perf_counter()
     read = snapshot_reader(spark, settings, engine)
     listings = read(SILVER_LISTINGS)
