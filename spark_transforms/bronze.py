@@ -128,25 +128,34 @@ def classify_landing_lines(
     )
 
 
-def reject_duplicate_records(classified: DataFrame, known_hashes: DataFrame) -> DataFrame:
+def reject_duplicate_records(
+    classified: DataFrame, known_hashes: DataFrame, *, day_column: str | None = None
+) -> DataFrame:
     """Good lines whose exact text was seen before become quarantine rows.
 
-    Within the batch the first occurrence (by file, then line) wins; a line whose hash is in
-    `known_hashes` (column `_record_hash`, e.g. bronze's other partitions) is already ingested.
+    Within a day the first occurrence (by file, then line) wins. A line whose hash is in
+    `known_hashes` (column `_record_hash`, e.g. bronze's other partitions) is already ingested. A
+    batch of several days names the column holding each line's day (`day_column`): a line kept on
+    an earlier day of the batch is then already ingested too, exactly as if the days had run one
+    by one in order.
     """
-    first = Window.partitionBy("_record_hash").orderBy("source_file", "line_number")
+    days = [day_column] if day_column else []
+    within_day = Window.partitionBy("_record_hash", *days).orderBy("source_file", "line_number")
     known = known_hashes.select("_record_hash").distinct().withColumn("_known", F.lit(True))
     ranked = (
-        classified.withColumn(
-            "_first_file", F.first("source_file").over(first)
-        )
-        .withColumn("_first_line", F.first("line_number").over(first))
+        classified.withColumn("_first_file", F.first("source_file").over(within_day))
+        .withColumn("_first_line", F.first("line_number").over(within_day))
         .join(known, on="_record_hash", how="left")
     )
     good = F.col("_reject_reason").isNull()
+    known_before = F.col("_known").isNotNull()
     later_copy = (F.col("_first_file") != F.col("source_file")) | (F.col("_first_line") != F.col("line_number"))
+    if day_column:
+        kept = F.when(good & ~known_before & ~later_copy, F.col(day_column))
+        ranked = ranked.withColumn("_kept_day", F.min(kept).over(Window.partitionBy("_record_hash")))
+        known_before = known_before | (F.col("_kept_day") < F.col(day_column))
     reason = (
-        F.when(good & F.col("_known").isNotNull(), F.lit(REASON_DUPLICATE_KNOWN))
+        F.when(good & known_before, F.lit(REASON_DUPLICATE_KNOWN))
         .when(
             good & later_copy,
             F.concat(F.lit("duplicate record: first at "), F.col("_first_file"), F.lit(":"),
@@ -154,26 +163,27 @@ def reject_duplicate_records(classified: DataFrame, known_hashes: DataFrame) -> 
         )
         .otherwise(F.col("_reject_reason"))
     )
-    return ranked.withColumn("_reject_reason", reason).drop("_first_file", "_first_line", "_known")
+    return ranked.withColumn("_reject_reason", reason).drop("_first_file", "_first_line", "_known", "_kept_day")
 
 
-def _lineage(partition_date: dt.date) -> list[Column]:
+def _lineage(partition_date: dt.date | Column) -> list[Column]:
     return [
         F.col("source_file").alias("_source_file"),
         F.col("line_number").alias("_line_number"),
         F.col("ingested_at").alias("_ingested_at"),
         F.col("_record_hash"),
-        F.lit(partition_date).cast("date").alias("_partition_date"),
+        (partition_date if isinstance(partition_date, Column) else F.lit(partition_date)).cast("date").alias("_partition_date"),
     ]
 
 
 def to_bronze_listings(
     classified: DataFrame,
     *,
-    partition_date: dt.date,
+    partition_date: dt.date | Column,
     fields: Sequence[str] = LISTING_FIELDS,
 ) -> DataFrame:
-    """Good lines as raw string columns plus lineage; keys outside `fields` go to `_rescued_data` (JSON)."""
+    """Good lines as raw string columns plus lineage; keys outside `fields` go to `_rescued_data` (JSON).
+    `partition_date`: the day of every line, or the column that holds each line's day."""
     known = F.array(*[F.lit(name) for name in fields])
     rescued = F.map_filter("_record", lambda key, _value: ~F.array_contains(known, key))
     return classified.where(F.col("_reject_reason").isNull()).select(
@@ -183,7 +193,7 @@ def to_bronze_listings(
     )
 
 
-def to_quarantine(classified: DataFrame, *, partition_date: dt.date) -> DataFrame:
+def to_quarantine(classified: DataFrame, *, partition_date: dt.date | Column) -> DataFrame:
     """Rejected lines, verbatim, with file, line and reason. `raw_line_base64` holds the original
     bytes of a line that is not valid UTF-8 (its `raw_line` is then decoded with backslashreplace);
     NULL for every other line."""

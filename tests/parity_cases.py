@@ -24,6 +24,7 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 from pyspark.sql.types import ArrayType, DataType, MapType, StructType
 
 from autolake.lakehouse.settings import load_settings
@@ -133,7 +134,7 @@ def _gold_inventory() -> list[tuple]:
 
 
 CASES = (
-    "bronze_listings", "quarantine", "records_per_file", "reference_catalogue", "silver_listings", "dim_vehicle",
+    "bronze_listings", "quarantine", "quarantine_across_days", "records_per_file", "reference_catalogue", "silver_listings", "dim_vehicle",
     "fact_inventory_daily", "fact_inventory_daily_feed", "mart_inventory_model_state", "vehicle_map",
     "vehicle_map_after_kept", "vehicle_history", "photo_manifest", "photo_file_facts", "photo_features", "fact_inventory_restated", "inventory_enriched",
     "inventory_stats_state", "market_value", "arbitrage_below_market", "arbitrage_cross_state", "take_rates_state",
@@ -211,6 +212,16 @@ def build_cases(spark: SparkSession, artifacts: Path) -> dict[str, Callable[[], 
     @once
     def bronze() -> DataFrame:
         return to_bronze_listings(classified(), partition_date=DAY)
+
+    def across_days() -> DataFrame:
+        """The lines spread over two days, in one batch: an earlier day keeps a repeated record."""
+        days = spark.createDataFrame(
+            [(*line, INGESTED, DAY + dt.timedelta(days=number % 2)) for number, line in enumerate(LINES)],
+            T.StructType([*LANDING_LINE_SCHEMA.fields, T.StructField("_partition_date", T.DateType())]),
+        )
+        classified_days = reject_duplicate_records(classify_landing_lines(days), spark.createDataFrame([], "_record_hash string"),
+                                                   day_column="_partition_date")
+        return to_quarantine(classified_days, partition_date=F.col("_partition_date"))
 
     @once
     def catalogue() -> DataFrame:
@@ -297,6 +308,7 @@ def build_cases(spark: SparkSession, artifacts: Path) -> dict[str, Callable[[], 
         "take_rates_dealer": lambda: rates()["dealer_id"],
         "bronze_listings": bronze,
         "quarantine": lambda: to_quarantine(classified(), partition_date=DAY),
+        "quarantine_across_days": across_days,
         "records_per_file": lambda: records_per_file(classified()),
         "reference_catalogue": catalogue,
         "silver_listings": silver,

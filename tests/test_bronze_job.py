@@ -3,10 +3,11 @@
 import datetime as dt
 import json
 import os
+import shutil
 
 from deltalake import DeltaTable
 
-from autolake.lakehouse.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, Tables
+from autolake.lakehouse.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, DayRange, Tables
 from autolake.layers import bronze
 from tests.conftest import TEST_DAY
 
@@ -148,3 +149,70 @@ def test_a_day_without_landing_files_writes_empty_partitions(spark, settings):
     assert result.metrics[BRONZE_LISTINGS.name] == 0
     assert Tables(settings).exists(spark, BRONZE_LISTINGS)
     assert Tables(settings).exists(spark, BRONZE_FILE_LEDGER)
+
+
+def every_row(spark, settings, ref):
+    """The table's rows without the ingest time, which is when each run happened."""
+    frame = Tables(settings).read(spark, ref)
+    return sorted(tuple(r) for r in frame.drop("_ingested_at", "first_seen").collect())
+
+
+def test_a_range_in_one_batch_writes_what_its_days_write_one_by_one(spark, settings, tmp_path):
+    day3 = TEST_DAY + dt.timedelta(days=2)
+    write_landing(settings, "a.jsonl", [good("1"), good("2"), "{broken", good("1")])
+    write_landing(settings, "z.jsonl", [good("7")], source="zz_dealer_feed")
+    write_landing(settings, "a.jsonl", [good("7"), good("3")], day=DAY2, source="aa_portal")
+    write_landing(settings, "copy.jsonl", [good("1"), good("2"), "{broken", good("1")], day=DAY2)
+    write_landing(settings, "b.jsonl", [good("2"), good("4")], day=DAY2)
+    write_landing(settings, "c.jsonl", [good("4"), good("5")], day=day3)
+    write_landing(settings, "b-again.jsonl", [good("2"), good("4")], day=day3)
+    one_by_one = settings.model_copy(
+        update={"lakehouse": settings.lakehouse.model_copy(update={"root": str(tmp_path / "one_by_one")})})
+    shutil.copytree(settings.landing_root, one_by_one.landing_root)
+
+    batched = bronze.run(spark, settings, DayRange(TEST_DAY, day3))
+    for day in (TEST_DAY, DAY2, day3):
+        bronze.run(spark, one_by_one, day)
+
+    for ref in (BRONZE_LISTINGS, BRONZE_QUARANTINE, BRONZE_FILE_LEDGER):
+        assert every_row(spark, settings, ref) == every_row(spark, one_by_one, ref), ref
+    assert rows(spark, settings, BRONZE_QUARANTINE, "_source_file", "reason") == [
+        ("aa_portal/2021-05-02/a.jsonl", "duplicate record: already in bronze"),
+        ("craigslist/2021-05-01/a.jsonl", "duplicate record: first at craigslist/2021-05-01/a.jsonl:1"),
+        ("craigslist/2021-05-01/a.jsonl", "not a JSON object"),
+        ("craigslist/2021-05-02/b.jsonl", "duplicate record: already in bronze"),
+        ("craigslist/2021-05-03/c.jsonl", "duplicate record: already in bronze"),
+    ]
+    assert rows(spark, settings, BRONZE_FILE_LEDGER, "path", "status", "duplicate_of") == [
+        ("aa_portal/2021-05-02/a.jsonl", "ingested", None),
+        ("craigslist/2021-05-01/a.jsonl", "ingested", None),
+        ("craigslist/2021-05-02/b.jsonl", "ingested", None),
+        ("craigslist/2021-05-02/copy.jsonl", "duplicate", "craigslist/2021-05-01/a.jsonl"),
+        ("craigslist/2021-05-03/b-again.jsonl", "duplicate", "craigslist/2021-05-02/b.jsonl"),
+        ("craigslist/2021-05-03/c.jsonl", "ingested", None),
+        ("zz_dealer_feed/2021-05-01/z.jsonl", "ingested", None),
+    ]
+    assert batched.metrics["files"] == {"ingested": 5, "duplicate": 2}
+    assert batched.metrics[BRONZE_LISTINGS.name] == 6
+
+
+def test_a_range_rerun_writes_nothing_and_a_changed_day_rewrites_only_from_that_day(spark, settings):
+    day3 = TEST_DAY + dt.timedelta(days=2)
+    write_landing(settings, "a.jsonl", [good("1")])
+    write_landing(settings, "b.jsonl", [good("2")], day=DAY2)
+    write_landing(settings, "c.jsonl", [good("3")], day=day3)
+    span = DayRange(TEST_DAY, day3)
+    bronze.run(spark, settings, span)
+    before = versions(settings)
+    first_day = Tables(settings).read_partition(spark, BRONZE_FILE_LEDGER, TEST_DAY).collect()
+
+    bronze.run(spark, settings, span)
+    assert versions(settings) == before
+
+    write_landing(settings, "late.jsonl", [good("1"), good("4")], day=DAY2)
+    bronze.run(spark, settings, span)
+    assert {name: v - before[name] for name, v in versions(settings).items()} == {
+        BRONZE_LISTINGS.name: 1, BRONZE_QUARANTINE.name: 1, BRONZE_FILE_LEDGER.name: 1}
+    assert Tables(settings).read_partition(spark, BRONZE_FILE_LEDGER, TEST_DAY).collect() == first_day
+    assert rows(spark, settings, BRONZE_LISTINGS, "ad_id", "_partition_date") == [
+        ("1", TEST_DAY), ("2", DAY2), ("3", day3), ("4", DAY2)]

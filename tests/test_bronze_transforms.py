@@ -111,3 +111,34 @@ def test_repeated_records_are_rejected_after_their_first_occurrence(spark):
         "source_file string, line_number long, _reject_reason string",
     )
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_across_the_days_of_a_batch_the_earliest_day_keeps_a_record_as_if_days_ran_in_order(spark):
+    day2, day3 = DAY + dt.timedelta(days=1), DAY + dt.timedelta(days=2)
+    rows = [
+        ("z.jsonl", 1, GOOD, DAY),
+        ("a.jsonl", 1, GOOD, day2),
+        ("a.jsonl", 2, GOOD, day2),
+        ("c.jsonl", 1, EXTRA, day3),
+        ("b.jsonl", 1, EXTRA, day2),
+    ]
+    batch = spark.createDataFrame(
+        [(*row[:3], INGESTED, row[3]) for row in rows],
+        "source_file string, line_number long, raw string, ingested_at timestamp, day date",
+    )
+    classified = classify_landing_lines(batch).withColumn(
+        "_reject_reason", F.when(F.col("source_file") == "b.jsonl", F.lit("not UTF-8")).otherwise(F.col("_reject_reason")))
+    actual = reject_duplicate_records(
+        classified, spark.createDataFrame([], "_record_hash string"), day_column="day"
+    ).select("source_file", "line_number", "_reject_reason")
+    expected = spark.createDataFrame(
+        [
+            ("z.jsonl", 1, None),
+            ("a.jsonl", 1, "duplicate record: already in bronze"),
+            ("a.jsonl", 2, "duplicate record: already in bronze"),
+            ("b.jsonl", 1, "not UTF-8"),
+            ("c.jsonl", 1, None),
+        ],
+        "source_file string, line_number long, _reject_reason string",
+    )
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)

@@ -144,6 +144,10 @@ class DayRange:
             raise ValueError(f"{self} has no last day")
         return (self.last - self.first).days + 1
 
+    def days(self) -> list[dt.date]:
+        """Every day of the range, in order."""
+        return [self.first + dt.timedelta(days=offset) for offset in range(len(self))]
+
     def __str__(self) -> str:
         if self.last == self.first:
             return self.first.isoformat()

@@ -1,4 +1,4 @@
-"""Bronze: ingest one day's landing files exactly once.
+"""Bronze: ingest the landing files of a day, or of a range of days, exactly once.
 
 Tables: `bronze.listings` (good records with lineage), `bronze.quarantine` (bad lines with file,
 line and reason) and `bronze.file_ledger` (one row per landing file: size, sha256, first seen,
@@ -15,12 +15,20 @@ from dataclasses import dataclass, replace
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from autolake.lakehouse import landing_lines, quality
 from autolake.lakehouse.landing import LandingFile, discover
 from autolake.lakehouse.publish import LayerResult, publishes
 from autolake.lakehouse.settings import Settings
-from autolake.lakehouse.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, PARTITION_COLUMN, Tables
+from autolake.lakehouse.tables import (
+    BRONZE_FILE_LEDGER,
+    BRONZE_LISTINGS,
+    BRONZE_QUARANTINE,
+    PARTITION_COLUMN,
+    DayRange,
+    Tables,
+)
 from spark_transforms.bronze import (
     LANDING_READ_SCHEMA,
     classify_landing_lines,
@@ -116,9 +124,9 @@ def plan_ledger(
     return sorted(entries, key=lambda e: e.path)
 
 
-def read_lines(entries: list[LedgerEntry], settings: Settings) -> list[tuple]:
-    """(file, 1-based line number, text, ingest time, pre_reason, raw_base64) of every line of the
-    files read now (`LANDING_READ_SCHEMA`). Lines end at `\n` (a `\r` before it is dropped) and are
+def read_lines(entries: list[LedgerEntry], settings: Settings, day: dt.date) -> list[tuple]:
+    """(file, 1-based line number, text, ingest time, pre_reason, raw_base64, day) of every line of
+    the files read now (`LINES_SCHEMA`). Lines end at `\n` (a `\r` before it is dropped) and are
     read as bytes: `autolake.lakehouse.landing_lines` decides each one's text and any reason found before parsing."""
     rows = []
     max_depth = settings.bronze.max_nesting_depth
@@ -129,94 +137,129 @@ def read_lines(entries: list[LedgerEntry], settings: Settings) -> list[tuple]:
         with path.open("rb") as handle:
             for number, data in enumerate(handle, start=1):
                 line = landing_lines.classify(data.rstrip(b"\r\n"), first=number == 1, max_depth=max_depth)
-                rows.append((entry.path, number, line.text, entry.first_seen, line.reason, line.raw_base64))
+                rows.append((entry.path, number, line.text, entry.first_seen, line.reason, line.raw_base64, day))
     return rows
 
 
-def _ledger_rows(tables: Tables, spark: SparkSession, day: dt.date, sha256s: set[str]) -> list[dict]:
-    """The ledger rows the day's plan needs: the day's own, and those of other days with the same
-    content as one of the day's files (not the whole ledger, which grows with every day)."""
+LINES_SCHEMA = T.StructType([*LANDING_READ_SCHEMA.fields, T.StructField(PARTITION_COLUMN, T.DateType(), False)])
+
+
+def _ledger_rows(tables: Tables, spark: SparkSession, days: DayRange, sha256s: set[str]) -> list[dict]:
+    """The ledger rows the plan needs: those of `days`, and those of other days with the same
+    content as one of their files (not the whole ledger, which grows with every day)."""
     if not tables.exists(spark, BRONZE_FILE_LEDGER):
         return []
-    wanted = F.col(PARTITION_COLUMN) == F.lit(day)
+    ledger = tables.read(spark, BRONZE_FILE_LEDGER)
     if sha256s:
-        wanted = wanted | F.col("sha256").isin(sorted(sha256s))
-    return [row.asDict() for row in tables.read(spark, BRONZE_FILE_LEDGER).where(wanted).collect()]
+        wanted = spark.createDataFrame([(sha,) for sha in sorted(sha256s)], "_wanted string")
+        ledger = ledger.join(wanted, F.col("sha256") == F.col("_wanted"), "left")
+        return [row.asDict() for row in ledger.where(days.contains() | F.col("_wanted").isNotNull())
+                .drop("_wanted").collect()]
+    return [row.asDict() for row in ledger.where(days.contains()).collect()]
 
 
-def _other_partitions(tables: Tables, spark: SparkSession, day: dt.date) -> DataFrame:
+def _other_partitions(tables: Tables, spark: SparkSession, days: DayRange) -> DataFrame:
     if not tables.exists(spark, BRONZE_LISTINGS):
         return spark.createDataFrame([], "_record_hash string")
-    return tables.read(spark, BRONZE_LISTINGS).where(F.col(PARTITION_COLUMN) != F.lit(day)).select("_record_hash")
+    return tables.read(spark, BRONZE_LISTINGS).where(~days.contains()).select("_record_hash")
 
 
-def _kept_rows(tables: Tables, spark: SparkSession, ref, day: dt.date, paths: list[str]) -> DataFrame | None:
+def _kept_rows(tables: Tables, spark: SparkSession, ref, days: DayRange, paths: list[str]) -> DataFrame | None:
     if not paths or not tables.exists(spark, ref):
         return None
-    return tables.read_partition(spark, ref, day).where(F.col("_source_file").isin(paths))
+    return tables.read_days(spark, ref, days).where(F.col("_source_file").isin(paths))
+
+
+def plan_days(
+    landed: dict[dt.date, list[LandingFile]],
+    ledger: list[dict],
+    *,
+    policy: str,
+    now: dt.datetime,
+) -> dict[dt.date, list[LedgerEntry]]:
+    """`plan_ledger` for each day of `landed`, in day order, as if each day ran on its own after the
+    one before: a file's content ingested on an earlier day of the range makes a later day's copy a
+    duplicate, and a later day keeps the originals its ledger already records."""
+    days = sorted(landed)
+    ingested = [row for row in ledger if row["status"] == INGESTED]
+    outside = {row["sha256"]: row["path"] for row in ingested if row[PARTITION_COLUMN] not in landed}
+    plans: dict[dt.date, list[LedgerEntry]] = {}
+    for day in days:
+        later = {row["sha256"]: row["path"] for row in ingested if row[PARTITION_COLUMN] in landed and row[PARTITION_COLUMN] > day}
+        earlier = {e.sha256: e.path for d in plans for e in plans[d] if e.status == INGESTED}
+        plans[day] = plan_ledger(
+            landed[day],
+            ingested_elsewhere={**outside, **later, **earlier},
+            previous={row["path"]: row for row in ledger if row[PARTITION_COLUMN] == day},
+            policy=policy,
+            now=now,
+        )
+    return plans
 
 
 @publishes
-def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
+def run(spark: SparkSession, settings: Settings, days: dt.date | DayRange) -> LayerResult:
+    """Ingest the landing files of a day, or of a range of days in one batch (one read, one write
+    per table and one gate), with the same tables as running the days one by one in order."""
+    span = DayRange.of(days)
     tables = Tables(settings)
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
-    landed = discover(settings.landing_root, day)
-    ledger = _ledger_rows(tables, spark, day, {f.sha256 for f in landed if f.sha256})
-    previous = {row["path"]: row for row in ledger if row[PARTITION_COLUMN] == day}
-    ingested_elsewhere = {
-        row["sha256"]: row["path"] for row in ledger if row[PARTITION_COLUMN] != day and row["status"] == INGESTED
-    }
-    entries = plan_ledger(
-        landed,
-        ingested_elsewhere=ingested_elsewhere,
-        previous=previous,
-        policy=settings.bronze.changed_file_policy,
-        now=now,
-    )
-    unchanged = sorted(e.key() for e in entries) == sorted(tuple(r[k] for k in LEDGER_KEY) for r in previous.values())
-    if unchanged and tables.exists(spark, BRONZE_LISTINGS) and tables.exists(spark, BRONZE_FILE_LEDGER):
-        log.info("bronze %s: no new or changed landing files; nothing to write", day)
+    landed = {day: discover(settings.landing_root, day) for day in span.days()}
+    ledger = _ledger_rows(tables, spark, span, {f.sha256 for files in landed.values() for f in files if f.sha256})
+    plans = plan_days(landed, ledger, policy=settings.bronze.changed_file_policy, now=now)
+    recorded = {day: sorted(tuple(row[k] for k in LEDGER_KEY) for row in ledger if row[PARTITION_COLUMN] == day)
+                for day in plans}
+    changed = [day for day, entries in plans.items() if sorted(e.key() for e in entries) != recorded[day]]
+    if not (tables.exists(spark, BRONZE_LISTINGS) and tables.exists(spark, BRONZE_FILE_LEDGER)):
+        _ingest(spark, tables, span, plans)
+    elif not changed:
+        log.info("bronze %s: no new or changed landing files; nothing to write", span)
     else:
-        _ingest(spark, tables, day, entries)
-    return _result(spark, tables, day)
+        rewritten = DayRange(changed[0], changed[-1])
+        _ingest(spark, tables, rewritten, {day: plans[day] for day in rewritten.days()})
+    return _result(spark, tables, span)
 
 
-def _ingest(spark: SparkSession, tables: Tables, day: dt.date, entries: list[LedgerEntry]) -> None:
-    lines = spark.createDataFrame(read_lines(entries, tables.settings), LANDING_READ_SCHEMA)
+def _ingest(spark: SparkSession, tables: Tables, days: DayRange, plans: dict[dt.date, list[LedgerEntry]]) -> None:
+    lines = spark.createDataFrame(
+        [row for day, entries in plans.items() for row in read_lines(entries, tables.settings, day)], LINES_SCHEMA)
     classified = tables.stage(
         reject_duplicate_records(classify_landing_lines(lines, carries_pre_reason=True),
-                                 _other_partitions(tables, spark, day)),
+                                 _other_partitions(tables, spark, days), day_column=PARTITION_COLUMN),
         "classified_lines", layer="bronze")
-    listings = to_bronze_listings(classified, partition_date=day)
-    quarantine = to_quarantine(classified, partition_date=day)
-    kept = [e.path for e in entries if e.keep_previous_records]
+    listings = to_bronze_listings(classified, partition_date=F.col(PARTITION_COLUMN))
+    quarantine = to_quarantine(classified, partition_date=F.col(PARTITION_COLUMN))
+    kept = [e.path for entries in plans.values() for e in entries if e.keep_previous_records]
     for ref, frame in ((BRONZE_LISTINGS, listings), (BRONZE_QUARANTINE, quarantine)):
-        previous_rows = _kept_rows(tables, spark, ref, day, kept)
+        previous_rows = _kept_rows(tables, spark, ref, days, kept)
         if previous_rows is not None:
             frame = frame.unionByName(previous_rows)
-        tables.replace_partition(frame, ref, day)
+        tables.replace_days(frame, ref, days)
 
     counts = {r.source_file: (r.good_records, r.bad_records) for r in records_per_file(classified).collect()}
-    final = [
-        replace(e, good_records=counts.get(e.path, (0, 0))[0], bad_records=counts.get(e.path, (0, 0))[1])
-        if e.read_now else e
-        for e in entries
-    ]
-    for entry in final:
+    final = {
+        day: [
+            replace(e, good_records=counts.get(e.path, (0, 0))[0], bad_records=counts.get(e.path, (0, 0))[1])
+            if e.read_now else e
+            for e in entries
+        ]
+        for day, entries in plans.items()
+    }
+    for entry in (e for entries in final.values() for e in entries):
         if entry.status != INGESTED:
             log.warning("landing file %s %s: %s", entry.path, entry.status, entry.reason)
     ledger = spark.createDataFrame(
         [(e.path, e.source, e.size, e.sha256, e.status, e.duplicate_of, e.reason, e.good_records, e.bad_records,
-          e.first_seen, day) for e in final],
+          e.first_seen, day) for day, entries in final.items() for e in entries],
         LEDGER_SCHEMA,
     )
-    tables.replace_partition(ledger, BRONZE_FILE_LEDGER, day)
+    tables.replace_days(ledger, BRONZE_FILE_LEDGER, days)
 
 
-def _result(spark: SparkSession, tables: Tables, day: dt.date) -> LayerResult:
-    written = tables.read_partition(spark, BRONZE_LISTINGS, day)
-    quarantined = tables.read_partition(spark, BRONZE_QUARANTINE, day)
-    ledger = tables.read_partition(spark, BRONZE_FILE_LEDGER, day)
+def _result(spark: SparkSession, tables: Tables, days: DayRange) -> LayerResult:
+    written = tables.read_days(spark, BRONZE_LISTINGS, days)
+    quarantined = tables.read_days(spark, BRONZE_QUARANTINE, days)
+    ledger = tables.read_days(spark, BRONZE_FILE_LEDGER, days)
     for row in (
         quarantined.select("_source_file", "_line_number", "reason")
         .orderBy("_source_file", "_line_number")

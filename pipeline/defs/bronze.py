@@ -4,7 +4,7 @@ import dagster as dg
 
 from autolake.lakehouse.publish import GateRejected
 from autolake.lakehouse.settings import Settings
-from autolake.lakehouse.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, Tables
+from autolake.lakehouse.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, DayRange, Tables
 from autolake.layers import bronze
 from pipeline.defs.common import (
     check_result,
@@ -45,19 +45,20 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
     def bronze_ingest(context: dg.AssetExecutionContext, spark: AutolakeSpark):
         session, settings_ = spark.spark_session, spark.autolake.settings(settings.oem)
         results = {}
-        for day in partition_days(context):
+        days = partition_days(context)
+        for batch in DayRange.spans(days):
             try:
-                results[day] = bronze.run(session, settings_, day)
+                results[batch] = bronze.run(session, settings_, batch)
             except GateRejected as rejection:
-                earlier = {ref.name: {d: r.reports[ref.name] for d, r in results.items()} for ref in GATED}
-                yield from rejected(settings_, rejection, day, GATED, earlier)
+                earlier = {ref.name: {b: r.reports[ref.name] for b, r in results.items()} for ref in GATED}
+                yield from rejected(settings_, rejection, batch, GATED, earlier)
                 raise gate_failure(rejection) from rejection
-            context.log.info(f"bronze {day}: {results[day].metrics}")
+            context.log.info(f"bronze {batch}: {results[batch].metrics}")
         tables = Tables(settings_)
         for ref in (BRONZE_LISTINGS, BRONZE_QUARANTINE, BRONZE_FILE_LEDGER):
-            metadata = table_metadata(session, tables, ref, day)
+            metadata = table_metadata(session, tables, ref, days[-1])
             if ref == BRONZE_FILE_LEDGER:
-                metadata["files_by_status"] = results[day].metrics["files"]
+                metadata["files_by_status"] = results[batch].metrics["files"]
             yield dg.MaterializeResult(asset_key=key(settings_, ref), metadata=metadata)
         for ref in GATED:
             yield check_result(settings_, ref, {d: r.reports[ref.name] for d, r in results.items()})
