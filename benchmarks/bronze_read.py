@@ -93,7 +93,7 @@ def _checker(planned: dict[str, tuple[str, object]], max_depth: int):
 
 
 def python_lines(spark: SparkSession, entries, settings) -> DataFrame:
-    return spark.createDataFrame(bronze.read_lines(entries, settings), LANDING_READ_SCHEMA)
+    return spark.createDataFrame(list(bronze.read_lines(entries, settings)), LANDING_READ_SCHEMA)
 
 
 def _planned(entries) -> dict[str, tuple[str, object]]:

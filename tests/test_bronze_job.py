@@ -7,6 +7,7 @@ import shutil
 
 from deltalake import DeltaTable
 
+from autolake.lakehouse.landing import discover
 from autolake.lakehouse.tables import BRONZE_FILE_LEDGER, BRONZE_LISTINGS, BRONZE_QUARANTINE, DayRange, Tables
 from autolake.layers import bronze
 from tests.conftest import TEST_DAY
@@ -216,3 +217,26 @@ def test_a_range_rerun_writes_nothing_and_a_changed_day_rewrites_only_from_that_
     assert Tables(settings).read_partition(spark, BRONZE_FILE_LEDGER, TEST_DAY).collect() == first_day
     assert rows(spark, settings, BRONZE_LISTINGS, "ad_id", "_partition_date") == [
         ("1", TEST_DAY), ("2", DAY2), ("3", day3), ("4", DAY2)]
+
+
+def test_lines_reach_the_engine_in_chunks_under_the_message_limit_and_land_as_one_batch(spark, settings):
+    long_line = json.dumps({"ad_id": "x", "source": "craigslist", "posted_date": "2021-05-01", "description": "y" * 400_000})
+    for number in range(6):
+        write_landing(settings, f"f{number}.jsonl", [long_line.replace('"x"', f'"{number}-{i}"') for i in range(2)],
+                      day=TEST_DAY + dt.timedelta(days=number % 3))
+    small = settings.model_copy(update={"bronze": settings.bronze.model_copy(update={"lines_per_message_mb": 1})})
+    plans = {TEST_DAY + dt.timedelta(days=d): bronze.plan_ledger(
+        discover(small.landing_root, TEST_DAY + dt.timedelta(days=d)), ingested_elsewhere={}, previous={},
+        policy="replace", now=dt.datetime(2021, 5, 4)) for d in range(3)}
+    chunks = list(bronze.line_chunks(plans, small))
+    assert [len(chunk) for chunk in chunks] == [3, 3, 3, 3]
+    assert sorted(row[0] for chunk in chunks for row in chunk) == sorted(
+        f"craigslist/{(TEST_DAY + dt.timedelta(days=n % 3)).isoformat()}/f{n}.jsonl" for n in range(6) for _ in range(2))
+
+    bronze.run(spark, small, DayRange(TEST_DAY, TEST_DAY + dt.timedelta(days=2)))
+    assert len(rows(spark, small, BRONZE_LISTINGS, "ad_id")) == 12
+    assert versions(small)[BRONZE_LISTINGS.name] == 1
+
+
+def test_a_range_with_nothing_to_read_still_ships_one_empty_chunk(settings):
+    assert list(bronze.line_chunks({TEST_DAY: []}, settings)) == [[]]

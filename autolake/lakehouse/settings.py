@@ -223,6 +223,7 @@ class PartitionSettings(_Strict):
 class BronzeSettings(_Strict):
     changed_file_policy: Literal["replace", "keep_first"] = "replace"
     max_nesting_depth: int = Field(32, ge=1, le=256)
+    lines_per_message_mb: int = Field(32, ge=1, le=100)
 
 
 class Range(_Strict):

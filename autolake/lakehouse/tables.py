@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -322,14 +322,28 @@ class Tables:
         Sail has no checkpoint and does not cache; a result read by several later joins or writes is
         otherwise recomputed for each of them. Intermediate results are never published, and a local
         one keeps only its latest version on disk (the files of earlier calls are vacuumed)."""
+        return self.stage_parts([df], name, layer=layer)
+
+    def stage_parts(self, parts: Iterable[DataFrame], name: str, *, layer: str = "silver") -> DataFrame:
+        """`stage` for a result that reaches the engine in several parts of one schema (rows shipped
+        from Python, each part one message under Spark Connect's size limit): the first part
+        replaces the staged table, the others are appended, each built only when it is reached."""
         ref = TableRef(layer, f"_staging_{name}")
         location = self.location(ref)
-        self._overwrite_at(df, location, ref, partitioned=False)
+        spark = None
+        for number, part in enumerate(parts):
+            spark = part.sparkSession
+            if number == 0:
+                self._overwrite_at(part, location, ref, partitioned=False)
+            else:
+                commit(self._save, part.write.format("delta").mode("append"), location, ref=ref)
+        if spark is None:
+            raise ValueError(f"staging {ref}: no parts to stage")
         if not self.uses_catalog:
             from deltalake import DeltaTable
 
             DeltaTable(location).vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
-        return self._load(df.sparkSession, location)
+        return self._load(spark, location)
 
     def overwrite(self, df: DataFrame, ref: TableRef, *, partitioned: bool = False) -> None:
         """Replace the whole table (reference tables, snapshots, and facts restated from a snapshot);

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from pyspark.sql import DataFrame, SparkSession
@@ -124,11 +125,10 @@ def plan_ledger(
     return sorted(entries, key=lambda e: e.path)
 
 
-def read_lines(entries: list[LedgerEntry], settings: Settings, day: dt.date) -> list[tuple]:
-    """(file, 1-based line number, text, ingest time, pre_reason, raw_base64, day) of every line of
-    the files read now (`LINES_SCHEMA`). Lines end at `\n` (a `\r` before it is dropped) and are
+def read_lines(entries: list[LedgerEntry], settings: Settings) -> Iterator[tuple]:
+    """(file, 1-based line number, text, ingest time, pre_reason, raw_base64) of every line of the
+    files read now (`LANDING_READ_SCHEMA`). Lines end at `\n` (a `\r` before it is dropped) and are
     read as bytes: `autolake.lakehouse.landing_lines` decides each one's text and any reason found before parsing."""
-    rows = []
     max_depth = settings.bronze.max_nesting_depth
     for entry in entries:
         if not entry.read_now:
@@ -137,11 +137,28 @@ def read_lines(entries: list[LedgerEntry], settings: Settings, day: dt.date) -> 
         with path.open("rb") as handle:
             for number, data in enumerate(handle, start=1):
                 line = landing_lines.classify(data.rstrip(b"\r\n"), first=number == 1, max_depth=max_depth)
-                rows.append((entry.path, number, line.text, entry.first_seen, line.reason, line.raw_base64, day))
-    return rows
+                yield entry.path, number, line.text, entry.first_seen, line.reason, line.raw_base64
 
 
 LINES_SCHEMA = T.StructType([*LANDING_READ_SCHEMA.fields, T.StructField(PARTITION_COLUMN, T.DateType(), False)])
+
+
+def line_chunks(plans: dict[dt.date, list[LedgerEntry]], settings: Settings) -> Iterator[list[tuple]]:
+    """The lines of every day's files read now, with their day (`LINES_SCHEMA`), in chunks of about
+    `bronze.lines_per_message_mb` of text: each chunk reaches the engine as one Spark Connect
+    message, which may not exceed 128 MB. At least one chunk, empty when nothing is read."""
+    limit = settings.bronze.lines_per_message_mb * 1024 * 1024
+    chunk: list[tuple] = []
+    size, shipped = 0, 0
+    for day, entries in plans.items():
+        for row in read_lines(entries, settings):
+            chunk.append((*row, day))
+            size += len(row[0]) + len(row[2] or "") + len(row[4] or "") + len(row[5] or "") + 64
+            if size >= limit:
+                yield chunk
+                chunk, size, shipped = [], 0, shipped + 1
+    if chunk or not shipped:
+        yield chunk
 
 
 def _ledger_rows(tables: Tables, spark: SparkSession, days: DayRange, sha256s: set[str]) -> list[dict]:
@@ -221,8 +238,9 @@ def run(spark: SparkSession, settings: Settings, days: dt.date | DayRange) -> La
 
 
 def _ingest(spark: SparkSession, tables: Tables, days: DayRange, plans: dict[dt.date, list[LedgerEntry]]) -> None:
-    lines = spark.createDataFrame(
-        [row for day, entries in plans.items() for row in read_lines(entries, tables.settings, day)], LINES_SCHEMA)
+    lines = tables.stage_parts(
+        (spark.createDataFrame(chunk, LINES_SCHEMA) for chunk in line_chunks(plans, tables.settings)),
+        "landing_lines", layer="bronze")
     classified = tables.stage(
         reject_duplicate_records(classify_landing_lines(lines, carries_pre_reason=True),
                                  _other_partitions(tables, spark, days), day_column=PARTITION_COLUMN),
