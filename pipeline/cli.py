@@ -388,9 +388,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def plain_failure(error: BaseException) -> str:
     """What made a run fail, in the words of the exception that started it (a gate that rejected a
-    batch, a busy lakehouse, a commit conflict), without Dagster's wrapping."""
-    seen = error
-    while seen is not None:
+    batch, a busy lakehouse, a commit conflict), without Dagster's wrapping. The chain may loop:
+    Dagster re-raises a step's exception while handling its own error about it."""
+    seen, visited = error, set()
+    while seen is not None and id(seen) not in visited:
+        visited.add(id(seen))
         if isinstance(seen, (GateRejected, LakehouseBusy, TableCommitConflict)):
             return str(seen)
         user = getattr(seen, "user_exception", None)

@@ -1,4 +1,5 @@
 import re
+import threading
 
 import numpy as np
 import pytest
@@ -83,3 +84,24 @@ def assert_report_renders(html, png):
     with Image.open(render_png(html, png, width=1280, height=2400)) as image:
         inked, colours = not_blank(np.asarray(image.convert("RGB")))
     assert inked > 0.02 and colours > 300, (inked, colours)
+
+
+def test_a_failed_step_is_reported_in_its_own_words_and_the_cli_does_not_hang(capsys):
+    import dagster as dg
+
+    @dg.asset
+    def broken():
+        raise ValueError("landing line 7 of feed.jsonl: boom")
+
+    with pytest.raises(ValueError) as raised:
+        dg.materialize([broken], raise_on_error=True)
+    chain, seen = [], raised.value
+    while seen is not None and seen not in chain:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    assert seen is not None, "Dagster's chain of a failed step loops back on itself"
+    answer = []
+    walker = threading.Thread(target=lambda: answer.append(cli.plain_failure(raised.value)), daemon=True)
+    walker.start()
+    walker.join(timeout=30)
+    assert answer == ["landing line 7 of feed.jsonl: boom"]
