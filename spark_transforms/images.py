@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from scipy.fft import dctn
+from scipy.spatial import cKDTree
 
 HASH_BITS = 64
 
@@ -85,8 +86,10 @@ def dominant_colour(rgb: np.ndarray, box: tuple[float, float, float, float] | No
                                  rgb[:, :3].reshape(-1, 3), rgb[:, -3:].reshape(-1, 3)]).astype(float)
         lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(float)
         border_lab = cv2.cvtColor(border.astype(np.uint8)[np.newaxis], cv2.COLOR_RGB2LAB)[0].astype(float)
-        samples = np.unique(np.round(border_lab / 4) * 4, axis=0)
-        distance = np.min(np.linalg.norm(lab[:, np.newaxis, :] - samples[np.newaxis, :, :], axis=2), axis=1)
+        quantized = (np.round(border_lab / 4) * 4).astype(np.int64)
+        keys = np.unique((quantized[:, 0] << 20) | (quantized[:, 1] << 10) | quantized[:, 2])
+        samples = np.stack([keys >> 20, (keys >> 10) & 1023, keys & 1023], axis=1).astype(float)
+        distance, _ = cKDTree(samples).query(lab, k=1)
         ys, xs = np.mgrid[0:height, 0:width]
         centre = 1.0 - np.hypot((xs - width / 2) / width, (ys - height / 2) / height).ravel()
         keep = distance > 12
