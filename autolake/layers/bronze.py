@@ -10,6 +10,7 @@ dies part-way is simply redone by the next one; a re-run with nothing new writes
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -169,10 +170,11 @@ def _ledger_rows(tables: Tables, spark: SparkSession, days: DayRange, sha256s: s
     ledger = tables.read(spark, BRONZE_FILE_LEDGER)
     if sha256s:
         wanted = spark.createDataFrame([(sha,) for sha in sorted(sha256s)], "_wanted string")
-        ledger = ledger.join(wanted, F.col("sha256") == F.col("_wanted"), "left")
-        return [row.asDict() for row in ledger.where(days.contains() | F.col("_wanted").isNotNull())
-                .drop("_wanted").collect()]
-    return [row.asDict() for row in ledger.where(days.contains()).collect()]
+        ledger = (ledger.join(wanted, F.col("sha256") == F.col("_wanted"), "left")
+                  .where(days.contains() | F.col("_wanted").isNotNull()).drop("_wanted"))
+    else:
+        ledger = ledger.where(days.contains())
+    return [row.asDict() for row in ledger.collect()]
 
 
 def _other_partitions(tables: Tables, spark: SparkSession, days: DayRange) -> DataFrame:
@@ -197,20 +199,23 @@ def plan_days(
     """`plan_ledger` for each day of `landed`, in day order, as if each day ran on its own after the
     one before: a file's content ingested on an earlier day of the range makes a later day's copy a
     duplicate, and a later day keeps the originals its ledger already records."""
-    days = sorted(landed)
+    by_day: dict[dt.date, list[dict]] = {}
+    for row in ledger:
+        by_day.setdefault(row[PARTITION_COLUMN], []).append(row)
     ingested = [row for row in ledger if row["status"] == INGESTED]
     outside = {row["sha256"]: row["path"] for row in ingested if row[PARTITION_COLUMN] not in landed}
+    earlier: dict[str, str] = {}
     plans: dict[dt.date, list[LedgerEntry]] = {}
-    for day in days:
+    for day in sorted(landed):
         later = {row["sha256"]: row["path"] for row in ingested if row[PARTITION_COLUMN] in landed and row[PARTITION_COLUMN] > day}
-        earlier = {e.sha256: e.path for d in plans for e in plans[d] if e.status == INGESTED}
         plans[day] = plan_ledger(
             landed[day],
             ingested_elsewhere={**outside, **later, **earlier},
-            previous={row["path"]: row for row in ledger if row[PARTITION_COLUMN] == day},
+            previous={row["path"]: row for row in by_day.get(day, [])},
             policy=policy,
             now=now,
         )
+        earlier.update((e.sha256, e.path) for e in plans[day] if e.status == INGESTED)
     return plans
 
 
@@ -237,10 +242,19 @@ def run(spark: SparkSession, settings: Settings, days: dt.date | DayRange) -> La
     return _result(spark, tables, span)
 
 
+def _lines(spark: SparkSession, tables: Tables, plans: dict[dt.date, list[LedgerEntry]]) -> DataFrame:
+    """The lines to classify: one message's worth goes straight to the engine (a daily run); more
+    are appended to one staged table, so the batch is still read as one."""
+    chunks = line_chunks(plans, tables.settings)
+    first, second = next(chunks), next(chunks, None)
+    if second is None:
+        return spark.createDataFrame(first, LINES_SCHEMA)
+    return tables.stage_parts((spark.createDataFrame(chunk, LINES_SCHEMA)
+                               for chunk in itertools.chain([first, second], chunks)), "landing_lines", layer="bronze")
+
+
 def _ingest(spark: SparkSession, tables: Tables, days: DayRange, plans: dict[dt.date, list[LedgerEntry]]) -> None:
-    lines = tables.stage_parts(
-        (spark.createDataFrame(chunk, LINES_SCHEMA) for chunk in line_chunks(plans, tables.settings)),
-        "landing_lines", layer="bronze")
+    lines = _lines(spark, tables, plans)
     classified = tables.stage(
         reject_duplicate_records(classify_landing_lines(lines, carries_pre_reason=True),
                                  _other_partitions(tables, spark, days), day_column=PARTITION_COLUMN),
