@@ -89,6 +89,7 @@ def test_a_copy_keeps_what_is_missing_implausible_or_text_as_it_is():
 
 
 def test_the_same_seed_gives_the_same_copies_and_another_seed_others(tmp_path, tripled, real):
+    extraction._resampled_ads.cache_clear()  # resampled again, not the process's kept frame
     again = extraction.load_ads(settings_for(tmp_path / "again", 3))
     pd.testing.assert_frame_equal(again, tripled)
     other = extraction.load_ads(settings_for(tmp_path / "other", 3, seed=7))
@@ -117,3 +118,14 @@ def test_a_short_or_faulty_vin_keeps_its_shape():
     assert copied.endswith("000042") and copied[8] == check_digit(copied)
     assert simulator.vehicle_groups([{"ad_id": "1", "vin": copied}, {"ad_id": "2", "vin": good}]) == \
         [[{"ad_id": "1", "vin": copied}], [{"ad_id": "2", "vin": good}]]
+
+
+def test_the_ads_are_resampled_once_per_process_and_each_caller_gets_its_own_frame(tmp_path, tripled):
+    settings = settings_for(tmp_path, 3)
+    extraction._resampled_ads.cache_clear()
+    first = extraction.load_ads(settings)
+    first.loc[:, PRICE] = -1
+    second = extraction.load_ads(settings)
+    info = extraction._resampled_ads.cache_info()
+    assert (info.misses, info.hits) == (1, 1)
+    pd.testing.assert_frame_equal(second, tripled)

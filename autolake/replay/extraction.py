@@ -7,6 +7,7 @@ chosen by a seeded hash of its id, so the same configuration always produces the
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -18,7 +19,15 @@ from pathlib import Path
 import pandas as pd
 
 from autolake.lakehouse.datasets import fetch
-from autolake.lakehouse.settings import Bounds, FaultSettings, ReplaySettings, SearchConfig, Settings
+from autolake.lakehouse.settings import (
+    Bounds,
+    DatasetPin,
+    FaultSettings,
+    ReplaySettings,
+    ScaleSettings,
+    SearchConfig,
+    Settings,
+)
 from autolake.replay import photos, scale, simulator
 
 log = logging.getLogger(__name__)
@@ -212,10 +221,20 @@ def truth_dir(settings: Settings, search: str, day: dt.date) -> Path:
 
 
 def load_ads(settings: Settings) -> pd.DataFrame:
-    members = fetch(settings.datasets.craigslist_ads, settings.resolve_path(settings.datasets.cache_dir))
-    (path,) = members.values()
+    """The replay's ads: the real dataset, resampled to `replay.scale`. Read and resampled once per
+    process and configuration (an asset replays many days, each day several searches); each caller
+    gets its own copy of the frame."""
+    datasets = settings.datasets
+    return _resampled_ads(datasets.craigslist_ads.model_dump_json(), settings.resolve_path(datasets.cache_dir),
+                          settings.replay.scale.model_dump_json(), settings.replay.seed).copy()
+
+
+@functools.lru_cache(maxsize=4)
+def _resampled_ads(pin: str, cache_dir: Path, scale_settings: str, seed: int) -> pd.DataFrame:
+    """Keyed by the JSON of the (frozen, list-holding) settings models."""
+    (path,) = fetch(DatasetPin.model_validate_json(pin), cache_dir).values()
     ads = pd.read_csv(path, dtype={"VIN": "string"})
-    return scale.resample(ads, settings.replay.scale, settings.replay.seed, id_column=AD_ID_COLUMN,
+    return scale.resample(ads, ScaleSettings.model_validate_json(scale_settings), seed, id_column=AD_ID_COLUMN,
                           price_column="price_USD", mileage_column="odometer_mi", vin_column="VIN")
 
 
