@@ -241,16 +241,23 @@ def build_cases(spark: SparkSession, artifacts: Path) -> dict[str, Callable[[], 
         return with_vehicle_attributes(matched, load_rules(MB.options_file))
 
     @once
+    def written_silver() -> DataFrame:
+        """What reads silver reads it materialized, as the pipeline reads silver's table: a local
+        relation keeps its schema on both engines, and the cases downstream do not plan bronze and
+        silver again in each of their jobs."""
+        return spark.createDataFrame(silver().collect(), silver().schema)
+
+    @once
     def fact() -> DataFrame:
-        return fact_inventory_daily(silver(), day=DAY, presence="posting_lifetime", ttl_days=30)
+        return fact_inventory_daily(written_silver(), day=DAY, presence="posting_lifetime", ttl_days=30)
 
     @once
     def stage():
-        return _parquet_stage(spark)
+        return _parquet_stage(spark, artifacts)
 
     @once
     def vehicles() -> DataFrame:
-        return vehicle_map(silver(), MatchRules(), stage=stage())
+        return vehicle_map(written_silver(), MatchRules(), stage=stage())
 
     def photos() -> DataFrame:
         return spark.createDataFrame(
@@ -294,7 +301,7 @@ def build_cases(spark: SparkSession, artifacts: Path) -> dict[str, Callable[[], 
 
     return {
         "inventory_enriched": lambda: inventory_enriched(
-            silver(), vehicles(), dim_dealer(silver(), geography(), grid_size=1.0), geography(),
+            written_silver(), vehicles(), dim_dealer(written_silver(), geography(), grid_size=1.0), geography(),
             spark.createDataFrame([(DAY,), (DAY + dt.timedelta(days=7),)], "as_of_date date"),
             window_days=45, sold_after_absent_days=6, half_life_days=30.0,
         ),
@@ -312,18 +319,18 @@ def build_cases(spark: SparkSession, artifacts: Path) -> dict[str, Callable[[], 
         "records_per_file": lambda: records_per_file(classified()),
         "reference_catalogue": catalogue,
         "silver_listings": silver,
-        "dim_vehicle": lambda: dim_vehicle(silver()),
+        "dim_vehicle": lambda: dim_vehicle(written_silver()),
         "fact_inventory_daily": fact,
-        "fact_inventory_daily_feed": lambda: fact_inventory_daily(silver(), day=DAY, presence="feed", ttl_days=30),
+        "fact_inventory_daily_feed": lambda: fact_inventory_daily(written_silver(), day=DAY, presence="feed", ttl_days=30),
         "mart_inventory_model_state": lambda: inventory_by_model_state(fact()),
         "vehicle_map": vehicles,
         "vehicle_map_after_kept": lambda: match_vehicles(
-            silver(), MatchRules(), stage=stage(),
-            kept=match_vehicles(silver().where(F.col("odometer_mi") > 45000), MatchRules(),
+            written_silver(), MatchRules(), stage=stage(),
+            kept=match_vehicles(written_silver().where(F.col("odometer_mi") > 45000), MatchRules(),
                                 stage=stage())[1],
         )[0],
         "vehicle_history": lambda: vehicle_history(
-            vehicle_days(silver(), vehicles()), as_of=DAY + dt.timedelta(days=7), sold_after_absent_days=6,
+            vehicle_days(written_silver(), vehicles()), as_of=DAY + dt.timedelta(days=7), sold_after_absent_days=6,
             half_life_days=30.0
         ),
         "photo_manifest": lambda: photo_manifest(bronze(), day=DAY, files_per_ad=2, photo_root="/landing/photos"),
@@ -333,18 +340,18 @@ def build_cases(spark: SparkSession, artifacts: Path) -> dict[str, Callable[[], 
             "path", photo_features(F.col("path"), DetectorSpec(), colour_palette(), folder=None).alias("f")
         ).select("path", "f.*"),
         "fact_inventory_restated": lambda: fact_inventory(
-            silver(), days=[DAY, DAY + dt.timedelta(days=1)], presence="posting_lifetime", ttl_days=30,
+            written_silver(), days=[DAY, DAY + dt.timedelta(days=1)], presence="posting_lifetime", ttl_days=30,
             vehicle_map=vehicles()
         ),
         **_artifact_cases(spark, artifacts),
     }
 
 
-def _parquet_stage(spark: SparkSession):
+def _parquet_stage(spark: SparkSession, folder: Path):
     """Materialize as Parquet in a scratch folder: both engines write it without extra jars. Each
     call gets a folder of its own, since a frame read back earlier (a map another case reads) must
     keep its files: JVM Spark lists them once, when the frame is made."""
-    scratch = Path(tempfile.mkdtemp(prefix="autolake-parity-"))
+    scratch = Path(tempfile.mkdtemp(prefix="stage-", dir=folder))
     calls = itertools.count()
 
     def stage(df: DataFrame, name: str) -> DataFrame:
