@@ -190,6 +190,23 @@ def window_assets(oems: list[Settings], days: list[dt.date], graph) -> list | No
     return list((dg.AssetSelection.key_prefixes(*([oem] for oem in covered)) & daily_selection(oems)).resolve(graph))
 
 
+def window_runs(oems: list[Settings], days: list[dt.date], days_per_run: int) -> list[list[dt.date]]:
+    """`days` cut into runs of at most `days_per_run` consecutive days. A run never spans a gap, nor a
+    day where an OEM's replay window starts or ends: each run holds the same OEMs on every day, so no
+    OEM's assets are materialized for days outside its window."""
+    windows = [set(settings.replay.window()) for settings in oems]
+    stretches: list[list[dt.date]] = []
+    for day in sorted(days):
+        covered = [day in window for window in windows]
+        if (stretches and stretches[-1][-1] + dt.timedelta(days=1) == day
+                and covered == [stretches[-1][-1] in window for window in windows]):
+            stretches[-1].append(day)
+        else:
+            stretches.append([day])
+    size = max(days_per_run, 1)
+    return [stretch[i:i + size] for stretch in stretches for i in range(0, len(stretch), size)]
+
+
 def run_window(oems: list[Settings], days: list[dt.date], *, lakehouse_root: str | None = None,
                days_per_run: int = 1) -> list[str]:
     """Materialize the full pipeline job over `days` in order, `days_per_run` consecutive days per run
@@ -201,7 +218,7 @@ def run_window(oems: list[Settings], days: list[dt.date], *, lakehouse_root: str
     from pipeline.defs.automation import RANGE_END, RANGE_START
 
     run_ids = []
-    chunks = [days[i:i + days_per_run] for i in range(0, len(days), max(days_per_run, 1))]
+    chunks = window_runs(oems, days, days_per_run)
     instance = _instance()
     with instance, tqdm(total=len(days), desc="materializing", unit="day", file=sys.stderr, disable=None) as progress:
         defs = build_definitions(oems, env=oems[0].env, lakehouse_root=lakehouse_root)

@@ -17,7 +17,7 @@ from autolake.lakehouse.settings import PROJECT_ROOT, load_all, load_settings
 from autolake.lakehouse.tables import BRONZE_LISTINGS, SILVER_LISTINGS, Tables
 from autolake.replay.simulated_ads import simulate_ads, to_csv
 from pipeline import cli
-from pipeline.cli import window_assets
+from pipeline.cli import window_assets, window_runs
 from pipeline.build import FULL_PIPELINE_JOB, build_definitions
 from pipeline.defs import report
 from pipeline.defs.automation import training_selection
@@ -157,3 +157,19 @@ def test_a_run_of_days_only_one_oem_covers_holds_its_daily_assets_alone():
     groups = {graph.get(k).group_name for k in chosen}
     assert groups.isdisjoint({"report", "maintenance"})
     assert dg.AssetKey(["mb", "days_on_lot_model"]) not in chosen
+
+
+def test_runs_are_cut_where_an_oems_window_ends_and_at_gaps():
+    oems = load_all("local")
+    bmw, mb = oems
+    bmw_days, mb_days = bmw.replay.window(), mb.replay.window()
+    assert bmw_days == mb_days[:15] and len(mb_days) == 60
+    runs = window_runs(oems, mb_days, 30)
+    assert [(run[0], run[-1]) for run in runs] == [(mb_days[0], mb_days[14]), (mb_days[15], mb_days[44]),
+                                                    (mb_days[45], mb_days[59])]
+    assert [day for run in runs for day in run] == mb_days
+    assert [len(run) for run in window_runs(oems, mb_days, 15)] == [15, 15, 15, 15]
+    assert [len(run) for run in window_runs(oems, mb_days, 1)] == [1] * 60
+    gap = mb_days[20:25] + mb_days[27:30]
+    assert window_runs(oems, gap, 30) == [mb_days[20:25], mb_days[27:30]]
+    assert window_runs([mb], mb_days, 60) == [mb_days]
