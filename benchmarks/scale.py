@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="listing-days of each run (default 200000), rounded to a whole number of copies")
     parser.add_argument("--days", type=int, default=60, help="days of the replay window (default 60)")
     parser.add_argument("--oem", default="mb")
-    parser.add_argument("--days-per-run", type=int, default=15, help="days per ranged run, as the main command")
+    parser.add_argument("--days-per-run", type=int, default=15, help="days per ranged run (the main command runs up to 60)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep each lakehouse under this folder (n<N>/) instead of a scratch folder")
     parser.add_argument("--json", type=Path, default=None, help="write the figures to this file")

@@ -484,9 +484,10 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="materialize every asset for the replay window")
     run.add_argument("--start", type=dt.date.fromisoformat, default=None)
     run.add_argument("--end", type=dt.date.fromisoformat, default=None)
-    run.add_argument("--days-per-run", type=int, default=15,
-                     help="consecutive days materialized by one ranged run (default 15; 1 = one run per day, "
-                          "as the daily schedule does)")
+    run.add_argument("--days-per-run", type=int, default=60,
+                     help="consecutive days materialized by one ranged run (default 60: a run per stretch of days "
+                          "that the same OEMs cover, as a single-run Dagster backfill; 1 = one run per day, as the "
+                          "daily schedule does)")
     run.add_argument("--lock-wait", type=float, default=None, metavar="SECONDS",
                      help="how long to wait while another run writes the lakehouse (default lakehouse.write_lock_wait_s)")
     run.set_defaults(func=cmd_run)
