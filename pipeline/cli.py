@@ -190,21 +190,33 @@ def window_assets(oems: list[Settings], days: list[dt.date], graph) -> list | No
     return list((dg.AssetSelection.key_prefixes(*([oem] for oem in covered)) & daily_selection(oems)).resolve(graph))
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def window_runs(oems: list[Settings], days: list[dt.date], days_per_run: int) -> list[list[dt.date]]:
     """`days` cut into runs of at most `days_per_run` consecutive days. A run never spans a gap, nor a
     day where an OEM's replay window starts or ends: each run holds the same OEMs on every day, so no
     OEM's assets are materialized for days outside its window."""
+    if days_per_run < 1:
+        raise ValueError(f"days per run must be at least 1, got {days_per_run}")
     windows = [set(settings.replay.window()) for settings in oems]
+    outside = sorted(day for day in days if not any(day in window for window in windows))
+    if outside:
+        raise ValueError(f"no OEM's replay window covers {', '.join(map(str, outside))} "
+                         f"(OEMs {', '.join(settings.oem for settings in oems)})")
     stretches: list[list[dt.date]] = []
-    for day in sorted(days):
+    for day in sorted(set(days)):
         covered = [day in window for window in windows]
         if (stretches and stretches[-1][-1] + dt.timedelta(days=1) == day
                 and covered == [stretches[-1][-1] in window for window in windows]):
             stretches[-1].append(day)
         else:
             stretches.append([day])
-    size = max(days_per_run, 1)
-    return [stretch[i:i + size] for stretch in stretches for i in range(0, len(stretch), size)]
+    return [stretch[i:i + days_per_run] for stretch in stretches for i in range(0, len(stretch), days_per_run)]
 
 
 def run_window(oems: list[Settings], days: list[dt.date], *, lakehouse_root: str | None = None,
@@ -484,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="materialize every asset for the replay window")
     run.add_argument("--start", type=dt.date.fromisoformat, default=None)
     run.add_argument("--end", type=dt.date.fromisoformat, default=None)
-    run.add_argument("--days-per-run", type=int, default=60,
+    run.add_argument("--days-per-run", type=_positive_int, default=60,
                      help="consecutive days materialized by one ranged run (default 60: a run per stretch of days "
                           "that the same OEMs cover, as a single-run Dagster backfill; 1 = one run per day, as the "
                           "daily schedule does)")

@@ -133,7 +133,7 @@ def test_the_main_command_runs_each_oem_over_its_own_window(tmp_path, monkeypatc
     monkeypatch.setenv("AUTOLAKE_CONF_DIR", str(conf))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     root = tmp_path / "lakehouse"
-    assert cli.main(["--env", "test", "--lakehouse-root", str(root), "run", "--days-per-run", "1"]) == 0
+    assert cli.main(["--env", "test", "--lakehouse-root", str(root), "run"]) == 0
     out, err = capsys.readouterr()
     assert "days-on-lot model of bmw as of 2021-05-01" in err and "days-on-lot model of mb as of 2021-05-02" in err
     assert "OEM bmw (BMW): replay window 2021-05-01 .. 2021-05-01 (1 days)" in out
@@ -173,3 +173,21 @@ def test_runs_are_cut_where_an_oems_window_ends_and_at_gaps():
     gap = mb_days[20:25] + mb_days[27:30]
     assert window_runs(oems, gap, 30) == [mb_days[20:25], mb_days[27:30]]
     assert window_runs([mb], mb_days, 60) == [mb_days]
+    assert window_runs(oems, list(reversed(mb_days[10:20])) + mb_days[12:14], 60) == [mb_days[10:15], mb_days[15:20]]
+
+
+def test_runs_are_cut_where_a_later_window_starts_and_uncovered_days_or_empty_runs_are_refused(capsys):
+    bmw, mb = load_all("local")
+    mb_days = mb.replay.window()
+    later = bmw.model_copy(update={"replay": bmw.replay.model_copy(update={"start_date": mb_days[20]})})
+    assert later.replay.window() == mb_days[20:35]
+    runs = window_runs([later, mb], mb_days, 60)
+    assert [(run[0], run[-1]) for run in runs] == [(mb_days[0], mb_days[19]), (mb_days[20], mb_days[34]),
+                                                    (mb_days[35], mb_days[59])]
+    with pytest.raises(ValueError, match=f"no OEM's replay window covers {mb_days[20]}"):
+        window_runs([bmw], [bmw.replay.window()[-1], mb_days[20]], 60)
+    with pytest.raises(ValueError, match="at least 1, got 0"):
+        window_runs([mb], mb_days, 0)
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--days-per-run", "0"])
+    assert "--days-per-run: must be at least 1, got 0" in capsys.readouterr().err
