@@ -209,13 +209,14 @@ def window_runs(oems: list[Settings], days: list[dt.date], days_per_run: int) ->
         raise ValueError(f"no OEM's replay window covers {', '.join(map(str, outside))} "
                          f"(OEMs {', '.join(settings.oem for settings in oems)})")
     stretches: list[list[dt.date]] = []
+    before = None
     for day in sorted(set(days)):
         covered = [day in window for window in windows]
-        if (stretches and stretches[-1][-1] + dt.timedelta(days=1) == day
-                and covered == [stretches[-1][-1] in window for window in windows]):
+        if stretches and stretches[-1][-1] + dt.timedelta(days=1) == day and covered == before:
             stretches[-1].append(day)
         else:
             stretches.append([day])
+        before = covered
     return [stretch[i:i + days_per_run] for stretch in stretches for i in range(0, len(stretch), days_per_run)]
 
 

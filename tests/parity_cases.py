@@ -253,7 +253,7 @@ def build_cases(spark: SparkSession, artifacts: Path) -> dict[str, Callable[[], 
 
     @once
     def stage():
-        return _parquet_stage(spark, artifacts)
+        return parquet_stage(spark, artifacts)
 
     @once
     def vehicles() -> DataFrame:
@@ -347,7 +347,7 @@ def build_cases(spark: SparkSession, artifacts: Path) -> dict[str, Callable[[], 
     }
 
 
-def _parquet_stage(spark: SparkSession, folder: Path):
+def parquet_stage(spark: SparkSession, folder: Path):
     """Materialize as Parquet in a scratch folder: both engines write it without extra jars. Each
     call gets a folder of its own, since a frame read back earlier (a map another case reads) must
     keep its files: JVM Spark lists them once, when the frame is made."""

@@ -2,7 +2,6 @@
 map, its profiles and accepted pairs equal those built from scratch."""
 
 import datetime as dt
-import itertools
 
 import pytest
 
@@ -14,6 +13,7 @@ from spark_transforms.dedup import (
     match_vehicles,
     vehicle_map,
 )
+from tests.parity_cases import parquet_stage
 from tests.test_dedup import DAY, REWORDED, RULES, STORY, frame, listing, reposts_and_vins
 
 
@@ -21,14 +21,7 @@ from tests.test_dedup import DAY, REWORDED, RULES, STORY, frame, listing, repost
 def staged(spark, tmp_path):
     """The map's intermediates written as Parquet and read back, as the pipeline stages them (an
     unstaged map plans its whole chain again in each of its jobs)."""
-    calls = itertools.count()
-
-    def stage(df, name):
-        folder = str(tmp_path / "stage" / f"{name}-{next(calls)}")
-        df.write.parquet(folder)
-        return spark.read.schema(df.schema).parquet(folder)
-
-    return stage
+    return parquet_stage(spark, tmp_path)
 
 
 def first_day():
