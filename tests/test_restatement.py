@@ -4,10 +4,20 @@ import datetime as dt
 
 import pytest
 from deltalake import DeltaTable
+from pyspark.sql import functions as F
 
 from autolake.lakehouse import restatement
 from autolake.lakehouse.restatement import Inputs
-from autolake.lakehouse.tables import GOLD_DIM_DEALER, SILVER_LISTING_VEHICLE, SILVER_LISTINGS, Tables
+from autolake.lakehouse.tables import (
+    GOLD_DIM_DEALER,
+    SILVER_LISTING_VEHICLE,
+    SILVER_LISTINGS,
+    DayRange,
+    KeyedDays,
+    TableRef,
+    Tables,
+    staging,
+)
 from spark_transforms.marts import SUSPICION_COLUMNS
 
 D1, D2, D3, D4 = (dt.date(2021, 5, 1) + dt.timedelta(days=i) for i in range(4))
@@ -37,8 +47,8 @@ def write_dealers(spark, tables, rows):
     tables.overwrite(spark.createDataFrame(rows, DEALERS), GOLD_DIM_DEALER)
 
 
-def plan(spark, settings, inputs=LOCATED, step="probe", calendar=(D1, D2, D3)):
-    return restatement.plan(spark, settings, step, inputs, list(calendar))
+def plan(spark, settings, inputs=LOCATED, step="probe", calendar=(D1, D2, D3), by_vehicle=False):
+    return restatement.plan(spark, settings, step, inputs, list(calendar), by_vehicle=by_vehicle)
 
 
 def built(spark, settings, inputs=LOCATED, calendar=(D1, D2, D3)):
@@ -122,10 +132,98 @@ def test_a_vacuumed_watermark_version_restates_everything(spark, settings, lakeh
 
 def test_the_watermark_is_published_only_with_the_step(spark, settings, lakehouse):
     """A step whose gate fails publishes nothing, its watermark included: the next run restates as much again."""
-    from autolake.lakehouse.tables import staging
-
     built(spark, settings)
     write_map(spark, lakehouse, [("a", "v1", "single", None), ("b", "v3", "text", 0.8), ("c", "v3", "text", 0.8)])
     with staging("rejected"):
         restatement.record(spark, settings, plan(spark, settings))
     assert plan(spark, settings).days == (D2, D3)
+
+
+PROBE = TableRef("gold", "probe_listings_per_vehicle")
+
+
+def listings_per_vehicle(listings, vehicle_map, days):
+    """A per-vehicle table: on each of `days`, every vehicle's count of listings seen by then."""
+    calendar = listings.sparkSession.createDataFrame([(d,) for d in days], "as_of date")
+    return (listings.select("listing_id", "seen_date").join(vehicle_map.select("listing_id", "vehicle_id"), on="listing_id")
+            .join(calendar, F.col("seen_date") <= F.col("as_of"))
+            .groupBy(F.col("as_of").alias("_partition_date"), "vehicle_id")
+            .agg(F.countDistinct("listing_id").alias("listings")))
+
+
+def rows_of(frame):
+    return sorted(tuple(row) for row in frame.select("_partition_date", "vehicle_id", "listings").collect())
+
+
+def inputs_now(spark, tables):
+    return tables.read(spark, SILVER_LISTINGS), tables.read(spark, SILVER_LISTING_VEHICLE)
+
+
+def built_by_vehicle(spark, settings, tables):
+    first = plan(spark, settings, Inputs(), by_vehicle=True)
+    assert first.full and not first.scoped
+    first.write(tables, first.per_vehicle(listings_per_vehicle, *inputs_now(spark, tables)), PROBE)
+    restatement.record(spark, settings, first)
+
+
+def merge_b_into_v3(spark, tables):
+    write_map(spark, tables, [("a", "v1", "single", None), ("b", "v3", "text", 0.8), ("c", "v3", "text", 0.8)])
+
+
+def test_a_late_merge_restates_earlier_days_only_for_the_vehicles_it_touched(spark, settings, lakehouse):
+    built_by_vehicle(spark, settings, lakehouse)
+    merge_b_into_v3(spark, lakehouse)
+    after = plan(spark, settings, Inputs(), by_vehicle=True)
+    assert (after.full, after.days, after.scoped, after.vehicles) == (False, (D3,), (D2,), ("v2", "v3"))
+    assert f"days {D3} (1) restated; days {D2} (1) for 2 vehicle(s) only" in after.describe()
+
+    frame = after.per_vehicle(listings_per_vehicle, *inputs_now(spark, lakehouse))
+    assert rows_of(frame.where(F.col("_partition_date") < F.lit(D3))) == [(D2, "v3", 1)]
+    refreshed = rows_of(listings_per_vehicle(*inputs_now(spark, lakehouse), (D1, D2, D3)))
+    with staging("probe") as batch:
+        after.write(lakehouse, frame, PROBE)
+        assert rows_of(lakehouse.read(spark, PROBE)) == refreshed
+        assert rows_of(after.select(lakehouse.read(spark, PROBE))) == sorted(
+            [(D2, "v3", 1)] + [row for row in refreshed if row[0] == D3])
+    lakehouse.publish(spark, batch)
+    assert rows_of(lakehouse.read(spark, PROBE)) == refreshed
+    (commit,) = DeltaTable(lakehouse.location(PROBE)).history(1)
+    assert "vehicle_id IN ('v2', 'v3')" in commit["operationParameters"]["predicate"]
+
+
+@pytest.mark.parametrize(("limit", "why"), [(1, "more than 1 vehicles changed"), (0, None)])
+def test_more_vehicles_than_the_limit_restate_whole_days(spark, settings, lakehouse, limit, why):
+    built_by_vehicle(spark, settings, lakehouse)
+    merge_b_into_v3(spark, lakehouse)
+    limited = settings.model_copy(update={"gold": settings.gold.model_copy(update={"scoped_restatement_max_vehicles": limit})})
+    after = plan(spark, limited, Inputs(), by_vehicle=True)
+    assert (after.full, after.days, after.scoped) == (False, (D2, D3), ())
+    assert (why in after.reason) if why else "every vehicle's rows" not in after.reason
+
+
+def test_a_listing_that_left_the_map_or_an_unsafe_vehicle_id_restates_whole_days(spark, settings, lakehouse):
+    built_by_vehicle(spark, settings, lakehouse)
+    write_map(spark, lakehouse, [("a", "v1", "single", None), ("c", "v3", "single", None)])
+    left = plan(spark, settings, Inputs(), by_vehicle=True)
+    assert (left.days, left.scoped) == ((D2, D3), ())
+    assert "a listing left the vehicle map" in left.reason
+    write_map(spark, lakehouse, [("a", "v1", "single", None), ("b", "v2') OR (1 = 1", "text", 0.8),
+                                 ("c", "v3", "single", None)])
+    unsafe = plan(spark, settings, Inputs(), by_vehicle=True)
+    assert (unsafe.days, unsafe.scoped) == ((D2, D3), ())
+    assert "cannot be written into a replaceWhere condition" in unsafe.reason
+    with pytest.raises(ValueError, match="cannot be written into a replaceWhere condition"):
+        KeyedDays(DayRange(D2), D3, "vehicle_id", ("v2') OR (1 = 1",))
+
+
+def test_a_listings_change_before_the_merge_restates_whole_days_from_it(spark, settings, lakehouse):
+    built_by_vehicle(spark, settings, lakehouse)
+    merge_b_into_v3(spark, lakehouse)
+    lakehouse.replace_partition(spark.createDataFrame([("a", D2, D2), ("b", D2, D2)], LISTINGS), SILVER_LISTINGS, D2)
+    after = plan(spark, settings, Inputs(), by_vehicle=True)
+    assert (after.days, after.scoped) == ((D2, D3), ())
+
+
+def test_a_step_restated_by_vehicle_must_compare_vehicle_ids(spark, settings, lakehouse):
+    with pytest.raises(ValueError, match="vehicle_id"):
+        plan(spark, settings, Inputs(map_columns=("match_reason",)), by_vehicle=True)

@@ -17,9 +17,14 @@ input it read and a fingerprint of the settings it applied (its watermark, the t
 Every as-of day from the earliest of those dates on is restated whole, from the full inputs, and
 earlier days are kept: the tables are those of a full refresh. A relist that joins an old vehicle
 restates only the new day; a late merge that renames a vehicle restates from the day its oldest
-listing appeared. Everything is restated without a watermark, when the settings changed, when a
-watermark's version can no longer be read (vacuumed), and on catalog tables (no local Delta log
-to compare). A watermark is written only after the step's tables were published, so it never
+listing appeared. A step whose tables hold one row per vehicle and day, each computed from that
+vehicle's listings alone (`by_vehicle`), restates those earlier days only for the vehicles whose
+listings changed vehicle, old and new ids both (`KeyedDays`); the days from the earliest listings
+or dealer change on are still restated whole. Steps that aggregate vehicles (statistics,
+comparables, take rates) restate whole days: a merge changes the counts of every group the cars
+were in, the national one included. Everything is restated without a watermark, when the settings
+changed, when a watermark's version can no longer be read (vacuumed), and on catalog tables (no
+local Delta log to compare). A watermark is written only after the step's tables were published, so it never
 claims more than was published; a stale one only restates more than needed.
 """
 
@@ -30,7 +35,7 @@ import hashlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
@@ -41,8 +46,11 @@ from autolake.lakehouse.settings import Settings, conf_root
 from autolake.lakehouse.tables import (
     GOLD_DIM_DEALER,
     PARTITION_COLUMN,
+    SAFE_KEY,
     SILVER_LISTING_VEHICLE,
     SILVER_LISTINGS,
+    DayRange,
+    KeyedDays,
     TableRef,
     Tables,
 )
@@ -69,9 +77,14 @@ class Inputs:
         return (SILVER_LISTINGS, SILVER_LISTING_VEHICLE, *((GOLD_DIM_DEALER,) if self.dealers else ()))
 
 
+def _span(days: Sequence[dt.date]) -> str:
+    return f"{days[0]}..{days[-1]}" if len(days) > 1 else f"{days[0]}"
+
+
 @dataclass(frozen=True)
 class Restatement:
-    """The as-of days a step restates: `days` (ascending), all of the calendar when `full`."""
+    """The as-of days a step restates: `days` (ascending) whole, all of the calendar when `full`;
+    and on the earlier days `scoped` (ascending), only the rows of `vehicles`."""
 
     step: str
     days: tuple[dt.date, ...]
@@ -79,33 +92,55 @@ class Restatement:
     reason: str
     versions: dict[str, int] = field(default_factory=dict)
     fingerprint: str = ""
+    scoped: tuple[dt.date, ...] = ()
+    vehicles: tuple[str, ...] = ()
 
     @property
     def first(self) -> dt.date | None:
         return self.days[0] if self.days else None
 
-    def select(self, frame: DataFrame, column: str = PARTITION_COLUMN) -> DataFrame:
-        """The rows of `frame` on the restated days."""
-        return frame if self.full or not self.days else frame.where(F.col(column) >= F.lit(self.days[0]))
+    @property
+    def rows(self) -> DayRange | KeyedDays:
+        """The rows a partial restatement replaces."""
+        if self.scoped:
+            return KeyedDays(DayRange(self.scoped[0]), self.days[0], "vehicle_id", self.vehicles)
+        return DayRange(self.days[0])
+
+    def select(self, frame: DataFrame) -> DataFrame:
+        """The rows of `frame` (partitioned by `_partition_date`) that are restated."""
+        return frame if self.full or not self.days else frame.where(self.rows.contains())
+
+    def per_vehicle(self, compute: Callable[[DataFrame, DataFrame, Sequence[dt.date]], DataFrame],
+                    listings: DataFrame, vehicle_map: DataFrame) -> DataFrame:
+        """The restated rows of a `by_vehicle` step: `compute(listings, vehicle_map, days)` on the
+        whole days, and on the `scoped` days from the listings of the restated vehicles alone."""
+        frame = compute(listings, vehicle_map, self.days)
+        if not self.scoped:
+            return frame
+        touched = vehicle_map.where(F.col("vehicle_id").isin(list(self.vehicles)))
+        theirs = listings.join(touched.select("listing_id"), on="listing_id", how="left_semi")
+        return frame.unionByName(compute(theirs, touched, self.scoped))
 
     def write(self, tables: Tables, frame: DataFrame, ref: TableRef) -> None:
-        """`frame` (the restated days) replaces those days of `ref`; a full restatement the whole table."""
+        """`frame` (the restated rows) replaces those rows of `ref`; a full restatement the whole table."""
         if self.full:
             tables.overwrite(frame, ref, partitioned=True)
         else:
-            tables.restate_from(frame, ref, self.days[0])
+            tables.replace_days(frame, ref, self.rows)
 
     def describe(self) -> str:
         if not self.days:
             return f"{self.step}: nothing to restate ({self.reason})"
-        span = f"{self.days[0]}..{self.days[-1]}" if len(self.days) > 1 else f"{self.days[0]}"
-        return f"{self.step}: {'every day' if self.full else 'days'} {span} ({len(self.days)}) restated: {self.reason}"
+        scoped = (f"; days {_span(self.scoped)} ({len(self.scoped)}) for {len(self.vehicles)} vehicle(s) only"
+                  if self.scoped else "")
+        return (f"{self.step}: {'every day' if self.full else 'days'} {_span(self.days)} ({len(self.days)}) "
+                f"restated{scoped}: {self.reason}")
 
 
 def fingerprint(settings: Settings) -> str:
     """The settings a gold step applies to its inputs (gold, silver lifecycle) and the state reference."""
     states = (conf_root(settings.conf_dir) / "reference" / "us_states.csv").read_bytes()
-    payload = json.dumps({"gold": settings.gold.model_dump(mode="json"),
+    payload = json.dumps({"gold": settings.gold.model_dump(mode="json", exclude={"scoped_restatement_max_vehicles"}),
                           "lifecycle": settings.silver.lifecycle.model_dump(mode="json"),
                           "states": hashlib.sha256(states).hexdigest()}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -168,31 +203,70 @@ def _changed_rows(old: DataFrame, new: DataFrame, key: str, columns: Sequence[st
     return a.join(b, on=key, how="full_outer").where(~same)
 
 
-def _earliest(spark: SparkSession, tables: Tables, inputs: Inputs, before: dict[str, int],
-              now: dict[str, int]) -> tuple[dt.date | None, list[str]]:
-    """The earliest as-of day the changes between two sets of input versions can show in, and what changed."""
-    dates: list[dt.date] = []
-    changes: list[str] = []
+@dataclass
+class _Changes:
+    """What changed in a step's inputs: dates from which every as-of day changes (`whole`), and the
+    vehicle map's changed listings with the first sighting of the earliest (`map_first`) and,
+    where a `by_vehicle` step can restate them alone, their old and new vehicles (`vehicles`)."""
+
+    whole: list[dt.date] = field(default_factory=list)
+    map_first: dt.date | None = None
+    vehicles: tuple[str, ...] | None = None
+    notes: list[str] = field(default_factory=list)
+    unscoped: str = ""
+
+    @property
+    def earliest(self) -> dt.date | None:
+        dates = [*self.whole, *([self.map_first] if self.map_first else [])]
+        return min(dates) if dates else None
+
+
+def _map_changes(spark: SparkSession, tables: Tables, inputs: Inputs, before: dict[str, int], now: dict[str, int],
+                 changes: _Changes, max_vehicles: int | None) -> None:
+    """The vehicle map's changed listings, dated by their first sighting; with `max_vehicles`, the
+    vehicles of those seen before the first whole change, when there are at most that many."""
+    vehicles = SILVER_LISTING_VEHICLE.name
+    location = tables.location(SILVER_LISTING_VEHICLE)
+    changed = _changed_rows(_versioned(spark, location, before[vehicles]), _versioned(spark, location, now[vehicles]),
+                            "listing_id", inputs.map_columns)
+    sightings = (
+        _versioned(spark, tables.location(SILVER_LISTINGS), now[SILVER_LISTINGS.name])
+        .select("listing_id", "seen_date")
+        .join(changed, on="listing_id")
+        .groupBy("listing_id", *[F.col(c) for c in changed.columns if c != "listing_id"])
+        .agg(F.min("seen_date").alias("first"))
+    )
+    summary = sightings.agg(F.min("first").alias("first"), F.count(F.lit(1)).alias("listings")).first()
+    if summary.first is None:
+        return
+    changes.map_first = summary.first
+    changes.notes.append(f"vehicle map: {summary.listings} listing(s) changed, the earliest seen {summary.first}")
+    if max_vehicles is None:
+        return
+    whole = min(changes.whole) if changes.whole else None
+    early = sightings if whole is None else sightings.where(F.col("first") < F.lit(whole))
+    rows = early.select("_old_vehicle_id", "_new_vehicle_id").distinct().limit(max_vehicles + 1).collect()
+    ids = sorted({vehicle for row in rows for vehicle in row if vehicle is not None})
+    if any(row._new_vehicle_id is None for row in rows):
+        changes.unscoped = "a listing left the vehicle map"
+    elif len(rows) > max_vehicles or len(ids) > max_vehicles:
+        changes.unscoped = f"more than {max_vehicles} vehicles changed"
+    elif not all(SAFE_KEY.fullmatch(vehicle) for vehicle in ids):
+        changes.unscoped = "a vehicle id cannot be written into a replaceWhere condition"
+    else:
+        changes.vehicles = tuple(ids)
+
+
+def _changes(spark: SparkSession, tables: Tables, inputs: Inputs, before: dict[str, int], now: dict[str, int],
+             max_vehicles: int | None = None) -> _Changes:
+    """What changed between two sets of input versions, and the earliest as-of day each change can show in."""
+    changes = _Changes()
     listings_location = tables.location(SILVER_LISTINGS)
     if before.get(SILVER_LISTINGS.name) != now[SILVER_LISTINGS.name]:
         days = _changed_listing_days(listings_location, before[SILVER_LISTINGS.name], now[SILVER_LISTINGS.name])
         if days:
-            changes.append(f"listings: {len(set(days))} partition day(s) or sightings changed, the earliest {min(days)}")
-        dates += days
-    vehicles = SILVER_LISTING_VEHICLE.name
-    if before.get(vehicles) != now[vehicles]:
-        location = tables.location(SILVER_LISTING_VEHICLE)
-        changed = _changed_rows(_versioned(spark, location, before[vehicles]), _versioned(spark, location, now[vehicles]),
-                                "listing_id", inputs.map_columns)
-        first_seen = (
-            _versioned(spark, listings_location, now[SILVER_LISTINGS.name])
-            .join(changed.select("listing_id"), on="listing_id")
-            .agg(F.min("seen_date").alias("first"), F.countDistinct("listing_id").alias("listings"))
-            .first()
-        )
-        if first_seen.first is not None:
-            dates.append(first_seen.first)
-            changes.append(f"vehicle map: {first_seen.listings} listing(s) changed, the earliest seen {first_seen.first}")
+            changes.notes.append(f"listings: {len(set(days))} partition day(s) or sightings changed, the earliest {min(days)}")
+        changes.whole += days
     dealers = GOLD_DIM_DEALER.name
     if inputs.dealers and before.get(dealers) != now[dealers]:
         location = tables.location(GOLD_DIM_DEALER)
@@ -201,17 +275,26 @@ def _earliest(spark: SparkSession, tables: Tables, inputs: Inputs, before: dict[
         moved = changed.agg(F.least(F.min("_old_first_seen_date"), F.min("_new_first_seen_date")).alias("first"),
                             F.count(F.lit(1)).alias("dealers")).first()
         if moved.first is not None:
-            dates.append(moved.first)
-            changes.append(f"dealers: {moved.dealers} changed, the earliest first seen {moved.first}")
-    return (min(dates) if dates else None), changes
+            changes.whole.append(moved.first)
+            changes.notes.append(f"dealers: {moved.dealers} changed, the earliest first seen {moved.first}")
+    if before.get(SILVER_LISTING_VEHICLE.name) != now[SILVER_LISTING_VEHICLE.name]:
+        _map_changes(spark, tables, inputs, before, now, changes, max_vehicles)
+    return changes
 
 
 def plan(spark: SparkSession, settings: Settings, step: str, inputs: Inputs,
-         calendar: Sequence[dt.date]) -> Restatement:
-    """The days of `calendar` (every as-of day silver holds) that `step` restates now."""
+         calendar: Sequence[dt.date], *, by_vehicle: bool = False) -> Restatement:
+    """The days of `calendar` (every as-of day silver holds) that `step` restates now.
+
+    `by_vehicle`: the step's tables hold one row per `vehicle_id` and day, computed from that
+    vehicle's listings only, so a change of the vehicle map restates earlier days for the vehicles
+    it touched (`Restatement.scoped`, at most `gold.scoped_restatement_max_vehicles` of them)."""
+    if by_vehicle and "vehicle_id" not in inputs.map_columns:
+        raise ValueError(f"{step}: a step restated by vehicle must compare the map's vehicle_id")
     tables = Tables(settings)
     calendar = sorted(calendar)
-    full = lambda reason, versions=None: Restatement(step, tuple(calendar), True, reason, versions or {}, fingerprint(settings))  # noqa: E731
+    stamp = fingerprint(settings)
+    full = lambda reason, versions=None: Restatement(step, tuple(calendar), True, reason, versions or {}, stamp)  # noqa: E731
     if tables.uses_catalog:
         return full("catalog tables: every day restated (no local Delta log to compare versions)")
     now = {ref.name: current_version(tables.location(ref)) for ref in inputs.tables()}
@@ -221,21 +304,30 @@ def plan(spark: SparkSession, settings: Settings, step: str, inputs: Inputs,
     if watermark is None:
         return full("first build (no watermark)", now)
     before, applied = watermark
-    if applied != fingerprint(settings):
+    if applied != stamp:
         return full("the settings changed since the last build", now)
     if any(name not in before for name in now):
         return full("the watermark does not cover every input", now)
+    limit = settings.gold.scoped_restatement_max_vehicles
     try:
-        first, changes = _earliest(spark, tables, inputs, before, now)
+        changes = _changes(spark, tables, inputs, before, now, limit if by_vehicle and limit > 0 else None)
     except Exception as error:  # noqa: BLE001 - an unreadable old version means: restate everything
         return full(f"an input version of the watermark can no longer be read ({str(error).splitlines()[0][:160]})", now)
+    first = changes.earliest
+    reason = "; ".join(changes.notes + ([f"every vehicle's rows restated: {changes.unscoped}"] if changes.unscoped else []))
     if first is None:
         days = tuple(calendar[-1:])
-        return Restatement(step, days, False, "inputs unchanged: the latest day is restated", now, fingerprint(settings))
+        return Restatement(step, days, False, "inputs unchanged: the latest day is restated", now, stamp)
+    if changes.vehicles:
+        whole = min(changes.whole) if changes.whole else calendar[-1]
+        days = tuple(day for day in calendar if day >= whole)
+        scoped = tuple(day for day in calendar if changes.map_first <= day < days[0]) if days else ()
+        if scoped:
+            return Restatement(step, days, False, reason, now, stamp, scoped=scoped, vehicles=changes.vehicles)
     days = tuple(day for day in calendar if day >= first)
     if not calendar or first <= calendar[0]:
-        return full("; ".join(changes), now)
-    return Restatement(step, days, False, "; ".join(changes), now, fingerprint(settings))
+        return full(reason, now)
+    return Restatement(step, days, False, reason, now, stamp)
 
 
 def record(spark: SparkSession, settings: Settings, restatement: Restatement) -> None:

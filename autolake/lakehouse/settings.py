@@ -403,6 +403,7 @@ class GoldSettings(_Strict):
     arbitrage: ArbitrageSettings = Field(default_factory=ArbitrageSettings)
     take_rates: TakeRateSettings = Field(default_factory=TakeRateSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    scoped_restatement_max_vehicles: int = Field(2000, ge=0)
 
 
 class GateMetricSettings(_Strict):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -168,15 +169,53 @@ class DayRange:
         return inside if self.last is None else inside & (F.col(PARTITION_COLUMN) <= F.lit(self.last))
 
 
+SAFE_KEY = re.compile(r"[A-Za-z0-9_.:-]+")
+"""What a key may hold to be written into a `replaceWhere` condition as a literal."""
+
+
+@dataclass(frozen=True)
+class KeyedDays:
+    """The rows of `days` whose `column` is one of `keys`, and every row from `whole_from` on: a
+    restatement that replaces some keys' rows on earlier days and whole later days.
+
+    Keys go into the Delta `replaceWhere` condition as literals, so each must match `SAFE_KEY`."""
+
+    days: DayRange
+    whole_from: dt.date
+    column: str
+    keys: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        unsafe = [key for key in self.keys if not SAFE_KEY.fullmatch(key)]
+        if unsafe:
+            raise ValueError(f"{self.column} value(s) {unsafe[:3]!r} cannot be written into a replaceWhere condition "
+                             f"(allowed: {SAFE_KEY.pattern})")
+        if not self.keys:
+            raise ValueError(f"rows keyed by {self.column} on {self.days}: no keys given")
+
+    def __str__(self) -> str:
+        return f"{self.days} ({len(self.keys)} {self.column} value(s) before {self.whole_from.isoformat()})"
+
+    @property
+    def predicate(self) -> str:
+        keys = ", ".join(f"'{key}'" for key in self.keys)
+        return (f"{self.days.predicate} AND ({PARTITION_COLUMN} >= DATE'{self.whole_from.isoformat()}' "
+                f"OR {self.column} IN ({keys}))")
+
+    def contains(self) -> Column:
+        keyed = F.coalesce(F.col(self.column).isin(list(self.keys)), F.lit(False))
+        return self.days.contains() & ((F.col(PARTITION_COLUMN) >= F.lit(self.whole_from)) | keyed)
+
+
 @dataclass(frozen=True)
 class Staged:
     """A table written in a batch: what the published table becomes when the batch publishes.
 
-    `days` set: those `_partition_date` partitions are replaced; `days` None: the whole table."""
+    `days` set: those `_partition_date` partitions (or those rows) are replaced; `days` None: the whole table."""
 
     ref: TableRef
     location: str
-    days: DayRange | None
+    days: DayRange | KeyedDays | None
     partitioned: bool
 
 
@@ -266,7 +305,7 @@ class Tables:
         else:
             writer.save(location)
 
-    def _stage_write(self, df: DataFrame, ref: TableRef, days: DayRange | None, partitioned: bool) -> bool:
+    def _stage_write(self, df: DataFrame, ref: TableRef, days: DayRange | KeyedDays | None, partitioned: bool) -> bool:
         batch = _BATCH.get()
         if batch is None:
             return False
@@ -291,11 +330,12 @@ class Tables:
         earlier partitions are kept. Inside a batch the new partitions are staged."""
         self.replace_days(df, ref, DayRange(first))
 
-    def replace_days(self, df: DataFrame, ref: TableRef, days: DayRange) -> None:
+    def replace_days(self, df: DataFrame, ref: TableRef, days: DayRange | KeyedDays) -> None:
+        """Replace the rows of `days` (partitions, or some keys' rows within them) with `df`, atomically."""
         if not self._stage_write(df, ref, days, partitioned=True):
             self._replace_partition_at(df, self.location(ref), days, ref)
 
-    def _replace_partition_at(self, df: DataFrame, location: str, days: DayRange, ref: TableRef) -> None:
+    def _replace_partition_at(self, df: DataFrame, location: str, days: DayRange | KeyedDays, ref: TableRef) -> None:
         spark = df.sparkSession
         if not self._exists_at(spark, location):
             commit(self._save, df.limit(0).write.format("delta").mode("append").partitionBy(PARTITION_COLUMN),

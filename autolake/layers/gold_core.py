@@ -2,9 +2,9 @@
 sales).
 
 Silver's listing -> vehicle map is a snapshot that can join listings of earlier days into one
-vehicle, so the daily inventory is restated from the first day whose listings or vehicles changed
-since the last build (`autolake.lakehouse.restatement`), not appended: an incremental run and a
-full refresh give the same tables. The dimensions and the sales (one row per sold vehicle) are
+vehicle, so the daily inventory is restated from the first day whose listings changed since the
+last build, and on earlier days for the vehicles the map changed (`autolake.lakehouse.restatement`),
+not appended: an incremental run and a full refresh give the same tables. The dimensions and the sales (one row per sold vehicle) are
 small snapshots, rebuilt whole."""
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     listings = tables.read(spark, SILVER_LISTINGS)
     vehicles = tables.read(spark, SILVER_LISTING_VEHICLE)
     days = partition_dates(listings)
-    plan = restatement.plan(spark, settings, "gold_core", restatement.Inputs(), days)
+    plan = restatement.plan(spark, settings, "gold_core", restatement.Inputs(), days, by_vehicle=True)
     geography = dim_geography(states(spark, settings.conf_dir), as_of=days[-1] if days else day)
     tables.overwrite(geography, GOLD_DIM_GEOGRAPHY)
     tables.overwrite(dim_date(days, spark), GOLD_DIM_DATE)
@@ -57,17 +57,11 @@ def run(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
         GOLD_DIM_DEALER,
     )
     tables.overwrite(dim_vehicle(listings, vehicles), GOLD_DIM_VEHICLE)
-    plan.write(
-        tables,
-        fact_inventory(
-            listings,
-            days=list(plan.days),
-            presence=settings.gold.inventory_presence,
-            ttl_days=settings.gold.listing_ttl_days,
-            vehicle_map=vehicles,
-        ),
-        GOLD_FACT_INVENTORY,
+    inventory = lambda seen, mapped, on: fact_inventory(  # noqa: E731
+        seen, days=list(on), presence=settings.gold.inventory_presence, ttl_days=settings.gold.listing_ttl_days,
+        vehicle_map=mapped,
     )
+    plan.write(tables, plan.per_vehicle(inventory, listings, vehicles), GOLD_FACT_INVENTORY)
     dealers = tables.read(spark, GOLD_DIM_DEALER)
     if tables.exists(spark, SILVER_VEHICLE_HISTORY):
         sales = fact_sales(tables.read(spark, SILVER_VEHICLE_HISTORY), tables.read(spark, GOLD_DIM_VEHICLE), dealers)

@@ -1,7 +1,8 @@
 """Gold marts, one partition per as-of day. Each step restates the days from the first one whose
 silver listings, vehicles or dealers changed since it last published (`autolake.lakehouse.restatement`;
-gold core does the same for the daily inventory), so an incremental run and a full refresh give the
-same tables:
+gold core does the same for the daily inventory; it and `inventory_enriched` restate earlier days
+only for the vehicles a late merge or split touched), so an incremental run and a full refresh give
+the same tables:
 
 - `dealer_neighborhoods` and `inventory_enriched` (point in time: each day sees only its past);
 - `inventory_stats_<grouping>` for every configured grouping and window;
@@ -15,6 +16,7 @@ The exports and the HTML report are the report step's (`autolake.reports.gold_re
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -60,12 +62,14 @@ LOCATED = Inputs(dealers=True)
 """What a mart of located vehicles reads: listings, their vehicles, the dealers' states and neighborhoods."""
 
 
-def _plan(spark: SparkSession, settings: Settings, step: str, inputs: Inputs = LOCATED) -> Restatement:
-    return restatement.plan(spark, settings, step, inputs, partition_dates(Tables(settings).read(spark, SILVER_LISTINGS)))
+def _plan(spark: SparkSession, settings: Settings, step: str, inputs: Inputs = LOCATED, *,
+          by_vehicle: bool = False) -> Restatement:
+    return restatement.plan(spark, settings, step, inputs, partition_dates(Tables(settings).read(spark, SILVER_LISTINGS)),
+                            by_vehicle=by_vehicle)
 
 
-def _calendar(spark: SparkSession, plan: Restatement) -> DataFrame:
-    return spark.createDataFrame([(d,) for d in plan.days], "as_of_date date")
+def _calendar(spark: SparkSession, days: Sequence[dt.date]) -> DataFrame:
+    return spark.createDataFrame([(d,) for d in days], "as_of_date date")
 
 
 def _restated(metrics: dict, plan: Restatement) -> dict:
@@ -78,7 +82,7 @@ def _restated(metrics: dict, plan: Restatement) -> dict:
 def run_neighborhoods(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     tables = Tables(settings)
     plan = _plan(spark, settings, "neighborhoods")
-    plan.write(tables, dealer_neighborhoods(tables.read(spark, GOLD_DIM_DEALER), _calendar(spark, plan)), GOLD_NEIGHBORHOODS)
+    plan.write(tables, dealer_neighborhoods(tables.read(spark, GOLD_DIM_DEALER), _calendar(spark, plan.days)), GOLD_NEIGHBORHOODS)
     restatement.record(spark, settings, plan)
     written = plan.select(tables.read(spark, GOLD_NEIGHBORHOODS))
     return LayerResult(
@@ -91,19 +95,17 @@ def run_neighborhoods(spark: SparkSession, settings: Settings, day: dt.date) -> 
 @publishes
 def run_enriched(spark: SparkSession, settings: Settings, day: dt.date) -> LayerResult:
     tables = Tables(settings)
-    plan = _plan(spark, settings, "inventory_enriched")
+    plan = _plan(spark, settings, "inventory_enriched", by_vehicle=True)
     lifecycle = settings.silver.lifecycle
-    enriched = inventory_enriched(
-        tables.read(spark, SILVER_LISTINGS),
-        tables.read(spark, SILVER_LISTING_VEHICLE),
-        tables.read(spark, GOLD_DIM_DEALER),
-        tables.read(spark, GOLD_DIM_GEOGRAPHY),
-        _calendar(spark, plan),
+    dealers, geography = tables.read(spark, GOLD_DIM_DEALER), tables.read(spark, GOLD_DIM_GEOGRAPHY)
+    enriched = lambda seen, mapped, on: inventory_enriched(  # noqa: E731
+        seen, mapped, dealers, geography, _calendar(spark, on),
         window_days=max(settings.gold.inventory_stats.windows),
         sold_after_absent_days=lifecycle.sold_after_absent_days,
         half_life_days=lifecycle.recency_half_life_days,
     )
-    plan.write(tables, enriched, GOLD_INVENTORY_ENRICHED)
+    plan.write(tables, plan.per_vehicle(enriched, tables.read(spark, SILVER_LISTINGS),
+                                        tables.read(spark, SILVER_LISTING_VEHICLE)), GOLD_INVENTORY_ENRICHED)
     restatement.record(spark, settings, plan)
     written = plan.select(tables.read(spark, GOLD_INVENTORY_ENRICHED))
     latest = written.where(F.col("_partition_date") == F.lit(day))
