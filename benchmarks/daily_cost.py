@@ -101,6 +101,7 @@ def measure(root: Path, day: dt.date, oem: str, env: str = "local") -> dict:
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
         steps = {step_key: end - start for step_key, start, end in step_spans(instance, [result.run_id])}
         groups = step_groups(defs)
+        restated = restatements(instance, result.run_id)
     per_group: dict[str, float] = defaultdict(float)
     for step_key, seconds in steps.items():
         per_group[groups.get(step_key, "other")] += seconds
@@ -112,7 +113,20 @@ def measure(root: Path, day: dt.date, oem: str, env: str = "local") -> dict:
         "group_s": dict(per_group),
         "step_s": steps,
         "written": written(before, files_under(root)),
+        "restated": restated,
     }
+
+
+def restatements(instance, run_id: str) -> list[str]:
+    """What each gold step of the run restated and why (its `restatement` metadata), once per step."""
+    found: dict[str, None] = {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is not None and event.event_type_value == "ASSET_MATERIALIZATION":
+            text = event.step_materialization_data.materialization.metadata.get("restatement")
+            if text is not None:
+                found[text.value] = None
+    return list(found)
 
 
 def rebuild(root: Path, day: dt.date, oem: str, env: str = "local") -> dict:
@@ -374,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(first, [(history_days, history)]))
     print("\nlongest steps, wall s")
     print(longest_steps(first, [(history_days, history)]))
+    print(f"\nwhat the gold steps restated after {history_days} days")
+    print("\n".join(history["restated"]))
     if check is not None:
         rebuilt, (compared, rows, differing) = check
         gold_s = history["group_s"].get("gold_core", 0.0) + history["group_s"].get("gold_mart", 0.0)
