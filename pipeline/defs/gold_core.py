@@ -37,7 +37,8 @@ OUTPUTS = (
     (GOLD_DIM_DEALER, False, "One row per dealer: position, state, grid neighborhood, census region."),
     (GOLD_DIM_GEOGRAPHY, False, "State -> census region -> national, with state centres."),
     (GOLD_DIM_DATE, False, "The calendar of the partitions seen so far."),
-    (GOLD_FACT_INVENTORY, True, "Vehicles on sale per day, restated from the first day whose listings or vehicles changed."),
+    (GOLD_FACT_INVENTORY, True, "Vehicles on sale per day, restated from the first day whose listings changed, and on earlier "
+                                 "days for the vehicles the map changed."),
     (GOLD_FACT_SALES, True, "Vehicles inferred sold, by sold date, with days on lot and last asking price."),
 )
 GATED = (GOLD_FACT_INVENTORY, GOLD_FACT_SALES, GOLD_DIM_DEALER)
@@ -70,10 +71,10 @@ def build(settings: Settings) -> list[dg.AssetsDefinition]:
         context.log.info(f"gold core, restated through {day}: {result.metrics}")
         tables = Tables(settings_)
         for table, partitioned, _ in OUTPUTS:
-            yield dg.MaterializeResult(
-                asset_key=key(settings_, table),
-                metadata=table_metadata(spark.spark_session, tables, table, day if partitioned else None),
-            )
+            metadata = table_metadata(spark.spark_session, tables, table, day if partitioned else None)
+            if table == GOLD_FACT_INVENTORY:
+                metadata["restatement"] = result.metrics["restatement"]
+            yield dg.MaterializeResult(asset_key=key(settings_, table), metadata=metadata)
         for table in GATED:
             yield check_result(settings_, table, {day: result.reports[table.name]})
 
