@@ -148,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table(first, histories))
     print("\nlongest steps, wall s")
     print(longest_steps(first, histories))
+    for n, history in histories:
+        print(f"\nwhat the gold steps restated after {n} days")
+        print("\n".join(history.get("restated", [])))
     failed = False
     if check is not None:
         n, rebuilt, (compared, rows, differing) = check
