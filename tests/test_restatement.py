@@ -191,14 +191,25 @@ def test_a_late_merge_restates_earlier_days_only_for_the_vehicles_it_touched(spa
     assert "vehicle_id IN ('v2', 'v3')" in commit["operationParameters"]["predicate"]
 
 
-@pytest.mark.parametrize(("limit", "why"), [(1, "more than 1 vehicles changed"), (0, None)])
+def test_a_new_day_after_a_late_merge_is_restated_whole_and_the_days_before_it_by_vehicle(spark, settings, lakehouse):
+    """The daily run's case: a new partition, a new listing that joins an old car, and a late merge."""
+    built_by_vehicle(spark, settings, lakehouse)
+    lakehouse.replace_partition(spark.createDataFrame([("a", D4, D4), ("d", D4, D4)], LISTINGS), SILVER_LISTINGS, D4)
+    write_map(spark, lakehouse, [("a", "v1", "single", None), ("b", "v3", "text", 0.8), ("c", "v3", "text", 0.8),
+                                 ("d", "v1", "text", 0.9)])
+    after = plan(spark, settings, Inputs(), by_vehicle=True, calendar=(D1, D2, D3, D4))
+    assert (after.days, after.scoped, after.vehicles) == ((D4,), (D2, D3), ("v2", "v3"))
+
+
+@pytest.mark.parametrize(("limit", "why"), [(1, "more than 1 vehicle(s) changed"),
+                                            (0, "gold.scoped_restatement_max_vehicles is 0")])
 def test_more_vehicles_than_the_limit_restate_whole_days(spark, settings, lakehouse, limit, why):
     built_by_vehicle(spark, settings, lakehouse)
     merge_b_into_v3(spark, lakehouse)
     limited = settings.model_copy(update={"gold": settings.gold.model_copy(update={"scoped_restatement_max_vehicles": limit})})
     after = plan(spark, limited, Inputs(), by_vehicle=True)
     assert (after.full, after.days, after.scoped) == (False, (D2, D3), ())
-    assert (why in after.reason) if why else "every vehicle's rows" not in after.reason
+    assert f"every vehicle's rows restated: {why}" in after.reason
 
 
 def test_a_listing_that_left_the_map_or_an_unsafe_vehicle_id_restates_whole_days(spark, settings, lakehouse):
@@ -206,7 +217,7 @@ def test_a_listing_that_left_the_map_or_an_unsafe_vehicle_id_restates_whole_days
     write_map(spark, lakehouse, [("a", "v1", "single", None), ("c", "v3", "single", None)])
     left = plan(spark, settings, Inputs(), by_vehicle=True)
     assert (left.days, left.scoped) == ((D2, D3), ())
-    assert "a listing left the vehicle map" in left.reason
+    assert f"listing(s) seen before {D3} entered (0) or left (1) the vehicle map" in left.reason
     write_map(spark, lakehouse, [("a", "v1", "single", None), ("b", "v2') OR (1 = 1", "text", 0.8),
                                  ("c", "v3", "single", None)])
     unsafe = plan(spark, settings, Inputs(), by_vehicle=True)
@@ -222,6 +233,58 @@ def test_a_listings_change_before_the_merge_restates_whole_days_from_it(spark, s
     lakehouse.replace_partition(spark.createDataFrame([("a", D2, D2), ("b", D2, D2)], LISTINGS), SILVER_LISTINGS, D2)
     after = plan(spark, settings, Inputs(), by_vehicle=True)
     assert (after.days, after.scoped) == ((D2, D3), ())
+
+
+def feed(spark, rows):
+    """Silver listings (the gold transforms' schema), one partition per sighting day."""
+    from tests.test_gold_transforms import SILVER
+
+    mb = "Mercedes-Benz"
+    frame = spark.createDataFrame(
+        [(listing, posted, seen, dealer, None, False, mb, "c-class", 2014, "sedan", "black", "gas", "rwd", True, "CA",
+          price, []) for listing, posted, seen, dealer, price in rows], SILVER)
+    return frame.withColumn("_partition_date", F.col("seen_date"))
+
+
+def fact_inventory_of(settings):
+    from spark_transforms.gold_core import fact_inventory
+
+    return lambda seen, mapped, days: fact_inventory(
+        seen, days=list(days), presence="feed", ttl_days=settings.gold.listing_ttl_days, vehicle_map=mapped)
+
+
+@pytest.mark.parametrize("before", [
+    pytest.param([("a", "va"), ("b", "vb"), ("c", "vc")], id="a late merge"),
+    pytest.param([("a", "va"), ("c", "vc")], id="a listing entering the map"),
+])
+def test_gold_fact_inventory_restated_after_a_map_change_equals_a_full_refresh(spark, settings, before):
+    """The real daily inventory: the car seen as `a` (D1..D3) and `b` (D2..D3, another site) turns
+    out to be one car. Whether `b` was its own vehicle in the map or not in it at all (then keyed by
+    its own listing), the restated table equals one computed from scratch."""
+    tables = Tables(settings)
+    sightings = [("a", D1, day, "d1", 15000.0 - 100 * i) for i, day in enumerate((D1, D2, D3))]
+    sightings += [("b", D2, D2, "d2", 14900.0), ("b", D2, D3, "d2", 14800.0), ("c", D3, D3, "d1", 30000.0)]
+    tables.overwrite(feed(spark, sightings), SILVER_LISTINGS, partitioned=True)
+    fact = fact_inventory_of(settings)
+    mapped = lambda pairs: write_map(spark, tables, [(listing, vehicle, "single", None) for listing, vehicle in pairs])  # noqa: E731
+    mapped(before)
+    write_dealers(spark, tables, [("d1", "CA", "CA:1", D1), ("d2", "CA", "CA:1", D2)])
+    first = plan(spark, settings, Inputs(), by_vehicle=True)
+    first.write(tables, first.per_vehicle(fact, *inputs_now(spark, tables)), PROBE)
+    restatement.record(spark, settings, first)
+
+    mapped([("a", "va"), ("b", "va"), ("c", "vc")])
+    after = plan(spark, settings, Inputs(), by_vehicle=True)
+    after.write(tables, after.per_vehicle(fact, *inputs_now(spark, tables)), PROBE)
+    columns = ["_partition_date", "vehicle_id", "listing_id", "price_usd", "days_listed"]
+    refreshed = sorted(tuple(r) for r in fact(*inputs_now(spark, tables), (D1, D2, D3)).select(columns).collect())
+    assert sorted(tuple(r) for r in tables.read(spark, PROBE).select(columns).collect()) == refreshed
+    assert [row[:2] for row in refreshed if row[0] == D2] == [(D2, "va")]
+    if len(before) == 3:
+        assert (after.days, after.scoped, after.vehicles) == ((D3,), (D2,), ("va", "vb"))
+    else:
+        assert (after.days, after.scoped) == ((D2, D3), ())
+        assert f"listing(s) seen before {D3} entered (1) or left (0) the vehicle map" in after.reason
 
 
 def test_a_step_restated_by_vehicle_must_compare_vehicle_ids(spark, settings, lakehouse):

@@ -222,9 +222,11 @@ class _Changes:
 
 
 def _map_changes(spark: SparkSession, tables: Tables, inputs: Inputs, before: dict[str, int], now: dict[str, int],
-                 changes: _Changes, max_vehicles: int | None) -> None:
-    """The vehicle map's changed listings, dated by their first sighting; with `max_vehicles`, the
-    vehicles of those seen before the first whole change, when there are at most that many."""
+                 changes: _Changes, max_vehicles: int | None, latest: dt.date | None) -> None:
+    """The vehicle map's changed listings, dated by their first sighting. With `max_vehicles` (a
+    `by_vehicle` step), the old and new vehicles of those seen before the first day restated whole
+    (the first whole change, else `latest`), when there are at most that many and every listing
+    among them was in the map before and after."""
     vehicles = SILVER_LISTING_VEHICLE.name
     location = tables.location(SILVER_LISTING_VEHICLE)
     changed = _changed_rows(_versioned(spark, location, before[vehicles]), _versioned(spark, location, now[vehicles]),
@@ -243,14 +245,25 @@ def _map_changes(spark: SparkSession, tables: Tables, inputs: Inputs, before: di
     changes.notes.append(f"vehicle map: {summary.listings} listing(s) changed, the earliest seen {summary.first}")
     if max_vehicles is None:
         return
-    whole = min(changes.whole) if changes.whole else None
+    if max_vehicles == 0:
+        changes.unscoped = "gold.scoped_restatement_max_vehicles is 0"
+        return
+    whole = min(changes.whole) if changes.whole else latest
     early = sightings if whole is None else sightings.where(F.col("first") < F.lit(whole))
-    rows = early.select("_old_vehicle_id", "_new_vehicle_id").distinct().limit(max_vehicles + 1).collect()
-    ids = sorted({vehicle for row in rows for vehicle in row if vehicle is not None})
-    if any(row._new_vehicle_id is None for row in rows):
-        changes.unscoped = "a listing left the vehicle map"
-    elif len(rows) > max_vehicles or len(ids) > max_vehicles:
-        changes.unscoped = f"more than {max_vehicles} vehicles changed"
+    # a listing outside the map is its own vehicle in fact_inventory, under an id the map does not hold
+    moved = early.agg(F.count(F.when(F.col("_old_vehicle_id").isNull(), 1)).alias("entered"),
+                      F.count(F.when(F.col("_new_vehicle_id").isNull(), 1)).alias("left")).first()
+    ids = sorted(
+        row.vehicle_id
+        for row in early.select(F.col("_old_vehicle_id").alias("vehicle_id"))
+        .union(early.select(F.col("_new_vehicle_id").alias("vehicle_id")))
+        .where(F.col("vehicle_id").isNotNull()).distinct().limit(max_vehicles + 1).collect()
+    )
+    if moved.entered or moved.left:
+        changes.unscoped = (f"listing(s) seen before {whole} entered ({moved.entered}) or left ({moved.left}) "
+                            "the vehicle map")
+    elif len(ids) > max_vehicles:
+        changes.unscoped = f"more than {max_vehicles} vehicle(s) changed"
     elif not all(SAFE_KEY.fullmatch(vehicle) for vehicle in ids):
         changes.unscoped = "a vehicle id cannot be written into a replaceWhere condition"
     else:
@@ -258,7 +271,7 @@ def _map_changes(spark: SparkSession, tables: Tables, inputs: Inputs, before: di
 
 
 def _changes(spark: SparkSession, tables: Tables, inputs: Inputs, before: dict[str, int], now: dict[str, int],
-             max_vehicles: int | None = None) -> _Changes:
+             max_vehicles: int | None = None, latest: dt.date | None = None) -> _Changes:
     """What changed between two sets of input versions, and the earliest as-of day each change can show in."""
     changes = _Changes()
     listings_location = tables.location(SILVER_LISTINGS)
@@ -278,7 +291,7 @@ def _changes(spark: SparkSession, tables: Tables, inputs: Inputs, before: dict[s
             changes.whole.append(moved.first)
             changes.notes.append(f"dealers: {moved.dealers} changed, the earliest first seen {moved.first}")
     if before.get(SILVER_LISTING_VEHICLE.name) != now[SILVER_LISTING_VEHICLE.name]:
-        _map_changes(spark, tables, inputs, before, now, changes, max_vehicles)
+        _map_changes(spark, tables, inputs, before, now, changes, max_vehicles, latest)
     return changes
 
 
@@ -310,7 +323,8 @@ def plan(spark: SparkSession, settings: Settings, step: str, inputs: Inputs,
         return full("the watermark does not cover every input", now)
     limit = settings.gold.scoped_restatement_max_vehicles
     try:
-        changes = _changes(spark, tables, inputs, before, now, limit if by_vehicle and limit > 0 else None)
+        changes = _changes(spark, tables, inputs, before, now, limit if by_vehicle else None,
+                           calendar[-1] if calendar else None)
     except Exception as error:  # noqa: BLE001 - an unreadable old version means: restate everything
         return full(f"an input version of the watermark can no longer be read ({str(error).splitlines()[0][:160]})", now)
     first = changes.earliest

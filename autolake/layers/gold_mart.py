@@ -108,7 +108,7 @@ def run_enriched(spark: SparkSession, settings: Settings, day: dt.date) -> Layer
                                         tables.read(spark, SILVER_LISTING_VEHICLE)), GOLD_INVENTORY_ENRICHED)
     restatement.record(spark, settings, plan)
     written = plan.select(tables.read(spark, GOLD_INVENTORY_ENRICHED))
-    latest = written.where(F.col("_partition_date") == F.lit(day))
+    latest = tables.read(spark, GOLD_INVENTORY_ENRICHED).where(F.col("_partition_date") == F.lit(day))
     return LayerResult(
         metrics=_restated({GOLD_INVENTORY_ENRICHED.name: written.count(),
                            "active": latest.where(F.col("is_active")).count(),
