@@ -1,6 +1,8 @@
 """Gold marts: neighborhoods, the enriched inventory, inventory statistics per grouping, market value
 and deal ratings, arbitrage, take rates per geographic level and the model x state mart. Every mart
-restates the as-of days from the first one whose inputs changed (autolake.lakehouse.restatement)."""
+restates the as-of days from the first one whose inputs changed (autolake.lakehouse.restatement);
+the enriched inventory restates the days before its first changed listing only for the vehicles a
+late merge or split touched."""
 
 import dagster as dg
 
