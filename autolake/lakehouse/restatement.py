@@ -220,6 +220,10 @@ class _Changes:
         dates = [*self.whole, *([self.map_first] if self.map_first else [])]
         return min(dates) if dates else None
 
+    def whole_from(self, latest: dt.date | None) -> dt.date | None:
+        """The first day restated whole: the earliest listings or dealer change, else `latest`."""
+        return min(self.whole) if self.whole else latest
+
 
 def _map_changes(spark: SparkSession, tables: Tables, inputs: Inputs, before: dict[str, int], now: dict[str, int],
                  changes: _Changes, max_vehicles: int | None, latest: dt.date | None) -> None:
@@ -248,7 +252,7 @@ def _map_changes(spark: SparkSession, tables: Tables, inputs: Inputs, before: di
     if max_vehicles == 0:
         changes.unscoped = "gold.scoped_restatement_max_vehicles is 0"
         return
-    whole = min(changes.whole) if changes.whole else latest
+    whole = changes.whole_from(latest)
     early = sightings if whole is None else sightings.where(F.col("first") < F.lit(whole))
     # a listing outside the map is its own vehicle in fact_inventory, under an id the map does not hold
     moved = early.agg(F.count(F.when(F.col("_old_vehicle_id").isNull(), 1)).alias("entered"),
@@ -333,7 +337,7 @@ def plan(spark: SparkSession, settings: Settings, step: str, inputs: Inputs,
         days = tuple(calendar[-1:])
         return Restatement(step, days, False, "inputs unchanged: the latest day is restated", now, stamp)
     if changes.vehicles:
-        whole = min(changes.whole) if changes.whole else calendar[-1]
+        whole = changes.whole_from(calendar[-1])
         days = tuple(day for day in calendar if day >= whole)
         scoped = tuple(day for day in calendar if changes.map_first <= day < days[0]) if days else ()
         if scoped:
